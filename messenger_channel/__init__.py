@@ -1,0 +1,1 @@
+"""The domain core of the Messenger channel. Never imports ``azure.functions``."""

@@ -1,0 +1,44 @@
+"""The sending side of the queue port, shared by the Service Bus and the local adapter."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+# Service Bus limits MessageId and SessionId to 128 characters.
+MAX_ID_LENGTH = 128
+
+
+class QueueUnavailable(Exception):
+    """The queue could not be reached or refused the message; the caller may retry later."""
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    body: bytes
+    session_id: str
+    message_id: str
+    scheduled_at: datetime | None = None
+    content_type: str = "application/json"
+    properties: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in ("session_id", "message_id"):
+            value = getattr(self, name)
+            if not value or len(value) > MAX_ID_LENGTH:
+                raise ValueError(f"{name} must be 1 to {MAX_ID_LENGTH} characters")
+        if self.scheduled_at is not None and self.scheduled_at.tzinfo is None:
+            raise ValueError("scheduled_at must be timezone-aware")
+
+
+class QueueSender(Protocol):
+    def send(self, queue: str, messages: Sequence[OutgoingMessage]) -> None:
+        """Durably enqueue every message or raise ``QueueUnavailable``; duplicates (same
+        message id within the queue's window) are dropped silently, as Service Bus does."""
+        ...
+
+    def check(self) -> None:
+        """Raise ``QueueUnavailable`` when the queues cannot be reached."""
+        ...

@@ -1,0 +1,23 @@
+"""The two queues and their properties. infra/ declares the same values for Service Bus."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    name: str
+    max_delivery_count: int
+    lock_duration: timedelta
+    duplicate_detection_window: timedelta
+
+
+# Meta retries a failed webhook delivery for hours; a day of duplicate detection covers that.
+INBOUND = QueueSpec("inbound", max_delivery_count=10, lock_duration=timedelta(minutes=1),
+                    duplicate_detection_window=timedelta(days=1))
+OUTBOUND = QueueSpec("outbound", max_delivery_count=10, lock_duration=timedelta(minutes=1),
+                     duplicate_detection_window=timedelta(days=1))
+
+QUEUES: dict[str, QueueSpec] = {spec.name: spec for spec in (INBOUND, OUTBOUND)}
