@@ -14,6 +14,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_GRAPH_URL = "https://graph.facebook.com/v25.0"
+MIN_KEY_LENGTH = 16
 
 
 class SettingsError(Exception):
@@ -21,11 +22,11 @@ class SettingsError(Exception):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(case_sensitive=True, extra="ignore", populate_by_name=False)
+    model_config = SettingsConfigDict(case_sensitive=True, extra="ignore", env_ignore_empty=True)
 
     facebook_graph_url: str = Field(DEFAULT_GRAPH_URL, alias="FACEBOOK_GRAPH_URL")
     public_base_url: str = Field(alias="PUBLIC_BASE_URL")
-    management_api_key: SecretStr = Field(alias="MANAGEMENT_API_KEY", min_length=16)
+    management_api_key: SecretStr = Field(alias="MANAGEMENT_API_KEY")
 
     storage_connection_string: SecretStr | None = Field(None, alias="AzureWebJobsStorage")
     storage_table_uri: str | None = Field(None, alias="AzureWebJobsStorage__tableServiceUri")
@@ -49,11 +50,17 @@ class Settings(BaseSettings):
                      "storage_table_uri", "storage_blob_uri")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
-        if value is None or value == "":
-            return None if value == "" else value
-        if not value.startswith(("http://", "https://")):
+        if value is not None and not value.startswith(("http://", "https://")):
             raise ValueError("must be an http(s) URL")
-        return value.rstrip("/")
+        return None if value is None else value.rstrip("/")
+
+    @field_validator("management_api_key")
+    @classmethod
+    def _long_enough(cls, value: SecretStr) -> SecretStr:
+        # A bearer key that opens every management route must not be guessable.
+        if len(value.get_secret_value()) < MIN_KEY_LENGTH:
+            raise ValueError(f"must be at least {MIN_KEY_LENGTH} characters")
+        return value
 
     @model_validator(mode="after")
     def _connections(self) -> Settings:

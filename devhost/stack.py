@@ -1,0 +1,192 @@
+"""``make run``: Azurite, the Messenger simulator and the devhost, wired together.
+
+Prints what a person needs and writes it to ``.devdata/run.json``; Ctrl-C or SIGTERM stops
+every process it started. Environment: DEVHOST_PORT, SIMULATOR_PORT, FACEBOOK_GRAPH_URL,
+MANAGEMENT_API_KEY, PUBLIC_BASE_URL, DEVHOST_CLOCK_OFFSET_SECONDS (see the README).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from devhost.azurite import AzuritePorts, azurite_process, azurite_ready
+from devhost.processes import ChildProcess, StartupFailed, http_ok
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class StackConfig:
+    data_dir: Path
+    devhost_port: int = 7071
+    simulator_port: int = 7072
+    azurite: AzuritePorts = field(default_factory=lambda: AzuritePorts(10000, 10001, 10002))
+    management_api_key: str = ""
+    public_base_url: str = ""
+    graph_url: str = ""
+    clock_offset_seconds: str = "0"
+    azurite_in_memory: bool = False
+    log_dir: Path | None = None  # None: children write to this terminal
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_environment(cls, data_dir: Path) -> StackConfig:
+        env = os.environ
+        config = cls(data_dir=data_dir,
+                     devhost_port=int(env.get("DEVHOST_PORT") or 7071),
+                     simulator_port=int(env.get("SIMULATOR_PORT") or 7072),
+                     management_api_key=env.get("MANAGEMENT_API_KEY") or persistent_key(data_dir),
+                     public_base_url=env.get("PUBLIC_BASE_URL", ""),
+                     graph_url=env.get("FACEBOOK_GRAPH_URL", ""),
+                     clock_offset_seconds=env.get("DEVHOST_CLOCK_OFFSET_SECONDS") or "0")
+        return config
+
+    @property
+    def devhost_url(self) -> str:
+        return f"http://127.0.0.1:{self.devhost_port}"
+
+    @property
+    def simulator_url(self) -> str:
+        return f"http://127.0.0.1:{self.simulator_port}"
+
+
+def persistent_key(data_dir: Path) -> str:
+    """A management key generated once per checkout and kept owner-readable only."""
+    path = data_dir / "management_api_key"
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(key)
+    return key
+
+
+class LocalStack:
+    def __init__(self, config: StackConfig) -> None:
+        self.config = config
+        self.children: list[ChildProcess] = []
+
+    def _log(self, name: str) -> Path | None:
+        return None if self.config.log_dir is None else self.config.log_dir / f"{name}.log"
+
+    def app_environment(self) -> dict[str, str]:
+        c = self.config
+        env = dict(os.environ)
+        env.update({
+            "AzureWebJobsStorage": c.azurite.connection_string(),
+            "QUEUE_BACKEND": "local",
+            "LOCAL_DATA_DIR": str(c.data_dir),
+            "FACEBOOK_GRAPH_URL": c.graph_url or f"{c.simulator_url}/v25.0",
+            "PUBLIC_BASE_URL": c.public_base_url or c.devhost_url,
+            "MANAGEMENT_API_KEY": c.management_api_key,
+            "DEVHOST_PORT": str(c.devhost_port),
+            "DEVHOST_CLOCK_OFFSET_SECONDS": c.clock_offset_seconds,
+            "TOKEN_CHECK_SCHEDULE": os.environ.get("TOKEN_CHECK_SCHEDULE") or "0 0 */6 * * *",
+            "SIMULATOR_PORT": str(c.simulator_port),
+            "SIMULATOR_WEBHOOK_BASE_URL": f"{c.devhost_url}/api/facebook/webhook",
+            "PYTHONUNBUFFERED": "1",
+        })
+        env.update(c.extra_env)
+        return env
+
+    def start(self) -> dict[str, Any]:
+        c = self.config
+        c.data_dir.mkdir(parents=True, exist_ok=True)
+        env = self.app_environment()
+        python = sys.executable
+        try:
+            azurite = azurite_process(ROOT, c.azurite,
+                                      location=None if c.azurite_in_memory else c.data_dir / "azurite",
+                                      log_file=self._log("azurite"))
+            self._start(azurite, lambda: azurite_ready(c.azurite), 60)
+            simulator = ChildProcess("simulator", [python, "-m", "simulator", "serve",
+                                                   "--port", str(c.simulator_port)],
+                                     env=env, cwd=ROOT, log_file=self._log("simulator"))
+            self._start(simulator, http_ok(f"{c.simulator_url}/_sim/health"), 60)
+            devhost = ChildProcess("devhost", [python, "-m", "devhost", "--port", str(c.devhost_port)],
+                                   env=env, cwd=ROOT, log_file=self._log("devhost"))
+            self._start(devhost, http_ok(f"{c.devhost_url}/api/health"), 90)
+        except BaseException:
+            self.stop()
+            raise
+        info = self.run_info()
+        path = c.data_dir / "run.json"
+        path.write_text(json.dumps(info, indent=2) + "\n")
+        path.chmod(0o600)  # it holds the management key
+        return info
+
+    def _start(self, child: ChildProcess, ready: Any, timeout: float) -> None:
+        child.start()
+        self.children.append(child)
+        child.wait_ready(ready, timeout)
+
+    def run_info(self) -> dict[str, Any]:
+        c = self.config
+        return {
+            "devhost_url": c.devhost_url,
+            "console_url": f"{c.devhost_url}/api/console/",
+            "simulator_url": c.simulator_url,
+            "management_api_key": c.management_api_key,
+            "demo": None,
+        }
+
+    def first_exited(self) -> ChildProcess | None:
+        return next((child for child in self.children if not child.alive()), None)
+
+    def stop(self) -> None:
+        for child in reversed(self.children):
+            child.stop()
+        self.children.clear()
+
+
+def main() -> int:
+    config = StackConfig.from_environment(ROOT / ".devdata")
+    stack = LocalStack(config)
+    stopping = threading.Event()
+
+    def request_stop(signum: int, _frame: object) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    try:
+        info = stack.start()
+    except StartupFailed as problem:
+        print(f"make run: {problem}", file=sys.stderr)
+        return 1
+    print_summary(info)
+    exit_code = 0
+    while not stopping.wait(0.5):
+        if (dead := stack.first_exited()) is not None:
+            print(f"make run: {dead.name} stopped unexpectedly; stopping the rest", file=sys.stderr)
+            exit_code = 1
+            break
+    stack.stop()
+    print("make run: stopped", file=sys.stderr)
+    return exit_code
+
+
+def print_summary(info: dict[str, Any]) -> None:
+    print(
+        "\nThe Messenger channel runs locally.\n"
+        f"  devhost (Functions)     {info['devhost_url']}/api/health\n"
+        f"  agent console           {info['console_url']}\n"
+        f"  Messenger simulator     {info['simulator_url']}/_sim/health\n"
+        f"  management API key      {info['management_api_key']}\n"
+        "  the same is in .devdata/run.json; Ctrl-C stops everything.\n",
+        flush=True,
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Blueprints: thin adapters from triggers and bindings to the core (messenger_channel)."""
