@@ -7,7 +7,9 @@ import sys
 
 import uvicorn
 
-from devhost.config import DevhostConfig
+from pathlib import Path
+
+from devhost.config import DevhostConfig, apply_local_settings
 from devhost.loader import FunctionLoadError
 from devhost.server import Devhost
 from messenger_channel.logs import configure_logging
@@ -23,6 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     configure_logging()
     try:
+        apply_local_settings(Path("local.settings.json"))
         config = DevhostConfig.from_environment()
         host = Devhost(args.app, config)
     except (SettingsError, FunctionLoadError) as problem:

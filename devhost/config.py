@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,19 @@ class DevhostConfig:
             # The Functions host's own request limit (100 MB); the app applies stricter ones.
             max_request_bytes=_int("DEVHOST_MAX_REQUEST_BYTES", 100 * 1024 * 1024),
         )
+
+
+def apply_local_settings(path: Path) -> None:
+    """Like Core Tools: ``local.settings.json`` Values become environment variables, without
+    overriding variables that are already set."""
+    if not path.exists():
+        return
+    try:
+        values = json.loads(path.read_text()).get("Values", {})
+    except (ValueError, AttributeError):
+        raise SettingsError(f"{path} is not valid JSON with a Values object") from None
+    for name, value in values.items():
+        os.environ.setdefault(str(name), str(value))
 
 
 def _int(name: str, default: int) -> int:

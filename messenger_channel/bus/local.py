@@ -1,0 +1,457 @@
+"""The local adapter of the queue port: a durable queue in one SQLite file for the devhost.
+
+It keeps the Service Bus semantics the app relies on: FIFO per session with sessions
+proceeding independently, peek-lock with a delivery count and dead-letter after the maximum,
+duplicate detection by message id within a window, and scheduled messages. Every operation
+is one committed transaction, so stopping the devhost (or killing it) loses nothing.
+
+Several threads share one connection behind a lock; several processes share the file through
+SQLite's own locking (WAL, ``BEGIN IMMEDIATE``, a busy timeout). Each instance is a lock
+*owner* holding an ``flock`` on a lease file next to the database: the operating system
+drops that lease when the process dies, which is how a restarted host tells a dead owner's
+locks (released at once) from a live neighbour's (left alone until they expire).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import sqlite3
+import threading
+import uuid
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from messenger_channel.bus.port import OutgoingMessage, QueueUnavailable
+from messenger_channel.bus.queues import QUEUES, QueueSpec
+from messenger_channel.clock import Clock
+
+MAX_DELIVERY_COUNT_EXCEEDED = "MaxDeliveryCountExceeded"
+
+_SCHEMA_VERSION = 1
+_BUSY_TIMEOUT_SECONDS = 10.0
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+# Times are integer microseconds since the epoch: exact, and ordered by SQLite as numbers.
+# A message is dead-lettered when dead_letter_reason is set; a completed message is deleted.
+# A lock is held while locked_until > now; releasing it clears the three lock columns.
+_SCHEMA = """
+CREATE TABLE messages (
+    sequence_number INTEGER PRIMARY KEY AUTOINCREMENT,
+    queue TEXT NOT NULL,
+    session_id TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    body BLOB NOT NULL,
+    content_type TEXT NOT NULL,
+    properties TEXT NOT NULL,
+    enqueued_at INTEGER NOT NULL,
+    scheduled_at INTEGER,
+    available_at INTEGER NOT NULL,
+    delivery_count INTEGER NOT NULL DEFAULT 0,
+    locked_until INTEGER,
+    lock_token TEXT,
+    lock_owner TEXT,
+    dead_lettered INTEGER NOT NULL DEFAULT 0,
+    dead_letter_reason TEXT,
+    dead_letter_description TEXT
+);
+CREATE INDEX messages_due
+    ON messages (queue, dead_lettered, available_at, sequence_number);
+CREATE INDEX messages_session
+    ON messages (queue, session_id, dead_lettered, available_at, sequence_number);
+CREATE INDEX messages_locked
+    ON messages (queue, session_id, locked_until) WHERE lock_token IS NOT NULL;
+CREATE TABLE duplicates (
+    queue TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    first_sent_at INTEGER NOT NULL,
+    PRIMARY KEY (queue, message_id)
+);
+CREATE INDEX duplicates_age ON duplicates (queue, first_sent_at);
+"""
+
+# The next deliverable message: available, not locked, the head of its session (earliest by
+# available time, then sequence number), and no message of its session locked.
+_NEXT_DELIVERABLE = """
+SELECT * FROM messages AS m
+WHERE m.queue = :queue AND m.dead_lettered = 0 AND m.available_at <= :now
+  AND IFNULL(m.locked_until, 0) <= :now
+  AND m.session_id NOT IN (SELECT value FROM json_each(:excluded))
+  AND m.sequence_number = (
+      SELECT h.sequence_number FROM messages AS h
+      WHERE h.queue = m.queue AND h.session_id = m.session_id AND h.dead_lettered = 0
+      ORDER BY h.available_at, h.sequence_number LIMIT 1)
+  AND NOT EXISTS (
+      SELECT 1 FROM messages AS l
+      WHERE l.queue = m.queue AND l.session_id = m.session_id
+        AND l.lock_token IS NOT NULL AND l.locked_until > :now)
+ORDER BY m.available_at, m.sequence_number
+LIMIT 1
+"""
+
+_RELEASE_LOCK = "lock_token = NULL, locked_until = NULL, lock_owner = NULL"
+
+
+class LockLost(Exception):
+    """The message's lock expired or was released: it was not settled and will be delivered
+    again (the Service Bus equivalent is ``MessageLockLostError``)."""
+
+
+@dataclass(frozen=True)
+class ReceivedMessage:
+    queue: str
+    body: bytes
+    session_id: str
+    message_id: str
+    sequence_number: int
+    delivery_count: int
+    enqueued_at: datetime
+    scheduled_at: datetime | None
+    locked_until: datetime | None  # None for a dead letter (not locked)
+    lock_token: str | None
+    content_type: str
+    properties: dict[str, str]
+    dead_letter_reason: str | None
+    dead_letter_description: str | None
+
+
+@dataclass(frozen=True)
+class QueueCounts:
+    """Disjoint counts: ``active`` are due and unlocked (possibly waiting behind their
+    session's head), ``scheduled`` not yet due, ``locked`` being processed."""
+
+    active: int
+    scheduled: int
+    locked: int
+    dead_letter: int
+
+
+class LocalQueue:
+    """The queues of ``specs`` in one SQLite file; a ``QueueSender`` plus the consumer side
+    that the devhost drives (receive, complete, abandon, dead-letter) and inspection."""
+
+    def __init__(self, path: Path, clock: Clock, specs: Mapping[str, QueueSpec] = QUEUES) -> None:
+        self.path = path
+        self.clock = clock
+        self._specs = dict(specs)
+        self._owner = uuid.uuid4().hex
+        self._lock = threading.Lock()
+        self._lease: int | None = None
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._owners_dir = path.with_name(path.name + ".owners")
+        self._owners_dir.mkdir(exist_ok=True)
+        try:
+            self._db: sqlite3.Connection | None = sqlite3.connect(
+                path, timeout=_BUSY_TIMEOUT_SECONDS, isolation_level=None,
+                check_same_thread=False,
+            )
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.execute("PRAGMA synchronous = FULL")
+        except sqlite3.Error as error:
+            raise QueueUnavailable(f"local queue {path}: {error}") from error
+        try:
+            # Registering and reaping in one write transaction serialises them with every
+            # other owner's start-up and receives, so a live owner is never taken for dead.
+            with self._transaction() as db:
+                self._migrate(db)
+                self._take_lease()
+                self._release_dead_owners(db)
+        except BaseException:
+            self.close()
+            raise
+
+    # -- QueueSender ------------------------------------------------------------------------
+    def send(self, queue: str, messages: Sequence[OutgoingMessage]) -> None:
+        """Enqueue all messages in one transaction; a message id already sent to this queue
+        within its duplicate-detection window (counted from the first send) is dropped."""
+        spec = self._spec(queue)
+        if not messages:
+            return
+        now = _micros(self.clock.now())
+        with self._transaction() as db:
+            db.execute("DELETE FROM duplicates WHERE queue = ? AND first_sent_at <= ?",
+                       (queue, now - spec.duplicate_detection_window // _MICROSECOND))
+            for message in messages:
+                first = db.execute(
+                    "INSERT OR IGNORE INTO duplicates (queue, message_id, first_sent_at)"
+                    " VALUES (?, ?, ?)", (queue, message.message_id, now)).rowcount
+                if not first:
+                    continue
+                scheduled = None if message.scheduled_at is None else _micros(message.scheduled_at)
+                db.execute(
+                    "INSERT INTO messages (queue, session_id, message_id, body, content_type,"
+                    " properties, enqueued_at, scheduled_at, available_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (queue, message.session_id, message.message_id, bytes(message.body),
+                     message.content_type, json.dumps(dict(message.properties)), now, scheduled,
+                     now if scheduled is None else scheduled))
+
+    def check(self) -> None:
+        """Raise ``QueueUnavailable`` unless the file can be written now."""
+        with self._transaction():
+            pass
+
+    # -- consumer side ----------------------------------------------------------------------
+    def receive(self, queue: str, *,
+                exclude_sessions: Collection[str] = ()) -> ReceivedMessage | None:
+        """Peek-lock the oldest deliverable message of any session not excluded, or None."""
+        spec = self._spec(queue)
+        now_moment = self.clock.now()
+        now = _micros(now_moment)
+        locked_until = _micros(now_moment + spec.lock_duration)
+        with self._transaction() as db:
+            while True:
+                row = db.execute(_NEXT_DELIVERABLE, {
+                    "queue": queue, "now": now, "excluded": json.dumps(list(exclude_sessions)),
+                }).fetchone()
+                if row is None:
+                    return None
+                if row["delivery_count"] < spec.max_delivery_count:
+                    break
+                # Its last lock expired (or its owner died) after the final delivery.
+                self._dead_letter_row(
+                    db, row["sequence_number"], MAX_DELIVERY_COUNT_EXCEEDED,
+                    f"Message could not be consumed after {row['delivery_count']} "
+                    "delivery attempts.")
+            token = uuid.uuid4().hex
+            db.execute(
+                "UPDATE messages SET delivery_count = delivery_count + 1, locked_until = ?,"
+                " lock_token = ?, lock_owner = ? WHERE sequence_number = ?",
+                (locked_until, token, self._owner, row["sequence_number"]))
+            locked = db.execute("SELECT * FROM messages WHERE sequence_number = ?",
+                                (row["sequence_number"],)).fetchone()
+        return _received(locked)
+
+    def complete(self, message: ReceivedMessage) -> None:
+        """Remove the message for good; raise ``LockLost`` when its lock is no longer held."""
+        self._spec(message.queue)
+        with self._transaction() as db:
+            self._locked_row(db, message)
+            db.execute("DELETE FROM messages WHERE sequence_number = ?",
+                       (message.sequence_number,))
+
+    def abandon(self, message: ReceivedMessage, reason: str | None = None) -> None:
+        """Release the lock so the message is delivered again, or dead-letter it with
+        ``MaxDeliveryCountExceeded`` (description: ``reason``) after its last delivery."""
+        spec = self._spec(message.queue)
+        with self._transaction() as db:
+            row = self._locked_row(db, message)
+            if row["delivery_count"] >= spec.max_delivery_count:
+                self._dead_letter_row(
+                    db, message.sequence_number, MAX_DELIVERY_COUNT_EXCEEDED,
+                    reason or f"Message could not be consumed after {row['delivery_count']} "
+                              "delivery attempts.")
+            else:
+                db.execute(f"UPDATE messages SET {_RELEASE_LOCK} WHERE sequence_number = ?",  # noqa: S608
+                           (message.sequence_number,))
+
+    def dead_letter(self, message: ReceivedMessage, reason: str, description: str) -> None:
+        """Move the message to the dead-letter sub-queue; raise ``LockLost`` when its lock is
+        no longer held."""
+        self._spec(message.queue)
+        with self._transaction() as db:
+            self._locked_row(db, message)
+            self._dead_letter_row(db, message.sequence_number, reason, description)
+
+    # -- inspection -------------------------------------------------------------------------
+    def counts(self, queue: str) -> QueueCounts:
+        self._spec(queue)
+        now = _micros(self.clock.now())
+        with self._transaction() as db:
+            row = db.execute(
+                "SELECT"
+                " TOTAL(NOT dead_lettered AND available_at <= :now"
+                "       AND IFNULL(locked_until, 0) <= :now),"
+                " TOTAL(NOT dead_lettered AND available_at > :now),"
+                " TOTAL(NOT dead_lettered AND IFNULL(locked_until, 0) > :now),"
+                " TOTAL(dead_lettered)"
+                " FROM messages WHERE queue = :queue", {"queue": queue, "now": now}).fetchone()
+        return QueueCounts(*(int(value) for value in row))
+
+    def dead_letters(self, queue: str, limit: int = 100) -> list[ReceivedMessage]:
+        """The oldest ``limit`` dead letters, with their reason and description."""
+        self._spec(queue)
+        with self._transaction() as db:
+            rows = db.execute(
+                "SELECT * FROM messages WHERE queue = ? AND dead_lettered"
+                " ORDER BY sequence_number LIMIT ?", (queue, limit)).fetchall()
+        return [_received(row) for row in rows]
+
+    def redrive(self, queue: str) -> int:
+        """Send every dead letter again, oldest first, as Service Bus resubmission does: a new
+        sequence number at the tail of its session, delivery count 0, same session and message
+        id, and no duplicate detection. Returns how many moved."""
+        self._spec(queue)
+        now = _micros(self.clock.now())
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO messages (queue, session_id, message_id, body, content_type,"
+                " properties, enqueued_at, available_at)"
+                " SELECT queue, session_id, message_id, body, content_type, properties, ?, ?"
+                " FROM messages WHERE queue = ? AND dead_lettered ORDER BY sequence_number",
+                (now, now, queue))
+            moved: int = db.execute("DELETE FROM messages WHERE queue = ? AND dead_lettered",
+                                    (queue,)).rowcount
+        return moved
+
+    # -- life cycle -------------------------------------------------------------------------
+    def close(self) -> None:
+        """Release this owner's locks (their messages are delivered again at once) and the
+        file. Idempotent; any later call raises ``QueueUnavailable``."""
+        with self._lock:
+            db, self._db = self._db, None
+            if db is not None:
+                with suppress(sqlite3.Error):
+                    db.execute(f"UPDATE messages SET {_RELEASE_LOCK} WHERE lock_owner = ?",  # noqa: S608
+                               (self._owner,))
+                db.close()
+            if self._lease is not None:
+                (self._owners_dir / f"{self._owner}.lock").unlink(missing_ok=True)
+                os.close(self._lease)
+                self._lease = None
+
+    @property
+    def closed(self) -> bool:
+        return self._db is None
+
+    # -- internals --------------------------------------------------------------------------
+    def _spec(self, queue: str) -> QueueSpec:
+        try:
+            return self._specs[queue]
+        except KeyError:
+            raise ValueError(f"unknown queue {queue!r}") from None
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, taken up front (``BEGIN IMMEDIATE``) so that a concurrent
+        writer makes it wait for the busy timeout instead of failing half-way."""
+        with self._lock:
+            db = self._db
+            if db is None:
+                raise QueueUnavailable(f"local queue {self.path} is closed")
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield db
+                    db.execute("COMMIT")
+                finally:
+                    if db.in_transaction:
+                        db.rollback()
+            except sqlite3.Error as error:
+                raise QueueUnavailable(f"local queue {self.path}: {error}") from error
+
+    def _migrate(self, db: sqlite3.Connection) -> None:
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version == 0:
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+            db.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
+        elif version != _SCHEMA_VERSION:
+            raise QueueUnavailable(
+                f"local queue {self.path} has schema version {version}, this code knows "
+                f"{_SCHEMA_VERSION}: delete the file or use a matching version")
+
+    def _take_lease(self) -> None:
+        lease = os.open(self._owners_dir / f"{self._owner}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(lease, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        self._lease = lease
+
+    def _release_dead_owners(self, db: sqlite3.Connection) -> None:
+        """Release the locks of every owner whose lease nobody holds any more."""
+        live = [self._owner]
+        for lease_file in self._owners_dir.glob("*.lock"):
+            if lease_file.stem == self._owner:
+                continue
+            if _lease_held(lease_file):
+                live.append(lease_file.stem)
+            else:
+                lease_file.unlink(missing_ok=True)
+        db.execute(
+            f"UPDATE messages SET {_RELEASE_LOCK} WHERE lock_token IS NOT NULL"  # noqa: S608
+            " AND lock_owner NOT IN (SELECT value FROM json_each(?))", (json.dumps(live),))
+
+    def _locked_row(self, db: sqlite3.Connection, message: ReceivedMessage) -> sqlite3.Row:
+        row: sqlite3.Row | None = db.execute(
+            "SELECT * FROM messages WHERE sequence_number = ? AND queue = ? AND lock_token = ?"
+            " AND locked_until > ? AND NOT dead_lettered",
+            (message.sequence_number, message.queue, message.lock_token,
+             _micros(self.clock.now()))).fetchone()
+        if row is None:
+            raise LockLost(f"the lock on message {message.message_id!r} of queue "
+                           f"{message.queue!r} expired or was released")
+        return row
+
+    @staticmethod
+    def _dead_letter_row(db: sqlite3.Connection, sequence_number: int, reason: str,
+                         description: str) -> None:
+        db.execute(
+            f"UPDATE messages SET {_RELEASE_LOCK}, dead_lettered = 1, dead_letter_reason = ?,"  # noqa: S608
+            " dead_letter_description = ? WHERE sequence_number = ?",
+            (reason, description, sequence_number))
+
+
+_shared: dict[Path, LocalQueue] = {}
+_shared_lock = threading.Lock()
+
+
+def open_local_queue(path: Path, clock: Clock) -> LocalQueue:
+    """The one open ``LocalQueue`` of this process for ``path``, so that the devhost and the
+    app code it runs share locks and connection. All callers must pass the same clock."""
+    key = path.resolve()
+    with _shared_lock:
+        queue = _shared.get(key)
+        if queue is None or queue.closed:
+            queue = _shared[key] = LocalQueue(key, clock)
+        elif queue.clock is not clock:
+            raise ValueError(f"local queue {key} is already open with another clock")
+        return queue
+
+
+def _lease_held(lease_file: Path) -> bool:
+    try:
+        lease = os.open(lease_file, os.O_RDWR)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(lease, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(lease)
+    return False
+
+
+def _micros(moment: datetime) -> int:
+    return (moment - _EPOCH) // _MICROSECOND
+
+
+def _moment(micros: int | None) -> datetime | None:
+    return None if micros is None else _EPOCH + micros * _MICROSECOND
+
+
+def _received(row: sqlite3.Row) -> ReceivedMessage:
+    enqueued_at = _moment(row["enqueued_at"])
+    assert enqueued_at is not None
+    return ReceivedMessage(
+        queue=row["queue"],
+        body=bytes(row["body"]),
+        session_id=row["session_id"],
+        message_id=row["message_id"],
+        sequence_number=row["sequence_number"],
+        delivery_count=row["delivery_count"],
+        enqueued_at=enqueued_at,
+        scheduled_at=_moment(row["scheduled_at"]),
+        locked_until=_moment(row["locked_until"]),
+        lock_token=row["lock_token"],
+        content_type=row["content_type"],
+        properties=json.loads(row["properties"]),
+        dead_letter_reason=row["dead_letter_reason"],
+        dead_letter_description=row["dead_letter_description"],
+    )
