@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 import uvicorn
-
-from pathlib import Path
 
 from devhost.config import DevhostConfig, apply_local_settings
 from devhost.loader import FunctionLoadError
@@ -18,8 +17,11 @@ from messenger_channel.settings import SettingsError
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m devhost", description=__doc__)
-    parser.add_argument("--app", default="function_app",
-                        help="module or file.py holding the FunctionApp (attribute 'app')")
+    parser.add_argument(
+        "--app",
+        default="function_app",
+        help="module or file.py holding the FunctionApp (attribute 'app')",
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=None, help="default: DEVHOST_PORT or 7071")
     args = parser.parse_args(argv)
@@ -33,8 +35,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     for spec in host.functions.values():
         print(f"devhost: {spec.kind:5} {spec.name}: {spec.describe()}", file=sys.stderr)
-    uvicorn.run(host.asgi(), host=args.host, port=args.port or config.port,
-                log_level="warning", access_log=False, timeout_graceful_shutdown=10)
+    uvicorn.run(
+        host.asgi(),
+        host=args.host,
+        port=args.port or config.port,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )
     return 0
 
 

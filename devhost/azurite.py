@@ -9,7 +9,9 @@ from devhost.processes import ChildProcess, free_port, port_open
 
 # Azurite's well-known development account (public, documented by Microsoft; not a secret).
 ACCOUNT = "devstoreaccount1"
-ACCOUNT_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="  # noqa: S105
+ACCOUNT_KEY = (
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
 
 
 @dataclass(frozen=True)
@@ -23,26 +25,46 @@ class AzuritePorts:
         return cls(free_port(), free_port(), free_port())
 
     def connection_string(self, host: str = "127.0.0.1") -> str:
-        return (f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={ACCOUNT_KEY};"
-                f"BlobEndpoint=http://{host}:{self.blob}/{ACCOUNT};"
-                f"QueueEndpoint=http://{host}:{self.queue}/{ACCOUNT};"
-                f"TableEndpoint=http://{host}:{self.table}/{ACCOUNT};")
+        return (
+            f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={ACCOUNT_KEY};"
+            f"BlobEndpoint=http://{host}:{self.blob}/{ACCOUNT};"
+            f"QueueEndpoint=http://{host}:{self.queue}/{ACCOUNT};"
+            f"TableEndpoint=http://{host}:{self.table}/{ACCOUNT};"
+        )
 
 
 def azurite_executable(root: Path) -> Path:
     executable = root / "node_modules" / ".bin" / "azurite"
     if not executable.exists():
-        raise FileNotFoundError(f"{executable} is missing: run `make run` or `make test` (npm ci) first")
+        raise FileNotFoundError(
+            f"{executable} is missing: run `make run` or `make test` (npm ci) first"
+        )
     return executable
 
 
-def azurite_process(root: Path, ports: AzuritePorts, *, location: Path | None,
-                    log_file: Path | None = None) -> ChildProcess:
+def azurite_process(
+    root: Path, ports: AzuritePorts, *, location: Path | None, log_file: Path | None = None
+) -> ChildProcess:
     """Blob, queue and table services; data under ``location``, or in memory when None."""
-    argv = [str(azurite_executable(root)), "--silent", "--disableTelemetry", "--skipApiVersionCheck",
-            "--loose", "--blobHost", "127.0.0.1", "--queueHost", "127.0.0.1",
-            "--tableHost", "127.0.0.1", "--blobPort", str(ports.blob),
-            "--queuePort", str(ports.queue), "--tablePort", str(ports.table)]
+    argv = [
+        str(azurite_executable(root)),
+        "--silent",
+        "--disableTelemetry",
+        "--skipApiVersionCheck",
+        "--loose",
+        "--blobHost",
+        "127.0.0.1",
+        "--queueHost",
+        "127.0.0.1",
+        "--tableHost",
+        "127.0.0.1",
+        "--blobPort",
+        str(ports.blob),
+        "--queuePort",
+        str(ports.queue),
+        "--tablePort",
+        str(ports.table),
+    ]
     if location is None:
         argv.append("--inMemoryPersistence")
     else:

@@ -30,7 +30,8 @@ class DevhostConfig:
             clock_offset_seconds=_float("DEVHOST_CLOCK_OFFSET_SECONDS", 0.0),
             management_api_key=key,
             data_dir=Path(os.environ.get("LOCAL_DATA_DIR", ".devdata")),
-            run_triggers=os.environ.get("DEVHOST_RUN_TRIGGERS", "1").lower() not in ("0", "false", "no"),
+            run_triggers=os.environ.get("DEVHOST_RUN_TRIGGERS", "1").lower()
+            not in ("0", "false", "no"),
             queue_concurrency=_int("DEVHOST_QUEUE_CONCURRENCY", 4),
             # The Functions host's own request limit (100 MB); the app applies stricter ones.
             max_request_bytes=_int("DEVHOST_MAX_REQUEST_BYTES", 100 * 1024 * 1024),

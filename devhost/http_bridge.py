@@ -27,7 +27,9 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def to_function_request(request: Request, body: bytes, route_params: dict[str, str]) -> func.HttpRequest:
+def to_function_request(
+    request: Request, body: bytes, route_params: dict[str, str]
+) -> func.HttpRequest:
     return func.HttpRequest(
         method=request.method,
         url=str(request.url),
@@ -51,5 +53,6 @@ def to_starlette_response(result: object) -> Response:
         media_type = result.mimetype
         if result.charset and media_type.startswith("text/"):
             media_type += f"; charset={result.charset}"
-    return Response(result.get_body(), status_code=result.status_code, headers=headers,
-                    media_type=media_type)
+    return Response(
+        result.get_body(), status_code=result.status_code, headers=headers, media_type=media_type
+    )

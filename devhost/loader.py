@@ -55,7 +55,7 @@ class FunctionSpec:
 
 
 def import_app(target: str) -> Any:
-    """Import ``module[:attribute]`` or a ``path/to/file.py[:attribute]``; the attribute defaults to ``app``."""
+    """Import ``module[:attr]`` or ``path/to/file.py[:attr]``; ``attr`` defaults to ``app``."""
     location, _, attribute = target.partition(":")
     if location.endswith(".py"):
         path = Path(location).resolve()
@@ -89,7 +89,9 @@ def describe_functions(app: Any) -> list[FunctionSpec]:
     for function in app.get_functions():
         name = function.get_function_name()
         if name.lower().startswith(RESERVED_NAME_PREFIX):
-            raise FunctionLoadError(f"function name {name!r}: names starting with 'admin' are reserved")
+            raise FunctionLoadError(
+                f"function name {name!r}: names starting with 'admin' are reserved"
+            )
         if name.lower() in seen:
             raise FunctionLoadError(f"function name {name!r} is used twice")
         seen.add(name.lower())
@@ -111,21 +113,43 @@ def _describe(name: str, function: Any) -> FunctionSpec:
                 "Functions host reserves (admin, runtime)"
             )
         methods = frozenset(_enum_value(m).upper() for m in trigger.get("methods") or [])
-        return FunctionSpec(name, trigger_type, arg_name, user_function, route=template,
-                            methods=methods or frozenset({"GET", "POST", "PUT", "PATCH", "DELETE",
-                                                          "HEAD", "OPTIONS"}))
+        return FunctionSpec(
+            name,
+            trigger_type,
+            arg_name,
+            user_function,
+            route=template,
+            methods=methods
+            or frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}),
+        )
     if trigger_type == "serviceBusTrigger":
         if "queueName" not in trigger:
-            raise FunctionLoadError(f"function {name!r}: only Service Bus queue triggers are supported")
+            raise FunctionLoadError(
+                f"function {name!r}: only Service Bus queue triggers are supported"
+            )
         if trigger.get("autoCompleteMessages") is False:
-            raise FunctionLoadError(f"function {name!r}: autoCompleteMessages=false is not supported")
-        return FunctionSpec(name, trigger_type, arg_name, user_function,
-                            queue_name=resolve_app_setting(str(trigger["queueName"])))
+            raise FunctionLoadError(
+                f"function {name!r}: autoCompleteMessages=false is not supported"
+            )
+        return FunctionSpec(
+            name,
+            trigger_type,
+            arg_name,
+            user_function,
+            queue_name=resolve_app_setting(str(trigger["queueName"])),
+        )
     if trigger_type == "timerTrigger":
-        return FunctionSpec(name, trigger_type, arg_name, user_function,
-                            schedule=resolve_app_setting(str(trigger["schedule"])),
-                            run_on_startup=bool(trigger.get("runOnStartup", False)))
-    raise FunctionLoadError(f"function {name!r}: trigger {trigger_type} is not supported by devhost")
+        return FunctionSpec(
+            name,
+            trigger_type,
+            arg_name,
+            user_function,
+            schedule=resolve_app_setting(str(trigger["schedule"])),
+            run_on_startup=bool(trigger.get("runOnStartup", False)),
+        )
+    raise FunctionLoadError(
+        f"function {name!r}: trigger {trigger_type} is not supported by devhost"
+    )
 
 
 def _check_bindings(name: str, function: Any, trigger: dict[str, Any], user_function: Any) -> None:

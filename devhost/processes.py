@@ -37,12 +37,20 @@ def http_ok(url: str) -> Callable[[], bool]:
             return httpx.get(url, timeout=2.0).status_code == 200
         except httpx.HTTPError:
             return False
+
     return check
 
 
 class ChildProcess:
-    def __init__(self, name: str, argv: Sequence[str], *, env: Mapping[str, str] | None = None,
-                 cwd: Path | None = None, log_file: Path | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+        log_file: Path | None = None,
+    ) -> None:
         self.name = name
         self.argv = list(argv)
         self.env = dict(env) if env is not None else None
@@ -57,8 +65,14 @@ class ChildProcess:
             self.log_file.parent.mkdir(parents=True, exist_ok=True)
             self._log = output = self.log_file.open("ab")
         self.process = subprocess.Popen(  # noqa: S603 — argv is built by this module
-            self.argv, env=self.env, cwd=self.cwd, stdout=output, stderr=output,
-            stdin=subprocess.DEVNULL, start_new_session=True)
+            self.argv,
+            env=self.env,
+            cwd=self.cwd,
+            stdout=output,
+            stderr=output,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None

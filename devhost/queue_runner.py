@@ -54,8 +54,12 @@ class QueueFunctionRunner:
         except Exception as error:
             log.exception(
                 "function failed; message abandoned",
-                extra={"function": self.spec.name, "message_id": message.message_id,
-                       "session_id": message.session_id, "delivery_count": message.delivery_count},
+                extra={
+                    "function": self.spec.name,
+                    "message_id": message.message_id,
+                    "session_id": message.session_id,
+                    "delivery_count": message.delivery_count,
+                },
             )
             self._settle(message, f"{type(error).__name__}: {error}")
             return False
@@ -69,8 +73,10 @@ class QueueFunctionRunner:
             else:
                 self.queue.abandon(message, failure[:1000])
         except LockLost:
-            log.warning("lock lost before settling; the message will be delivered again",
-                        extra={"function": self.spec.name, "message_id": message.message_id})
+            log.warning(
+                "lock lost before settling; the message will be delivered again",
+                extra={"function": self.spec.name, "message_id": message.message_id},
+            )
 
     def drain(self) -> DrainResult:
         """Process every message due now. A session whose message fails is left alone for the
@@ -78,8 +84,9 @@ class QueueFunctionRunner:
         assert self.spec.queue_name is not None
         result = DrainResult()
         failed_sessions: set[str] = set()
-        while (message := self.queue.receive(self.spec.queue_name,
-                                             exclude_sessions=failed_sessions)) is not None:
+        while (
+            message := self.queue.receive(self.spec.queue_name, exclude_sessions=failed_sessions)
+        ) is not None:
             if self.process(message):
                 result.processed += 1
             else:
@@ -91,7 +98,9 @@ class QueueFunctionRunner:
         """Background delivery: up to ``concurrency`` sessions in parallel, one message each."""
         assert self.spec.queue_name is not None
         slots = threading.Semaphore(self.concurrency)
-        with ThreadPoolExecutor(self.concurrency, thread_name_prefix=f"queue-{self.spec.name}") as pool:
+        with ThreadPoolExecutor(
+            self.concurrency, thread_name_prefix=f"queue-{self.spec.name}"
+        ) as pool:
             while not stop.is_set():
                 if not slots.acquire(timeout=poll_seconds):
                     continue

@@ -1,4 +1,4 @@
-"""Azure Functions route templates (``a/{id}``, ``b/{id?}``, ``c/{*rest}``, ``{n:int}``) as regexes."""
+"""Azure Functions route templates (``a/{id}``, ``{id?}``, ``{*rest}``, ``{n:int}``) as regexes."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ _CONSTRAINTS = {
     "guid": r"[0-9A-Fa-f]{8}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{12}",
     "bool": r"(?i:true|false)",
 }
-_PARAMETER = re.compile(r"^\{(?P<catch>\*)?(?P<name>\w+)(?::(?P<constraint>\w+))?(?P<optional>\?)?\}$")
+_PARAMETER = re.compile(
+    r"^\{(?P<catch>\*)?(?P<name>\w+)(?::(?P<constraint>\w+))?(?P<optional>\?)?\}$"
+)
 
 
 class RouteTemplate:

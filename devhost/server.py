@@ -24,14 +24,12 @@ from devhost.invoke import invoke_async
 from devhost.loader import describe_functions, import_app
 from devhost.queue_runner import QueueFunctionRunner
 from devhost.timer_runner import TimerFunctionRunner
+from messenger_channel.bus.factory import LOCAL_QUEUE_FILE
 from messenger_channel.bus.local import open_local_queue
 from messenger_channel.clock import Clock, isoformat, system_clock
 from messenger_channel.security import bearer_token, same_secret
 
 log = logging.getLogger("devhost")
-
-LOCAL_QUEUE_FILE = "queues.sqlite"
-
 
 def error(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse({"error": code, "message": message}, status_code=status)
@@ -56,14 +54,19 @@ class Devhost:
         self.functions = {spec.name: spec for spec in describe_functions(function_app)}
         self.prefix = route_prefix(_app_file(app_target))
         # Literal segments win over parameters when two routes match one path.
-        self.http = sorted((s for s in self.functions.values() if s.kind == "http"),
-                           key=lambda s: -(s.route.literal_score if s.route else 0))
+        self.http = sorted(
+            (s for s in self.functions.values() if s.kind == "http"),
+            key=lambda s: -(s.route.literal_score if s.route else 0),
+        )
         self.queue_runners = {
             s.name: QueueFunctionRunner(s, self.queue, config.queue_concurrency)
-            for s in self.functions.values() if s.kind == "queue"
+            for s in self.functions.values()
+            if s.kind == "queue"
         }
         self.timer_runners = {
-            s.name: TimerFunctionRunner(s, clock) for s in self.functions.values() if s.kind == "timer"
+            s.name: TimerFunctionRunner(s, clock)
+            for s in self.functions.values()
+            if s.kind == "timer"
         }
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -71,10 +74,16 @@ class Devhost:
     # -- background triggers -------------------------------------------------------------
     def start_background(self) -> None:
         runners: list[QueueFunctionRunner | TimerFunctionRunner] = [
-            *self.queue_runners.values(), *self.timer_runners.values()]
+            *self.queue_runners.values(),
+            *self.timer_runners.values(),
+        ]
         for runner in runners:
-            thread = threading.Thread(target=runner.run_forever, args=(self._stop,),
-                                      name=f"trigger-{runner.spec.name}", daemon=True)
+            thread = threading.Thread(
+                target=runner.run_forever,
+                args=(self._stop,),
+                name=f"trigger-{runner.spec.name}",
+                daemon=True,
+            )
             thread.start()
             self._threads.append(thread)
 
@@ -113,8 +122,11 @@ class Devhost:
             if head.lower() != self.prefix.lower():
                 return error(404, "not_found", f"no function serves /{path}")
             path = rest
-        matched = [(spec, params) for spec in self.http
-                   if spec.route is not None and (params := spec.route.match(path)) is not None]
+        matched = [
+            (spec, params)
+            for spec in self.http
+            if spec.route is not None and (params := spec.route.match(path)) is not None
+        ]
         if not matched:
             return error(404, "not_found", f"no function serves {request.url.path}")
         allowed = [(spec, params) for spec, params in matched if request.method in spec.methods]
@@ -137,7 +149,9 @@ class Devhost:
     def _authorised(self, request: Request) -> Response | None:
         key = bearer_token(request.headers.get("authorization"))
         if key is None or not same_secret(key, self.config.management_api_key):
-            return error(401, "unauthorized", "the admin routes need the management key as a Bearer token")
+            return error(
+                401, "unauthorized", "the admin routes need the management key as a Bearer token"
+            )
         return None
 
     async def list_functions(self, request: Request) -> Response:
@@ -168,11 +182,18 @@ class Devhost:
                 body: Any = json.loads(await request.body())
                 offset = float(body["offset_seconds"])
             except (ValueError, KeyError, TypeError):
-                return JSONResponse({"error": "validation_error", "message": "offset_seconds must be a number",
-                                     "fields": [{"field": "offset_seconds", "message": "a number is required"}]},
-                                    status_code=422)
+                return JSONResponse(
+                    {
+                        "error": "validation_error",
+                        "message": "offset_seconds must be a number",
+                        "fields": [{"field": "offset_seconds", "message": "a number is required"}],
+                    },
+                    status_code=422,
+                )
             self.clock.set_offset(offset)
-        return JSONResponse({"offset_seconds": self.clock.offset_seconds, "now": isoformat(self.clock.now())})
+        return JSONResponse(
+            {"offset_seconds": self.clock.offset_seconds, "now": isoformat(self.clock.now())}
+        )
 
 
 def _app_file(app_target: str) -> Path | None:
@@ -181,4 +202,3 @@ def _app_file(app_target: str) -> Path | None:
         return Path(location).resolve()
     spec = importlib.util.find_spec(location)
     return Path(spec.origin) if spec is not None and spec.origin else None
-

@@ -40,13 +40,15 @@ class StackConfig:
     @classmethod
     def from_environment(cls, data_dir: Path) -> StackConfig:
         env = os.environ
-        config = cls(data_dir=data_dir,
-                     devhost_port=int(env.get("DEVHOST_PORT") or 7071),
-                     simulator_port=int(env.get("SIMULATOR_PORT") or 7072),
-                     management_api_key=env.get("MANAGEMENT_API_KEY") or persistent_key(data_dir),
-                     public_base_url=env.get("PUBLIC_BASE_URL", ""),
-                     graph_url=env.get("FACEBOOK_GRAPH_URL", ""),
-                     clock_offset_seconds=env.get("DEVHOST_CLOCK_OFFSET_SECONDS") or "0")
+        config = cls(
+            data_dir=data_dir,
+            devhost_port=int(env.get("DEVHOST_PORT") or 7071),
+            simulator_port=int(env.get("SIMULATOR_PORT") or 7072),
+            management_api_key=env.get("MANAGEMENT_API_KEY") or persistent_key(data_dir),
+            public_base_url=env.get("PUBLIC_BASE_URL", ""),
+            graph_url=env.get("FACEBOOK_GRAPH_URL", ""),
+            clock_offset_seconds=env.get("DEVHOST_CLOCK_OFFSET_SECONDS") or "0",
+        )
         return config
 
     @property
@@ -82,20 +84,22 @@ class LocalStack:
     def app_environment(self) -> dict[str, str]:
         c = self.config
         env = dict(os.environ)
-        env.update({
-            "AzureWebJobsStorage": c.azurite.connection_string(),
-            "QUEUE_BACKEND": "local",
-            "LOCAL_DATA_DIR": str(c.data_dir),
-            "FACEBOOK_GRAPH_URL": c.graph_url or f"{c.simulator_url}/v25.0",
-            "PUBLIC_BASE_URL": c.public_base_url or c.devhost_url,
-            "MANAGEMENT_API_KEY": c.management_api_key,
-            "DEVHOST_PORT": str(c.devhost_port),
-            "DEVHOST_CLOCK_OFFSET_SECONDS": c.clock_offset_seconds,
-            "TOKEN_CHECK_SCHEDULE": os.environ.get("TOKEN_CHECK_SCHEDULE") or "0 0 */6 * * *",
-            "SIMULATOR_PORT": str(c.simulator_port),
-            "SIMULATOR_WEBHOOK_BASE_URL": f"{c.devhost_url}/api/facebook/webhook",
-            "PYTHONUNBUFFERED": "1",
-        })
+        env.update(
+            {
+                "AzureWebJobsStorage": c.azurite.connection_string(),
+                "QUEUE_BACKEND": "local",
+                "LOCAL_DATA_DIR": str(c.data_dir),
+                "FACEBOOK_GRAPH_URL": c.graph_url or f"{c.simulator_url}/v25.0",
+                "PUBLIC_BASE_URL": c.public_base_url or c.devhost_url,
+                "MANAGEMENT_API_KEY": c.management_api_key,
+                "DEVHOST_PORT": str(c.devhost_port),
+                "DEVHOST_CLOCK_OFFSET_SECONDS": c.clock_offset_seconds,
+                "TOKEN_CHECK_SCHEDULE": os.environ.get("TOKEN_CHECK_SCHEDULE") or "0 0 */6 * * *",
+                "SIMULATOR_PORT": str(c.simulator_port),
+                "SIMULATOR_WEBHOOK_BASE_URL": f"{c.devhost_url}/api/facebook/webhook",
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
         env.update(c.extra_env)
         return env
 
@@ -105,16 +109,28 @@ class LocalStack:
         env = self.app_environment()
         python = sys.executable
         try:
-            azurite = azurite_process(ROOT, c.azurite,
-                                      location=None if c.azurite_in_memory else c.data_dir / "azurite",
-                                      log_file=self._log("azurite"))
+            azurite = azurite_process(
+                ROOT,
+                c.azurite,
+                location=None if c.azurite_in_memory else c.data_dir / "azurite",
+                log_file=self._log("azurite"),
+            )
             self._start(azurite, lambda: azurite_ready(c.azurite), 60)
-            simulator = ChildProcess("simulator", [python, "-m", "simulator", "serve",
-                                                   "--port", str(c.simulator_port)],
-                                     env=env, cwd=ROOT, log_file=self._log("simulator"))
+            simulator = ChildProcess(
+                "simulator",
+                [python, "-m", "simulator", "serve", "--port", str(c.simulator_port)],
+                env=env,
+                cwd=ROOT,
+                log_file=self._log("simulator"),
+            )
             self._start(simulator, http_ok(f"{c.simulator_url}/_sim/health"), 60)
-            devhost = ChildProcess("devhost", [python, "-m", "devhost", "--port", str(c.devhost_port)],
-                                   env=env, cwd=ROOT, log_file=self._log("devhost"))
+            devhost = ChildProcess(
+                "devhost",
+                [python, "-m", "devhost", "--port", str(c.devhost_port)],
+                env=env,
+                cwd=ROOT,
+                log_file=self._log("devhost"),
+            )
             self._start(devhost, http_ok(f"{c.devhost_url}/api/health"), 90)
         except BaseException:
             self.stop()

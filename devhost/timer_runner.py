@@ -20,7 +20,7 @@ PAST_DUE_AFTER = timedelta(seconds=10)
 
 
 def next_occurrence(schedule: str, after: datetime) -> datetime:
-    """Next slot of a six-field NCRONTAB expression ``{second} {minute} {hour} {day} {month} {dow}``."""
+    """Next slot of an NCRONTAB expression: ``{second} {minute} {hour} {day} {month} {dow}``."""
     if len(schedule.split()) != 6:
         raise FunctionLoadError(f"schedule {schedule!r} is not a six-field NCRONTAB expression")
     try:
@@ -42,11 +42,17 @@ class TimerFunctionRunner:
     def run_once(self, *, past_due: bool = False, slot: datetime | None = None) -> bool:
         assert self.spec.schedule is not None
         with self._running:
-            status = {"Last": isoformat(slot or self.clock.now()),
-                      "Next": isoformat(next_occurrence(self.spec.schedule, self.clock.now()))}
+            status = {
+                "Last": isoformat(slot or self.clock.now()),
+                "Next": isoformat(next_occurrence(self.spec.schedule, self.clock.now())),
+            }
             try:
-                invoke_sync(self.spec, TimerRequest(past_due=past_due, schedule_status=status,
-                                                    schedule={"AdjustForDST": True}))
+                invoke_sync(
+                    self.spec,
+                    TimerRequest(
+                        past_due=past_due, schedule_status=status, schedule={"AdjustForDST": True}
+                    ),
+                )
             except Exception:
                 log.exception("timer function failed", extra={"function": self.spec.name})
                 return False

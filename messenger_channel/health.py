@@ -30,8 +30,9 @@ def _timed(check: Callable[[], None]) -> int:
     return round((time.monotonic() - started) * 1000)
 
 
-def run_checks(checks: Mapping[str, Callable[[], None]],
-               timeout: float = CHECK_TIMEOUT_SECONDS) -> HealthReport:
+def run_checks(
+    checks: Mapping[str, Callable[[], None]], timeout: float = CHECK_TIMEOUT_SECONDS
+) -> HealthReport:
     """Each check raises to fail. A failure is reported by exception type, never its message,
     which could carry a connection string."""
     results: dict[str, dict[str, Any]] = {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
-import time
+from datetime import UTC, datetime
 from typing import Any
 
 _STANDARD = set(logging.makeLogRecord({}).__dict__)
@@ -14,10 +14,9 @@ _STANDARD = set(logging.makeLogRecord({}).__dict__)
 class JsonFormatter(logging.Formatter):
     """Context given with ``extra=`` (page_id, conversation_id, event_id...) becomes JSON fields."""
 
-    converter = time.gmtime
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
-            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + "Z",
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),

@@ -46,8 +46,14 @@ class Settings(BaseSettings):
     token_check_schedule: str = Field("0 0 */6 * * *", alias="TOKEN_CHECK_SCHEDULE")
     alert_webhook_url: str | None = Field(None, alias="ALERT_WEBHOOK_URL")
 
-    @field_validator("facebook_graph_url", "public_base_url", "key_vault_url", "alert_webhook_url",
-                     "storage_table_uri", "storage_blob_uri")
+    @field_validator(
+        "facebook_graph_url",
+        "public_base_url",
+        "key_vault_url",
+        "alert_webhook_url",
+        "storage_table_uri",
+        "storage_blob_uri",
+    )
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("http://", "https://")):
@@ -64,7 +70,9 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _connections(self) -> Settings:
-        if not (self.storage_connection_string or self.storage_table_uri or self.storage_account_name):
+        if not (
+            self.storage_connection_string or self.storage_table_uri or self.storage_account_name
+        ):
             raise ValueError(
                 "AzureWebJobsStorage: set a connection string, or AzureWebJobsStorage__accountName "
                 "/ AzureWebJobsStorage__tableServiceUri for an identity-based connection"
@@ -99,9 +107,9 @@ class Settings(BaseSettings):
 
 
 def load_settings() -> Settings:
-    """Read and validate the settings, turning pydantic's report into one that names each setting."""
+    """Read and validate the settings; the error names each setting that is wrong."""
     try:
-        return Settings()  # type: ignore[call-arg]  # values come from the environment
+        return Settings()  # values come from the environment
     except ValidationError as error:
         problems = []
         for item in error.errors(include_input=False, include_url=False):

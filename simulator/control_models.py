@@ -69,9 +69,12 @@ class FaultIn(_Body):
     delay_seconds: float = Field(0.0, ge=0, le=600)
 
     @model_validator(mode="after")
-    def _code_for_graph_error(self) -> FaultIn:
+    def _complete(self) -> FaultIn:
         if self.kind is FaultKind.GRAPH_ERROR and self.code is None:
             raise ValueError("code is required for a graph_error fault")
+        if self.kind is FaultKind.TIMEOUT and not self.delay_seconds:
+            # Longer than any sensible client timeout, short enough not to hang a test run.
+            self.delay_seconds = 30.0
         return self
 
 
@@ -130,15 +133,14 @@ class WebhookIn(_Body):
     # Exact body text, for bodies that are not JSON at all.
     raw: str | None = None
     signature: SignatureMode = "valid"
-    # Whose secret signs; by default the app of the page in payload.entry[0].id.
+    # Whose secret signs; by default the app of the page in payload.entry[0].id, else the
+    # default app.
     app_id: str | None = None
 
     @model_validator(mode="after")
     def _one_body(self) -> WebhookIn:
         if (self.payload is None) == (self.raw is None):
             raise ValueError("give exactly one of payload or raw")
-        if self.raw is not None and self.app_id is None:
-            raise ValueError("a raw body needs app_id to choose the signing secret")
         return self
 
 

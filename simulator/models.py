@@ -33,7 +33,7 @@ class Operation(StrEnum):
     SEND = "send"
     PROFILE = "profile"
     PAGE = "page"
-    DEBUG_TOKEN = "debug_token"
+    DEBUG_TOKEN = "debug_token"  # noqa: S105  (an operation name, not a secret)
     SUBSCRIBED_APPS = "subscribed_apps"
     UPLOAD = "upload"
 

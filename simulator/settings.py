@@ -8,7 +8,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # A fixed, obviously fake secret: local runs and tests sign with it unless told otherwise.
-DEFAULT_APP_SECRET = "simulator-dev-app-secret-0000000"
+DEFAULT_APP_SECRET = "simulator-dev-app-secret-0000000"  # noqa: S105  (public, dev only)
 
 
 class SimulatorSettings(BaseSettings):

@@ -169,10 +169,6 @@ class SimulatorState:
             found = self._tokens.get(token_value)
             return found.model_copy() if found else None
 
-    def tokens(self) -> list[Token]:
-        with self._lock:
-            return [t.model_copy() for t in self._tokens.values()]
-
     # -- users -------------------------------------------------------------------------------
 
     def put_user(self, psid: str, body: UserPut) -> User:

@@ -1,1 +1,1 @@
-"""The queue port: what the app sends to ``inbound``/``outbound``, served by Service Bus or locally."""
+"""The queue port: messages to ``inbound``/``outbound``, served by Service Bus or locally."""

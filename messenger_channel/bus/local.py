@@ -38,7 +38,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
 # Times are integer microseconds since the epoch: exact, and ordered by SQLite as numbers.
-# A message is dead-lettered when dead_letter_reason is set; a completed message is deleted.
+# A completed message is deleted; a dead-lettered one stays with dead_lettered = 1.
 # A lock is held while locked_until > now; releasing it clears the three lock columns.
 _SCHEMA = """
 CREATE TABLE messages (
@@ -62,8 +62,6 @@ CREATE TABLE messages (
 );
 CREATE INDEX messages_due
     ON messages (queue, dead_lettered, available_at, sequence_number);
-CREATE INDEX messages_session
-    ON messages (queue, session_id, dead_lettered, available_at, sequence_number);
 CREATE INDEX messages_locked
     ON messages (queue, session_id, locked_until) WHERE lock_token IS NOT NULL;
 CREATE TABLE duplicates (
@@ -75,17 +73,13 @@ CREATE TABLE duplicates (
 CREATE INDEX duplicates_age ON duplicates (queue, first_sent_at);
 """
 
-# The next deliverable message: available, not locked, the head of its session (earliest by
-# available time, then sequence number), and no message of its session locked.
+# The next deliverable message: the first by (available time, sequence number) that is due
+# and whose session has no locked message (itself included). That makes it the head of its
+# session: an earlier message of the session would be due too, so it would come first.
 _NEXT_DELIVERABLE = """
 SELECT * FROM messages AS m
 WHERE m.queue = :queue AND m.dead_lettered = 0 AND m.available_at <= :now
-  AND IFNULL(m.locked_until, 0) <= :now
   AND m.session_id NOT IN (SELECT value FROM json_each(:excluded))
-  AND m.sequence_number = (
-      SELECT h.sequence_number FROM messages AS h
-      WHERE h.queue = m.queue AND h.session_id = m.session_id AND h.dead_lettered = 0
-      ORDER BY h.available_at, h.sequence_number LIMIT 1)
   AND NOT EXISTS (
       SELECT 1 FROM messages AS l
       WHERE l.queue = m.queue AND l.session_id = m.session_id
@@ -94,7 +88,19 @@ ORDER BY m.available_at, m.sequence_number
 LIMIT 1
 """
 
-_RELEASE_LOCK = "lock_token = NULL, locked_until = NULL, lock_owner = NULL"
+_RELEASE_LOCK = (
+    "UPDATE messages SET lock_token = NULL, locked_until = NULL, lock_owner = NULL"
+    " WHERE sequence_number = ?")
+_RELEASE_OWNER_LOCKS = (
+    "UPDATE messages SET lock_token = NULL, locked_until = NULL, lock_owner = NULL"
+    " WHERE lock_owner = ?")
+_RELEASE_LOCKS_EXCEPT_OWNERS = (
+    "UPDATE messages SET lock_token = NULL, locked_until = NULL, lock_owner = NULL"
+    " WHERE lock_token IS NOT NULL AND lock_owner NOT IN (SELECT value FROM json_each(?))")
+_DEAD_LETTER = (
+    "UPDATE messages SET lock_token = NULL, locked_until = NULL, lock_owner = NULL,"
+    " dead_lettered = 1, dead_letter_reason = ?, dead_letter_description = ?"
+    " WHERE sequence_number = ?")
 
 
 class LockLost(Exception):
@@ -104,6 +110,8 @@ class LockLost(Exception):
 
 @dataclass(frozen=True)
 class ReceivedMessage:
+    """A peek-locked message, or a dead letter (no lock, with its reason)."""
+
     queue: str
     body: bytes
     session_id: str
@@ -142,26 +150,24 @@ class LocalQueue:
         self._owner = uuid.uuid4().hex
         self._lock = threading.Lock()
         self._lease: int | None = None
-        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db: sqlite3.Connection | None = None
         self._owners_dir = path.with_name(path.name + ".owners")
-        self._owners_dir.mkdir(exist_ok=True)
         try:
-            self._db: sqlite3.Connection | None = sqlite3.connect(
-                path, timeout=_BUSY_TIMEOUT_SECONDS, isolation_level=None,
-                check_same_thread=False,
-            )
+            self._owners_dir.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, timeout=_BUSY_TIMEOUT_SECONDS,
+                                       isolation_level=None, check_same_thread=False)
             self._db.row_factory = sqlite3.Row
             self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute("PRAGMA synchronous = FULL")
-        except sqlite3.Error as error:
-            raise QueueUnavailable(f"local queue {path}: {error}") from error
-        try:
             # Registering and reaping in one write transaction serialises them with every
             # other owner's start-up and receives, so a live owner is never taken for dead.
             with self._transaction() as db:
                 self._migrate(db)
                 self._take_lease()
                 self._release_dead_owners(db)
+        except (sqlite3.Error, OSError) as error:
+            self.close()
+            raise QueueUnavailable(f"local queue {path}: {error}") from error
         except BaseException:
             self.close()
             raise
@@ -188,7 +194,7 @@ class LocalQueue:
                     "INSERT INTO messages (queue, session_id, message_id, body, content_type,"
                     " properties, enqueued_at, scheduled_at, available_at)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (queue, message.session_id, message.message_id, bytes(message.body),
+                    (queue, message.session_id, message.message_id, message.body,
                      message.content_type, json.dumps(dict(message.properties)), now, scheduled,
                      now if scheduled is None else scheduled))
 
@@ -215,10 +221,9 @@ class LocalQueue:
                 if row["delivery_count"] < spec.max_delivery_count:
                     break
                 # Its last lock expired (or its owner died) after the final delivery.
-                self._dead_letter_row(
-                    db, row["sequence_number"], MAX_DELIVERY_COUNT_EXCEEDED,
-                    f"Message could not be consumed after {row['delivery_count']} "
-                    "delivery attempts.")
+                db.execute(_DEAD_LETTER, (MAX_DELIVERY_COUNT_EXCEEDED,
+                                          _exhausted(row["delivery_count"]),
+                                          row["sequence_number"]))
             token = uuid.uuid4().hex
             db.execute(
                 "UPDATE messages SET delivery_count = delivery_count + 1, locked_until = ?,"
@@ -243,13 +248,11 @@ class LocalQueue:
         with self._transaction() as db:
             row = self._locked_row(db, message)
             if row["delivery_count"] >= spec.max_delivery_count:
-                self._dead_letter_row(
-                    db, message.sequence_number, MAX_DELIVERY_COUNT_EXCEEDED,
-                    reason or f"Message could not be consumed after {row['delivery_count']} "
-                              "delivery attempts.")
+                db.execute(_DEAD_LETTER, (MAX_DELIVERY_COUNT_EXCEEDED,
+                                          reason or _exhausted(row["delivery_count"]),
+                                          message.sequence_number))
             else:
-                db.execute(f"UPDATE messages SET {_RELEASE_LOCK} WHERE sequence_number = ?",  # noqa: S608
-                           (message.sequence_number,))
+                db.execute(_RELEASE_LOCK, (message.sequence_number,))
 
     def dead_letter(self, message: ReceivedMessage, reason: str, description: str) -> None:
         """Move the message to the dead-letter sub-queue; raise ``LockLost`` when its lock is
@@ -257,13 +260,13 @@ class LocalQueue:
         self._spec(message.queue)
         with self._transaction() as db:
             self._locked_row(db, message)
-            self._dead_letter_row(db, message.sequence_number, reason, description)
+            db.execute(_DEAD_LETTER, (reason, description, message.sequence_number))
 
     # -- inspection -------------------------------------------------------------------------
     def counts(self, queue: str) -> QueueCounts:
         self._spec(queue)
         now = _micros(self.clock.now())
-        with self._transaction() as db:
+        with self._transaction(write=False) as db:
             row = db.execute(
                 "SELECT"
                 " TOTAL(NOT dead_lettered AND available_at <= :now"
@@ -277,7 +280,7 @@ class LocalQueue:
     def dead_letters(self, queue: str, limit: int = 100) -> list[ReceivedMessage]:
         """The oldest ``limit`` dead letters, with their reason and description."""
         self._spec(queue)
-        with self._transaction() as db:
+        with self._transaction(write=False) as db:
             rows = db.execute(
                 "SELECT * FROM messages WHERE queue = ? AND dead_lettered"
                 " ORDER BY sequence_number LIMIT ?", (queue, limit)).fetchall()
@@ -308,8 +311,7 @@ class LocalQueue:
             db, self._db = self._db, None
             if db is not None:
                 with suppress(sqlite3.Error):
-                    db.execute(f"UPDATE messages SET {_RELEASE_LOCK} WHERE lock_owner = ?",  # noqa: S608
-                               (self._owner,))
+                    db.execute(_RELEASE_OWNER_LOCKS, (self._owner,))
                 db.close()
             if self._lease is not None:
                 (self._owners_dir / f"{self._owner}.lock").unlink(missing_ok=True)
@@ -328,15 +330,15 @@ class LocalQueue:
             raise ValueError(f"unknown queue {queue!r}") from None
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction, taken up front (``BEGIN IMMEDIATE``) so that a concurrent
-        writer makes it wait for the busy timeout instead of failing half-way."""
+    def _transaction(self, *, write: bool = True) -> Iterator[sqlite3.Connection]:
+        """One transaction. A writer takes the write lock up front (``BEGIN IMMEDIATE``), so
+        a concurrent writer makes it wait for the busy timeout instead of failing half-way."""
         with self._lock:
             db = self._db
             if db is None:
                 raise QueueUnavailable(f"local queue {self.path} is closed")
             try:
-                db.execute("BEGIN IMMEDIATE")
+                db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
                 try:
                     yield db
                     db.execute("COMMIT")
@@ -373,9 +375,7 @@ class LocalQueue:
                 live.append(lease_file.stem)
             else:
                 lease_file.unlink(missing_ok=True)
-        db.execute(
-            f"UPDATE messages SET {_RELEASE_LOCK} WHERE lock_token IS NOT NULL"  # noqa: S608
-            " AND lock_owner NOT IN (SELECT value FROM json_each(?))", (json.dumps(live),))
+        db.execute(_RELEASE_LOCKS_EXCEPT_OWNERS, (json.dumps(live),))
 
     def _locked_row(self, db: sqlite3.Connection, message: ReceivedMessage) -> sqlite3.Row:
         row: sqlite3.Row | None = db.execute(
@@ -387,14 +387,6 @@ class LocalQueue:
             raise LockLost(f"the lock on message {message.message_id!r} of queue "
                            f"{message.queue!r} expired or was released")
         return row
-
-    @staticmethod
-    def _dead_letter_row(db: sqlite3.Connection, sequence_number: int, reason: str,
-                         description: str) -> None:
-        db.execute(
-            f"UPDATE messages SET {_RELEASE_LOCK}, dead_lettered = 1, dead_letter_reason = ?,"  # noqa: S608
-            " dead_letter_description = ? WHERE sequence_number = ?",
-            (reason, description, sequence_number))
 
 
 _shared: dict[Path, LocalQueue] = {}
@@ -432,13 +424,19 @@ def _micros(moment: datetime) -> int:
     return (moment - _EPOCH) // _MICROSECOND
 
 
-def _moment(micros: int | None) -> datetime | None:
-    return None if micros is None else _EPOCH + micros * _MICROSECOND
+def _moment(micros: int) -> datetime:
+    return _EPOCH + micros * _MICROSECOND
+
+
+def _optional_moment(micros: int | None) -> datetime | None:
+    return None if micros is None else _moment(micros)
+
+
+def _exhausted(delivery_count: int) -> str:
+    return f"Message could not be consumed after {delivery_count} delivery attempts."
 
 
 def _received(row: sqlite3.Row) -> ReceivedMessage:
-    enqueued_at = _moment(row["enqueued_at"])
-    assert enqueued_at is not None
     return ReceivedMessage(
         queue=row["queue"],
         body=bytes(row["body"]),
@@ -446,9 +444,9 @@ def _received(row: sqlite3.Row) -> ReceivedMessage:
         message_id=row["message_id"],
         sequence_number=row["sequence_number"],
         delivery_count=row["delivery_count"],
-        enqueued_at=enqueued_at,
-        scheduled_at=_moment(row["scheduled_at"]),
-        locked_until=_moment(row["locked_until"]),
+        enqueued_at=_moment(row["enqueued_at"]),
+        scheduled_at=_optional_moment(row["scheduled_at"]),
+        locked_until=_optional_moment(row["locked_until"]),
         lock_token=row["lock_token"],
         content_type=row["content_type"],
         properties=json.loads(row["properties"]),

@@ -15,9 +15,17 @@ class QueueSpec:
 
 
 # Meta retries a failed webhook delivery for hours; a day of duplicate detection covers that.
-INBOUND = QueueSpec("inbound", max_delivery_count=10, lock_duration=timedelta(minutes=1),
-                    duplicate_detection_window=timedelta(days=1))
-OUTBOUND = QueueSpec("outbound", max_delivery_count=10, lock_duration=timedelta(minutes=1),
-                     duplicate_detection_window=timedelta(days=1))
+INBOUND = QueueSpec(
+    "inbound",
+    max_delivery_count=10,
+    lock_duration=timedelta(minutes=1),
+    duplicate_detection_window=timedelta(days=1),
+)
+OUTBOUND = QueueSpec(
+    "outbound",
+    max_delivery_count=10,
+    lock_duration=timedelta(minutes=1),
+    duplicate_detection_window=timedelta(days=1),
+)
 
 QUEUES: dict[str, QueueSpec] = {spec.name: spec for spec in (INBOUND, OUTBOUND)}

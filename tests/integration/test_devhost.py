@@ -41,17 +41,28 @@ class RunningHost:
         return result
 
 
-def start_host(tmp: Path, *, run_triggers: bool, schedule: str = "0 0 0 1 1 *") -> tuple[ChildProcess, RunningHost]:
+def start_host(
+    tmp: Path, *, run_triggers: bool, schedule: str = "0 0 0 1 1 *"
+) -> tuple[ChildProcess, RunningHost]:
     port = free_port()
-    env = {"PATH": "/usr/bin:/bin", "LOCAL_DATA_DIR": str(tmp), "MANAGEMENT_API_KEY": KEY,
-           "DEVHOST_RUN_TRIGGERS": "1" if run_triggers else "0", "TEST_SCHEDULE": schedule,
-           "PYTHONPATH": str(ROOT)}
-    child = ChildProcess("devhost", [sys.executable, "-m", "devhost", "--app", str(APP),
-                                     "--port", str(port)],
-                         env=env, cwd=ROOT, log_file=tmp / "devhost.log")
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "LOCAL_DATA_DIR": str(tmp),
+        "MANAGEMENT_API_KEY": KEY,
+        "DEVHOST_RUN_TRIGGERS": "1" if run_triggers else "0",
+        "TEST_SCHEDULE": schedule,
+        "PYTHONPATH": str(ROOT),
+    }
+    child = ChildProcess(
+        "devhost",
+        [sys.executable, "-m", "devhost", "--app", str(APP), "--port", str(port)],
+        env=env,
+        cwd=ROOT,
+        log_file=tmp / "devhost.log",
+    )
     child.start()
     url = f"http://127.0.0.1:{port}"
-    child.wait_ready(http_ok(f"{url}/api/echo/ready"), 30)
+    child.wait_ready(http_ok(f"{url}/api/files/ready"), 30)
     return child, RunningHost(url, tmp)
 
 
@@ -66,8 +77,13 @@ def test_http_trigger_gets_route_query_body_and_headers(host: RunningHost) -> No
     answer = httpx.post(f"{host.url}/api/echo/bob?x=1", content=b"hello", headers={"x-test": "t"})
     assert answer.status_code == 201
     assert answer.headers["content-type"].startswith("application/json")
-    assert answer.json() == {"name": "bob", "method": "POST", "query": {"x": "1"},
-                             "body": "hello", "signature": "t"}
+    assert answer.json() == {
+        "name": "bob",
+        "method": "POST",
+        "query": {"x": "1"},
+        "body": "hello",
+        "signature": "t",
+    }
 
 
 def test_literal_route_wins_and_catch_all_takes_the_rest(host: RunningHost) -> None:
@@ -88,6 +104,7 @@ def test_unknown_route_wrong_method_and_crash_get_json_errors(host: RunningHost)
 def test_concurrent_requests_are_served_in_parallel(host: RunningHost) -> None:
     with httpx.Client() as client:
         from concurrent.futures import ThreadPoolExecutor
+
         with ThreadPoolExecutor(16) as pool:
             answers = list(pool.map(lambda i: client.get(f"{host.url}/api/echo/n{i}"), range(64)))
     assert [a.json()["name"] for a in answers] == [f"n{i}" for i in range(64)]
@@ -107,8 +124,14 @@ def test_admin_routes_need_the_management_key(host: RunningHost) -> None:
 
 
 def test_queue_function_runs_over_due_messages_in_session_order(host: RunningHost) -> None:
-    host.enqueue([{"id": "a1", "session": "A"}, {"id": "b1", "session": "B"},
-                  {"id": "a2", "session": "A"}, {"id": "a1", "session": "A"}])  # last: a duplicate
+    host.enqueue(
+        [
+            {"id": "a1", "session": "A"},
+            {"id": "b1", "session": "B"},
+            {"id": "a2", "session": "A"},
+            {"id": "a1", "session": "A"},
+        ]
+    )  # last: a duplicate
     assert host.run("router") == {"processed": 3, "failed": 0}
     processed = host.lines("processed")
     assert [p["id"] for p in processed if p["session"] == "A"] == ["a1", "a2"]
@@ -142,7 +165,9 @@ def test_clock_offset_is_set_at_run_time(host: RunningHost) -> None:
     assert shifted.status_code == 200 and shifted.json()["offset_seconds"] == 86400
     host.run("tick")
     tick_time = host.lines("ticks")[-1]["now"]
-    assert isinstance(tick_time, str) and tick_time > time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(time.time() + 86000))
+    assert isinstance(tick_time, str) and tick_time > time.strftime(
+        "%Y-%m-%dT%H:%M:%S", time.gmtime(time.time() + 86000)
+    )
     bad = httpx.put(f"{host.url}/admin/clock", headers=AUTH, json={"offset_seconds": "soon"})
     assert bad.status_code == 422 and bad.json()["error"] == "validation_error"
     httpx.put(f"{host.url}/admin/clock", headers=AUTH, json={"offset_seconds": 0})
@@ -153,10 +178,13 @@ def test_background_triggers_deliver_messages_and_fire_timers(tmp_path: Path) ->
     try:
         running.enqueue([{"id": f"m{i}", "session": f"S{i % 3}"} for i in range(9)])
         deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and (len(running.lines("processed")) < 9
-                                               or len(running.lines("ticks")) < 2):
+        while time.monotonic() < deadline and (
+            len(running.lines("processed")) < 9 or len(running.lines("ticks")) < 2
+        ):
             time.sleep(0.1)
-        assert sorted(p["id"] for p in running.lines("processed")) == sorted(f"m{i}" for i in range(9))
+        assert sorted(str(p["id"]) for p in running.lines("processed")) == sorted(
+            f"m{i}" for i in range(9)
+        )
         assert len(running.lines("ticks")) >= 2
     finally:
         child.stop()
@@ -164,11 +192,26 @@ def test_background_triggers_deliver_messages_and_fire_timers(tmp_path: Path) ->
 
 def test_reserved_route_is_refused_at_start_up(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "devhost", "--app",
-         str(ROOT / "tests" / "integration" / "reserved_app" / "function_app.py"), "--port", "0"],
-        env={"PATH": "/usr/bin:/bin", "LOCAL_DATA_DIR": str(tmp_path), "MANAGEMENT_API_KEY": KEY,
-             "PYTHONPATH": str(ROOT)},
-        cwd=ROOT, capture_output=True, text=True, timeout=60)
+        [
+            sys.executable,
+            "-m",
+            "devhost",
+            "--app",
+            str(ROOT / "tests" / "integration" / "reserved_app" / "function_app.py"),
+            "--port",
+            "0",
+        ],
+        env={
+            "PATH": "/usr/bin:/bin",
+            "LOCAL_DATA_DIR": str(tmp_path),
+            "MANAGEMENT_API_KEY": KEY,
+            "PYTHONPATH": str(ROOT),
+        },
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 2
     assert "reserves" in result.stderr and "admin/things" in result.stderr
 
@@ -176,8 +219,16 @@ def test_reserved_route_is_refused_at_start_up(tmp_path: Path) -> None:
 def test_missing_schedule_setting_is_named_at_start_up(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "devhost", "--app", str(APP), "--port", "0"],
-        env={"PATH": "/usr/bin:/bin", "LOCAL_DATA_DIR": str(tmp_path), "MANAGEMENT_API_KEY": KEY,
-             "PYTHONPATH": str(ROOT)},
-        cwd=ROOT, capture_output=True, text=True, timeout=60)
+        env={
+            "PATH": "/usr/bin:/bin",
+            "LOCAL_DATA_DIR": str(tmp_path),
+            "MANAGEMENT_API_KEY": KEY,
+            "PYTHONPATH": str(ROOT),
+        },
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 2
     assert "TEST_SCHEDULE" in result.stderr

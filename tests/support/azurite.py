@@ -200,7 +200,7 @@ class AzuriteProcess:
         with self.log_path.open("ab") as log:
             # Its own session (and so process group): stop() kills node and anything it
             # started, and a Ctrl-C in the terminal reaches the test runner, not Azurite.
-            self._process = subprocess.Popen(  # noqa: S603  # fixed executable and flags
+            self._process = subprocess.Popen(
                 self._arguments(endpoints),
                 cwd=self._workdir.name,
                 stdin=subprocess.DEVNULL,

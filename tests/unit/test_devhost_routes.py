@@ -10,18 +10,26 @@ from devhost.timer_runner import next_occurrence
 
 
 def test_parameters_optional_constraints_and_catch_all() -> None:
-    assert RouteTemplate("facebook/webhook/{account_id}").match("facebook/webhook/a1") == {"account_id": "a1"}
+    assert RouteTemplate("facebook/webhook/{account_id}").match("facebook/webhook/a1") == {
+        "account_id": "a1"
+    }
     assert RouteTemplate("facebook/webhook/{account_id}").match("facebook/webhook/a1/x") is None
     assert RouteTemplate("items/{id:int}").match("items/12") == {"id": "12"}
     assert RouteTemplate("items/{id:int}").match("items/x") is None
     assert RouteTemplate("items/{id?}").match("items") == {}
-    assert RouteTemplate("manage/{*path}").match("manage/accounts/1/pages") == {"path": "accounts/1/pages"}
+    assert RouteTemplate("manage/{*path}").match("manage/accounts/1/pages") == {
+        "path": "accounts/1/pages"
+    }
     assert RouteTemplate("manage/{*path}").match("manage") == {}
     assert RouteTemplate("health").match("HEALTH/") == {}
 
 
-@given(st.text(alphabet=st.characters(blacklist_characters="/?#", blacklist_categories=("Cs", "Cc")),
-               min_size=1))
+@given(
+    st.text(
+        alphabet=st.characters(blacklist_characters="/?#", blacklist_categories=("Cs", "Cc")),
+        min_size=1,
+    )
+)
 def test_any_segment_value_round_trips(value: str) -> None:
     assert RouteTemplate("a/{x}/b").match(f"a/{value}/b") == {"x": value}
 

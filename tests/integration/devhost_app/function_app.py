@@ -22,10 +22,18 @@ def record(name: str, line: dict[str, object]) -> None:
 @app.route(route="echo/{name}", methods=["GET", "POST"])
 def echo(req: func.HttpRequest) -> func.HttpResponse:
     return func.HttpResponse(
-        json.dumps({"name": req.route_params["name"], "method": req.method,
-                    "query": dict(req.params), "body": req.get_body().decode(),
-                    "signature": req.headers.get("x-test")}),
-        status_code=201, mimetype="application/json")
+        json.dumps(
+            {
+                "name": req.route_params["name"],
+                "method": req.method,
+                "query": dict(req.params),
+                "body": req.get_body().decode(),
+                "signature": req.headers.get("x-test"),
+            }
+        ),
+        status_code=201,
+        mimetype="application/json",
+    )
 
 
 @app.route(route="echo/fixed", methods=["GET"])
@@ -47,21 +55,34 @@ def boom(req: func.HttpRequest) -> func.HttpResponse:
 def enqueue(req: func.HttpRequest) -> func.HttpResponse:
     body = req.get_json()
     queue = open_local_queue(DATA / "queues.sqlite", system_clock)
-    queue.send("inbound", [OutgoingMessage(body=json.dumps(item).encode(), session_id=item["session"],
-                                           message_id=item["id"]) for item in body])
+    queue.send(
+        "inbound",
+        [
+            OutgoingMessage(
+                body=json.dumps(item).encode(), session_id=item["session"], message_id=item["id"]
+            )
+            for item in body
+        ],
+    )
     return func.HttpResponse(status_code=202)
 
 
 @app.function_name("router")
-@app.service_bus_queue_trigger(arg_name="msg", queue_name="inbound",
-                               connection="ServiceBusConnection", is_sessions_enabled=True)
+@app.service_bus_queue_trigger(
+    arg_name="msg",
+    queue_name="inbound",
+    connection="ServiceBusConnection",
+    is_sessions_enabled=True,
+)
 def router(msg: func.ServiceBusMessage) -> None:
     item = json.loads(msg.get_body())
     if item.get("fail"):
         record("failures", {"id": item["id"], "delivery_count": msg.delivery_count})
         raise ValueError("asked to fail")
-    record("processed", {"id": item["id"], "session": msg.session_id,
-                         "delivery_count": msg.delivery_count})
+    record(
+        "processed",
+        {"id": item["id"], "session": msg.session_id, "delivery_count": msg.delivery_count},
+    )
 
 
 @app.timer_trigger(arg_name="timer", schedule="%TEST_SCHEDULE%")

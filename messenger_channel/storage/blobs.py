@@ -1,0 +1,254 @@
+"""Blob Storage: attachments and other binary content, in private containers.
+
+    blobs = BlobStore.from_settings(settings)          # one per process
+    blobs.upload("attachments", "conv-1/photo.jpg", data, "image/jpeg")
+    stream = blobs.open_stream("attachments", "conv-1/photo.jpg")
+    stream.properties.size, [chunk for chunk in stream]
+
+Every method raises only the errors of ``messenger_channel.storage.errors``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import IO, Any
+
+from azure.core.credentials import TokenCredential
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.storage.blob import (
+    BlobProperties,
+    BlobServiceClient,
+    ContainerClient,
+    ContentSettings,
+    LinearRetry,
+)
+
+from messenger_channel.settings import Settings, SettingsError
+from messenger_channel.storage.clients import (
+    NETWORK_DEFAULTS,
+    default_credential,
+    translate_errors,
+)
+
+# Downloads fetch 4 MiB at a time (the SDK's first request would otherwise read up to
+# 32 MiB into memory).
+CHUNK_BYTES = 4 * 1024 * 1024
+
+MAX_BLOB_NAME = 1024
+_CONTAINER_NAME = re.compile(r"(?!.*--)[a-z0-9][a-z0-9-]{1,61}[a-z0-9]")
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+# Metadata travels as x-ms-meta-<name> HTTP headers: C# identifiers and printable ASCII.
+_METADATA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_METADATA_VALUE = re.compile(r"[\x20-\x7e]*")
+
+
+@dataclass(frozen=True)
+class BlobInfo:
+    name: str
+    size: int
+    content_type: str | None
+    metadata: dict[str, str]
+    etag: str
+    last_modified: datetime
+
+
+def client_options(overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """The SDK client's settings: ours, then the caller's (``retry_total`` as for tables)."""
+    options = dict(overrides)
+    retries = options.pop("retry_total", 3)
+    return {
+        **NETWORK_DEFAULTS,
+        "max_single_get_size": CHUNK_BYTES,
+        "max_chunk_get_size": CHUNK_BYTES,
+        # Retries 0 to 2 s apart; the SDK's default policy waits 15 s and more between them.
+        "retry_policy": LinearRetry(backoff=1, random_jitter_range=1, retry_total=retries),
+        **options,
+    }
+
+
+class BlobStream:
+    """A blob's content as an iterator of chunks, with its properties. The chunks are read
+    as they are iterated, from the version whose properties are shown (the SDK pins the
+    ETag), so a concurrent overwrite cannot mix two versions."""
+
+    def __init__(self, properties: BlobInfo, chunks: Iterator[bytes], subject: str) -> None:
+        self.properties = properties
+        self._chunks = chunks
+        self._subject = subject
+
+    def __iter__(self) -> Iterator[bytes]:
+        with translate_errors(self._subject):
+            yield from self._chunks
+
+
+class BlobStore:
+    """The blob service of one storage account. Creates each container on first upload,
+    private (no anonymous access), once per store: hold one store per process. A ``prefix``
+    is prepended to every container name (tests use one per test)."""
+
+    def __init__(self, service: BlobServiceClient, *, prefix: str = "") -> None:
+        self._service = service
+        self._prefix = prefix
+        self._created: set[str] = set()
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_connection_string(
+        cls, connection_string: str, *, prefix: str = "", **options: Any
+    ) -> BlobStore:
+        """Azurite or a storage account key; ``options`` go to the SDK client."""
+        service = BlobServiceClient.from_connection_string(
+            connection_string, **client_options(options)
+        )
+        return cls(service, prefix=prefix)
+
+    @classmethod
+    def from_endpoint(
+        cls,
+        endpoint: str,
+        *,
+        credential: TokenCredential | None = None,
+        prefix: str = "",
+        **options: Any,
+    ) -> BlobStore:
+        """Identity-based: ``DefaultAzureCredential`` unless a credential is given."""
+        service = BlobServiceClient(
+            endpoint, credential=credential or default_credential(), **client_options(options)
+        )
+        return cls(service, prefix=prefix)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, prefix: str = "", **options: Any) -> BlobStore:
+        if settings.storage_connection_string is not None:
+            return cls.from_connection_string(
+                settings.storage_connection_string.get_secret_value(), prefix=prefix, **options
+            )
+        if settings.blob_endpoint is None:
+            raise SettingsError(
+                "AzureWebJobsStorage__blobServiceUri: required for an identity-based connection "
+                "(or set AzureWebJobsStorage__accountName)"
+            )
+        return cls.from_endpoint(settings.blob_endpoint, prefix=prefix, **options)
+
+    def upload(
+        self,
+        container: str,
+        name: str,
+        data: bytes | IO[bytes],
+        content_type: str,
+        metadata: Mapping[str, str] | None = None,
+    ) -> None:
+        """Create or overwrite the blob."""
+        _check_metadata(metadata or {})
+        client = self._container(container)
+        with translate_errors(self._subject(container, name)):
+            self._ensure(client)
+            client.upload_blob(
+                _check_name(name), data, overwrite=True, metadata=dict(metadata or {}),
+                content_settings=ContentSettings(content_type=content_type),
+            )  # fmt: skip
+
+    def download(self, container: str, name: str) -> bytes:
+        """The whole content; ``NotFound`` if the blob does not exist."""
+        with translate_errors(self._subject(container, name)):
+            return self._container(container).download_blob(_check_name(name)).readall()
+
+    def open_stream(self, container: str, name: str) -> BlobStream:
+        """The content chunk by chunk, for blobs too large to hold in memory."""
+        subject = self._subject(container, name)
+        with translate_errors(subject):
+            downloader = self._container(container).download_blob(_check_name(name))
+        return BlobStream(_info(downloader.properties), downloader.chunks(), subject)
+
+    def properties(self, container: str, name: str) -> BlobInfo:
+        with translate_errors(self._subject(container, name)):
+            blob = self._container(container).get_blob_client(_check_name(name))
+            return _info(blob.get_blob_properties())
+
+    def delete(self, container: str, name: str) -> None:
+        """Delete; a missing blob is not an error (deletes are retried by their callers)."""
+        with translate_errors(self._subject(container, name)), contextlib.suppress(
+            ResourceNotFoundError
+        ):
+            self._container(container).delete_blob(_check_name(name))
+
+    def check(self) -> None:
+        """Raise ``StorageUnavailable`` unless the service answers and accepts the
+        credentials; reads at most one container name."""
+        with translate_errors("blob service"):
+            list(next(self._service.list_containers(results_per_page=1).by_page()))
+
+    def close(self) -> None:
+        self._service.close()
+
+    def __enter__(self) -> BlobStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _container(self, container: str) -> ContainerClient:
+        full_name = self._prefix + container
+        if not _CONTAINER_NAME.fullmatch(full_name):
+            raise ValueError(
+                f"container name {full_name!r}: 3 to 63 lowercase letters, digits and single "
+                "hyphens, starting and ending with a letter or digit"
+            )
+        return self._service.get_container_client(full_name)
+
+    def _subject(self, container: str, name: str) -> str:
+        return f"blob {self._prefix}{container}/{name}"
+
+    def _ensure(self, client: ContainerClient) -> None:
+        if client.container_name in self._created:
+            return
+        with self._lock:
+            if client.container_name not in self._created:
+                # No public_access argument: the container is private.
+                with contextlib.suppress(ResourceExistsError):
+                    client.create_container()
+                self._created.add(client.container_name)
+
+    def list(self, container: str, prefix: str = "") -> Iterator[BlobInfo]:
+        """The blobs whose names start with ``prefix``, in name order, page by page.
+        A container never written to is empty. (Defined last: the name shadows ``list``.)"""
+        client = self._container(container)
+        with translate_errors(self._subject(container, prefix + "*")):
+            try:
+                for item in client.list_blobs(name_starts_with=prefix or None, include="metadata"):
+                    yield _info(item)
+            except ResourceNotFoundError:
+                return
+
+
+def _check_name(name: str) -> str:
+    if not name or len(name) > MAX_BLOB_NAME:
+        raise ValueError(f"a blob name holds 1 to {MAX_BLOB_NAME} characters")
+    if _CONTROL_CHARACTERS.search(name):
+        raise ValueError("a blob name holds no control characters")
+    return name
+
+
+def _check_metadata(metadata: Mapping[str, str]) -> None:
+    for key, value in metadata.items():
+        if not _METADATA_NAME.fullmatch(key) or not _METADATA_VALUE.fullmatch(value):
+            raise ValueError(
+                f"blob metadata {key!r}: names are identifiers, values printable ASCII "
+                "(they travel as HTTP headers)"
+            )
+
+
+def _info(properties: BlobProperties) -> BlobInfo:
+    return BlobInfo(
+        name=properties.name,
+        size=properties.size,
+        content_type=properties.content_settings.content_type,
+        metadata=dict(properties.metadata or {}),
+        etag=properties.etag,
+        last_modified=properties.last_modified,
+    )

@@ -1,0 +1,74 @@
+"""What the table and blob stores share about the Azure SDK clients: the credential, the
+network defaults, and the translation of SDK exceptions into the storage layer's errors."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from azure.core.credentials import TokenCredential
+from azure.core.exceptions import (
+    ClientAuthenticationError,
+    HttpResponseError,
+    ResourceExistsError,
+    ResourceModifiedError,
+    ResourceNotFoundError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
+
+from messenger_channel.storage.errors import (
+    AlreadyExists,
+    ConcurrencyConflict,
+    NotFound,
+    StorageUnavailable,
+)
+
+# The SDKs' defaults (socket timeouts of minutes, retries backing off for a minute or more)
+# would hold a function invocation while storage is down. Each store adds retry settings in
+# its SDK's own terms and fails within seconds: the queue redelivers, Meta retries a webhook.
+NETWORK_DEFAULTS: dict[str, Any] = {"connection_timeout": 5, "read_timeout": 30}
+
+# Throttling and server-side failures are transient; every other 4xx is the caller's bug.
+_TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+
+
+@functools.cache
+def default_credential() -> TokenCredential:
+    """One ``DefaultAzureCredential`` per process, so its token cache is shared by every client
+    (managed identity in Azure, the developer's login elsewhere)."""
+    from azure.identity import DefaultAzureCredential  # only identity-based setups need it
+
+    return DefaultAzureCredential()
+
+
+@contextmanager
+def translate_errors(subject: str) -> Iterator[None]:
+    """Turn the SDK's exceptions into storage errors; ``subject`` names what was touched."""
+    try:
+        yield
+    except ResourceExistsError as error:
+        raise AlreadyExists(f"{subject} already exists") from error
+    except ResourceNotFoundError as error:
+        raise NotFound(f"{subject} not found") from error
+    except ResourceModifiedError as error:
+        raise ConcurrencyConflict(f"{subject} was changed since it was read") from error
+    except (ServiceRequestError, ServiceResponseError) as error:
+        raise StorageUnavailable(
+            f"{subject}: storage unreachable ({type(error).__name__})"
+        ) from error
+    except ClientAuthenticationError as error:
+        # Also azure-identity's CredentialUnavailableError: no identity to sign in with.
+        raise StorageUnavailable(f"{subject}: storage refused the credentials") from error
+    except HttpResponseError as error:
+        if error.status_code in (401, 403):  # a bad key or signature, a missing role
+            raise StorageUnavailable(
+                f"{subject}: storage refused the credentials (HTTP {error.status_code})"
+            ) from error
+        if error.status_code in _TRANSIENT_STATUS:
+            raise StorageUnavailable(
+                f"{subject}: storage answered HTTP {error.status_code}"
+            ) from error
+        raise
