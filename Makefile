@@ -24,6 +24,7 @@ run: setup
 test: setup
 	$(PY) -m pytest
 	$(MAKE) --no-print-directory lint
+	bash infra/check.sh
 
 lint: setup
 	$(PY) -m ruff check .

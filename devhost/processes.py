@@ -25,12 +25,6 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def port_open(port: int, host: str = "127.0.0.1") -> bool:
-    with socket.socket() as probe:
-        probe.settimeout(0.5)
-        return probe.connect_ex((host, port)) == 0
-
-
 def http_ok(url: str) -> Callable[[], bool]:
     def check() -> bool:
         try:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from devhost.azurite import AzuritePorts, azurite_process, azurite_ready
+from devhost.azurite import AzuriteEndpoints, AzuriteProcess, AzuriteStartError
 from devhost.processes import ChildProcess, StartupFailed, http_ok
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,7 +28,7 @@ class StackConfig:
     data_dir: Path
     devhost_port: int = 7071
     simulator_port: int = 7072
-    azurite: AzuritePorts = field(default_factory=lambda: AzuritePorts(10000, 10001, 10002))
+    azurite_ports: tuple[int, int, int] | None = (10000, 10001, 10002)  # None: random free ports
     management_api_key: str = ""
     public_base_url: str = ""
     graph_url: str = ""
@@ -77,16 +77,18 @@ class LocalStack:
     def __init__(self, config: StackConfig) -> None:
         self.config = config
         self.children: list[ChildProcess] = []
+        self.azurite: AzuriteProcess | None = None
+        self.storage: AzuriteEndpoints | None = None
 
     def _log(self, name: str) -> Path | None:
         return None if self.config.log_dir is None else self.config.log_dir / f"{name}.log"
 
-    def app_environment(self) -> dict[str, str]:
+    def app_environment(self, storage: AzuriteEndpoints) -> dict[str, str]:
         c = self.config
         env = dict(os.environ)
         env.update(
             {
-                "AzureWebJobsStorage": c.azurite.connection_string(),
+                "AzureWebJobsStorage": storage.connection_string,
                 "QUEUE_BACKEND": "local",
                 "LOCAL_DATA_DIR": str(c.data_dir),
                 "FACEBOOK_GRAPH_URL": c.graph_url or f"{c.simulator_url}/v25.0",
@@ -106,16 +108,16 @@ class LocalStack:
     def start(self) -> dict[str, Any]:
         c = self.config
         c.data_dir.mkdir(parents=True, exist_ok=True)
-        env = self.app_environment()
         python = sys.executable
         try:
-            azurite = azurite_process(
-                ROOT,
-                c.azurite,
+            self.azurite = AzuriteProcess(
                 location=None if c.azurite_in_memory else c.data_dir / "azurite",
-                log_file=self._log("azurite"),
+                ports=c.azurite_ports,
+                repo_root=ROOT,
+                startup_timeout=60,
             )
-            self._start(azurite, lambda: azurite_ready(c.azurite), 60)
+            self.storage = self.azurite.start()
+            env = self.app_environment(self.storage)
             simulator = ChildProcess(
                 "simulator",
                 [python, "-m", "simulator", "serve", "--port", str(c.simulator_port)],
@@ -132,6 +134,9 @@ class LocalStack:
                 log_file=self._log("devhost"),
             )
             self._start(devhost, http_ok(f"{c.devhost_url}/api/health"), 90)
+        except (AzuriteStartError, OSError) as problem:
+            self.stop()
+            raise StartupFailed(str(problem)) from None
         except BaseException:
             self.stop()
             raise
@@ -156,13 +161,19 @@ class LocalStack:
             "demo": None,
         }
 
-    def first_exited(self) -> ChildProcess | None:
-        return next((child for child in self.children if not child.alive()), None)
+    def first_exited(self) -> str | None:
+        """The name of a process that stopped on its own, if any."""
+        if self.azurite is not None and not self.azurite.running:
+            return "azurite"
+        return next((child.name for child in self.children if not child.alive()), None)
 
     def stop(self) -> None:
         for child in reversed(self.children):
             child.stop()
         self.children.clear()
+        if self.azurite is not None:
+            self.azurite.close()
+            self.azurite = None
 
 
 def main() -> int:
@@ -184,7 +195,7 @@ def main() -> int:
     exit_code = 0
     while not stopping.wait(0.5):
         if (dead := stack.first_exited()) is not None:
-            print(f"make run: {dead.name} stopped unexpectedly; stopping the rest", file=sys.stderr)
+            print(f"make run: {dead} stopped unexpectedly; stopping the rest", file=sys.stderr)
             exit_code = 1
             break
     stack.stop()

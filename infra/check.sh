@@ -29,4 +29,13 @@ if [ "$(installed_version)" != "$CHECKOV_VERSION" ]; then
 fi
 
 cd "$root"
-exec "$venv/bin/checkov" --framework bicep --skip-download -d infra --quiet --compact
+status=0
+report="$("$venv/bin/checkov" --framework bicep --skip-download -d infra --quiet --compact)" \
+    || status=$?
+printf '%s\n' "$report"
+# A file checkov cannot parse is left out of the scan without failing it: treat that as a failure.
+if printf '%s\n' "$report" | grep -q 'Parsing errors: [1-9]'; then
+    echo "infra/check.sh: checkov could not parse every template" >&2
+    exit 1
+fi
+exit "$status"

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from devhost.azurite import AzuriteEndpoints, AzuriteNotInstalled, AzuriteProcess
 from messenger_channel.storage.blobs import BlobStore
 from messenger_channel.storage.tables import TableStore
-from tests.support.azurite import AzuriteEndpoints, AzuriteNotInstalled, AzuriteProcess
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ from azure.storage.blob import BlobServiceClient
 from messenger_channel.settings import Settings, SettingsError
 from messenger_channel.storage.blobs import BlobStore
 from messenger_channel.storage.errors import NotFound, StorageUnavailable
-from tests.support.azurite import AzuriteEndpoints
+from devhost.azurite import AzuriteEndpoints
 
 
 def test_upload_then_download(blob_store: BlobStore) -> None:

@@ -62,7 +62,11 @@ def start_host(
     )
     child.start()
     url = f"http://127.0.0.1:{port}"
-    child.wait_ready(http_ok(f"{url}/api/files/ready"), 30)
+    try:
+        child.wait_ready(http_ok(f"{url}/api/files/ready"), 30)
+    except BaseException:
+        child.stop()
+        raise
     return child, RunningHost(url, tmp)
 
 

@@ -34,7 +34,7 @@ from messenger_channel.storage.tables import (
     TableStore,
     UpsertOp,
 )
-from tests.support.azurite import AzuriteEndpoints
+from devhost.azurite import AzuriteEndpoints
 
 
 class Status(StrEnum):

@@ -15,7 +15,7 @@ import pytest
 
 from messenger_channel.storage.errors import ConcurrencyConflict, InvalidEntity, NotFound
 from messenger_channel.storage.tables import Entity, Table, TableStore
-from tests.support.azurite import AzuriteEndpoints
+from devhost.azurite import AzuriteEndpoints
 
 ROUNDS = 50
 

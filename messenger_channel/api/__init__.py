@@ -1,0 +1,1 @@
+"""The management and agent HTTP APIs (FastAPI), hosted by the Functions app through ASGI."""

@@ -1,0 +1,89 @@
+"""The API's error shape: ``{"error": code, "message": words}``; 422 adds ``fields``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str,
+                 fields: list[dict[str, str]] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.fields = fields
+
+
+class ErrorBody(BaseModel):
+    error: str
+    message: str
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class ValidationErrorBody(ErrorBody):
+    fields: list[FieldError]
+
+
+def not_found(what: str) -> ApiError:
+    return ApiError(404, "not_found", f"{what} does not exist")
+
+
+def validation_error(field: str, message: str) -> ApiError:
+    return ApiError(422, "validation_error", f"{field}: {message}",
+                    [{"field": field, "message": message}])
+
+
+def error_response(status: int, code: str, message: str,
+                   fields: list[dict[str, str]] | None = None) -> JSONResponse:
+    body: dict[str, Any] = {"error": code, "message": message}
+    if fields is not None:
+        body["fields"] = fields
+    return JSONResponse(body, status_code=status)
+
+
+def _field_name(location: tuple[Any, ...]) -> str:
+    # ("body", "rules", 0, "when") -> "rules[0].when"; the "body"/"query" prefix says nothing.
+    parts = list(location[1:] if location and location[0] in ("body", "query", "path") else location)
+    name = ""
+    for part in parts:
+        name += f"[{part}]" if isinstance(part, int) else (f".{part}" if name else str(part))
+    return name or "body"
+
+
+_STATUS_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+                 405: "method_not_allowed", 409: "conflict", 413: "body_too_large",
+                 415: "unsupported_media_type"}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, error: ApiError) -> JSONResponse:
+        return error_response(error.status, error.code, error.message, error.fields)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, error: RequestValidationError) -> JSONResponse:
+        problems = error.errors()
+        if any(p.get("type") == "json_invalid" for p in problems):
+            return error_response(400, "invalid_json", "the body is not valid JSON")
+        fields = [{"field": _field_name(tuple(p.get("loc", ()))),
+                   "message": str(p.get("msg", "invalid")).removeprefix("Value error, ")}
+                  for p in problems]
+        summary = "; ".join(f"{f['field']}: {f['message']}" for f in fields)
+        return error_response(422, "validation_error", summary, fields)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, error: StarletteHTTPException) -> JSONResponse:
+        code = _STATUS_CODES.get(error.status_code, "error")
+        message = error.detail if isinstance(error.detail, str) else code.replace("_", " ")
+        return error_response(error.status_code, code, message)
