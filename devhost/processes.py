@@ -58,7 +58,7 @@ class ChildProcess:
         if self.log_file is not None:
             self.log_file.parent.mkdir(parents=True, exist_ok=True)
             self._log = output = self.log_file.open("ab")
-        self.process = subprocess.Popen(  # noqa: S603 — argv is built by this module
+        self.process = subprocess.Popen(
             self.argv,
             env=self.env,
             cwd=self.cwd,

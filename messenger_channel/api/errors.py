@@ -54,7 +54,8 @@ def error_response(status: int, code: str, message: str,
 
 def _field_name(location: tuple[Any, ...]) -> str:
     # ("body", "rules", 0, "when") -> "rules[0].when"; the "body"/"query" prefix says nothing.
-    parts = list(location[1:] if location and location[0] in ("body", "query", "path") else location)
+    prefixes = ("body", "query", "path")
+    parts = list(location[1:] if location and location[0] in prefixes else location)
     name = ""
     for part in parts:
         name += f"[{part}]" if isinstance(part, int) else (f".{part}" if name else str(part))

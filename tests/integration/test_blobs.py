@@ -9,10 +9,10 @@ import socket
 import pytest
 from azure.storage.blob import BlobServiceClient
 
+from devhost.azurite import AzuriteEndpoints
 from messenger_channel.settings import Settings, SettingsError
 from messenger_channel.storage.blobs import BlobStore
 from messenger_channel.storage.errors import NotFound, StorageUnavailable
-from devhost.azurite import AzuriteEndpoints
 
 
 def test_upload_then_download(blob_store: BlobStore) -> None:

@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, Field, create_model
 
+from devhost.azurite import AzuriteEndpoints
 from messenger_channel.settings import Settings
 from messenger_channel.storage.errors import (
     AlreadyExists,
@@ -34,7 +35,6 @@ from messenger_channel.storage.tables import (
     TableStore,
     UpsertOp,
 )
-from devhost.azurite import AzuriteEndpoints
 
 
 class Status(StrEnum):

@@ -13,9 +13,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from devhost.azurite import AzuriteEndpoints
 from messenger_channel.storage.errors import ConcurrencyConflict, InvalidEntity, NotFound
 from messenger_channel.storage.tables import Entity, Table, TableStore
-from devhost.azurite import AzuriteEndpoints
 
 ROUNDS = 50
 
