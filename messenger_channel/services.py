@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from messenger_channel.bus.factory import queue_sender_from_settings
 from messenger_channel.bus.port import QueueSender
 from messenger_channel.clock import Clock, system_clock
+from messenger_channel.facebook.graph import GraphClient
+from messenger_channel.secrets import SecretStore, secret_store_from_settings
 from messenger_channel.settings import Settings, get_settings
 from messenger_channel.storage.blobs import BlobStore
 from messenger_channel.storage.tables import TableStore
@@ -20,6 +22,8 @@ class Services:
     tables: TableStore
     blobs: BlobStore
     queue: QueueSender
+    secrets: SecretStore
+    graph: GraphClient
 
 
 @functools.cache
@@ -31,4 +35,6 @@ def get_services() -> Services:
         tables=TableStore.from_settings(settings),
         blobs=BlobStore.from_settings(settings),
         queue=queue_sender_from_settings(settings, system_clock),
+        secrets=secret_store_from_settings(settings),
+        graph=GraphClient(settings.facebook_graph_url),
     )

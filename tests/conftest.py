@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
 from devhost.azurite import AzuriteEndpoints, AzuriteNotInstalled, AzuriteProcess
+from messenger_channel.clock import Clock
+from messenger_channel.services import Services
 from messenger_channel.storage.blobs import BlobStore
 from messenger_channel.storage.tables import TableStore
 
@@ -41,3 +45,56 @@ def table_store(azurite: AzuriteEndpoints, table_prefix: str) -> Iterator[TableS
 def blob_store(azurite: AzuriteEndpoints, table_prefix: str) -> Iterator[BlobStore]:
     with BlobStore.from_connection_string(azurite.connection_string, prefix=table_prefix) as store:
         yield store
+
+
+MANAGEMENT_KEY = "test-management-key-0123456789abcdef"
+
+
+@pytest.fixture
+def simulator_url() -> Iterator[str]:
+    """A Messenger simulator served in a thread on a free port (the outside world, faked)."""
+    from simulator.settings import load_settings
+    from simulator.testing import serve_in_thread
+
+    with serve_in_thread(load_settings()) as url:
+        yield url
+
+
+@pytest.fixture
+def services(
+    tmp_path: Path, table_store: TableStore, blob_store: BlobStore, simulator_url: str
+) -> Iterator[Services]:
+    """The app's services on Azurite (tables and blobs isolated per test), a local queue and
+    secret store in a temporary directory, and the Graph client pointed at the simulator."""
+    from messenger_channel.bus.local import LocalQueue
+    from messenger_channel.facebook.graph import GraphClient
+    from messenger_channel.secrets import LocalSecretStore
+    from messenger_channel.settings import Settings
+
+    settings = Settings.model_validate({
+        "PUBLIC_BASE_URL": "https://channel.example.test",
+        "MANAGEMENT_API_KEY": MANAGEMENT_KEY,
+        "AzureWebJobsStorage": "UseDevelopmentStorage=true",
+        "QUEUE_BACKEND": "local",
+        "LOCAL_DATA_DIR": str(tmp_path),
+        "FACEBOOK_GRAPH_URL": f"{simulator_url}/v25.0",
+    })
+    clock = Clock()
+    queue = LocalQueue(tmp_path / "queues.sqlite", clock)
+    yield Services(settings=settings, clock=clock, tables=table_store, blobs=blob_store,
+                   queue=queue, secrets=LocalSecretStore(tmp_path / "secrets.json"),
+                   graph=GraphClient(settings.facebook_graph_url))
+    queue.close()
+
+
+@pytest.fixture
+def api(services: Services) -> Iterator[TestClient]:
+    """The management and agent API in process, on the test's services. Requests carry no key
+    unless a test sends one (see ``MANAGEMENT_KEY``)."""
+    from messenger_channel.api.app import create_api
+    from messenger_channel.api.auth import api_services
+
+    app = create_api()
+    app.dependency_overrides[api_services] = lambda: services
+    with TestClient(app) as client:
+        yield client

@@ -1,0 +1,20 @@
+"""The FastAPI application behind ``/api/manage``, ``/api/agent`` and ``/api/openapi.json``."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from messenger_channel.api.errors import install_error_handlers
+
+
+def create_api() -> FastAPI:
+    app = FastAPI(
+        title="Messenger channel",
+        description="Management and agent APIs of the Facebook Messenger channel.",
+        version="1.0",
+        openapi_url="/api/openapi.json",
+        docs_url=None,
+        redoc_url=None,
+    )
+    install_error_handlers(app)
+    return app

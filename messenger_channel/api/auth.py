@@ -1,0 +1,61 @@
+"""Who is calling: the operators' management key or an agent's key (``Authorization: Bearer``).
+
+No or an unknown key → 401; a valid key of the other family → 403.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from messenger_channel.agent_keys import AgentKeys
+from messenger_channel.api.errors import ApiError
+from messenger_channel.security import bearer_token, same_secret
+from messenger_channel.services import Services, get_services
+
+
+@dataclass(frozen=True)
+class Caller:
+    is_manager: bool
+    agent_id: str | None = None
+
+
+def api_services() -> Services:
+    """A dependency of its own so tests can override it with stores of their own."""
+    return get_services()
+
+
+ServicesDep = Annotated[Services, Depends(api_services)]
+
+
+def identify(request: Request, services: ServicesDep) -> Caller:
+    key = bearer_token(request.headers.get("authorization"))
+    if key is None:
+        raise ApiError(401, "unauthorized", "send your key as 'Authorization: Bearer <key>'")
+    if same_secret(key, services.settings.management_api_key.get_secret_value()):
+        return Caller(is_manager=True)
+    agent_id = AgentKeys(services.tables).agent_for(key)
+    if agent_id is not None:
+        return Caller(is_manager=False, agent_id=agent_id)
+    raise ApiError(401, "unauthorized", "the key is not valid")
+
+
+CallerDep = Annotated[Caller, Depends(identify)]
+
+
+def require_manager(caller: CallerDep) -> Caller:
+    if not caller.is_manager:
+        raise ApiError(403, "forbidden", "this route needs the management key, not an agent's key")
+    return caller
+
+
+def require_agent(caller: CallerDep) -> str:
+    if caller.agent_id is None:
+        raise ApiError(403, "forbidden", "this route needs an agent's key, not the management key")
+    return caller.agent_id
+
+
+ManagerDep = Annotated[Caller, Depends(require_manager)]
+AgentIdDep = Annotated[str, Depends(require_agent)]
