@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from devhost.azurite import AzuriteEndpoints, AzuriteProcess, AzuriteStartError
+from devhost.demo import DEFAULT_DEMO_AGENT_KEY, DemoFailed, seed_demo
 from devhost.processes import ChildProcess, StartupFailed, http_ok
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,6 +35,8 @@ class StackConfig:
     graph_url: str = ""
     clock_offset_seconds: str = "0"
     azurite_in_memory: bool = False
+    demo: bool = True
+    demo_agent_key: str = DEFAULT_DEMO_AGENT_KEY
     log_dir: Path | None = None  # None: children write to this terminal
     extra_env: dict[str, str] = field(default_factory=dict)
 
@@ -48,6 +51,8 @@ class StackConfig:
             public_base_url=env.get("PUBLIC_BASE_URL", ""),
             graph_url=env.get("FACEBOOK_GRAPH_URL", ""),
             clock_offset_seconds=env.get("DEVHOST_CLOCK_OFFSET_SECONDS") or "0",
+            demo=env.get("DEMO", "1").lower() not in ("0", "false", "no"),
+            demo_agent_key=env.get("DEMO_AGENT_KEY") or DEFAULT_DEMO_AGENT_KEY,
         )
         return config
 
@@ -134,13 +139,18 @@ class LocalStack:
                 log_file=self._log("devhost"),
             )
             self._start(devhost, http_ok(f"{c.devhost_url}/api/health"), 90)
-        except (AzuriteStartError, OSError) as problem:
+            demo = (
+                seed_demo(c.devhost_url, c.management_api_key, c.simulator_url, c.demo_agent_key)
+                if c.demo
+                else None
+            )
+        except (AzuriteStartError, OSError, DemoFailed) as problem:
             self.stop()
             raise StartupFailed(str(problem)) from None
         except BaseException:
             self.stop()
             raise
-        info = self.run_info()
+        info = self.run_info(demo)
         path = c.data_dir / "run.json"
         path.write_text(json.dumps(info, indent=2) + "\n")
         path.chmod(0o600)  # it holds the management key
@@ -151,14 +161,14 @@ class LocalStack:
         self.children.append(child)
         child.wait_ready(ready, timeout)
 
-    def run_info(self) -> dict[str, Any]:
+    def run_info(self, demo: dict[str, str] | None) -> dict[str, Any]:
         c = self.config
         return {
             "devhost_url": c.devhost_url,
             "console_url": f"{c.devhost_url}/api/console/",
             "simulator_url": c.simulator_url,
             "management_api_key": c.management_api_key,
-            "demo": None,
+            "demo": demo,
         }
 
     def first_exited(self) -> str | None:
@@ -203,6 +213,18 @@ def main() -> int:
     return exit_code
 
 
+def _demo_summary(demo: dict[str, str] | None) -> str:
+    if demo is None:
+        return "  demo                    off (DEMO=0)\n"
+    return (
+        f"  demo account            {demo['account_id']} (app {demo['app_id']})\n"
+        f"  demo page               {demo['page_id']}\n"
+        f"  demo agent key          {demo['agent_key']}\n"
+        "  a customer writes:      .venv/bin/python -m simulator say --account "
+        f'{demo["account_id"]} --page {demo["page_id"]} --psid 5551234 "Hello"\n'
+    )
+
+
 def print_summary(info: dict[str, Any]) -> None:
     print(
         "\nThe Messenger channel runs locally.\n"
@@ -210,7 +232,8 @@ def print_summary(info: dict[str, Any]) -> None:
         f"  agent console           {info['console_url']}\n"
         f"  Messenger simulator     {info['simulator_url']}/_sim/health\n"
         f"  management API key      {info['management_api_key']}\n"
-        "  the same is in .devdata/run.json; Ctrl-C stops everything.\n",
+        + _demo_summary(info["demo"])
+        + "  the same is in .devdata/run.json; Ctrl-C stops everything.\n",
         flush=True,
     )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from messenger_channel.api import manage_channels, manage_health
 from messenger_channel.api.errors import install_error_handlers
 
 
@@ -17,4 +18,6 @@ def create_api() -> FastAPI:
         redoc_url=None,
     )
     install_error_handlers(app)
+    app.include_router(manage_channels.router)
+    app.include_router(manage_health.router)
     return app

@@ -1,0 +1,340 @@
+"""A synchronous Graph API client: token checks, provisioning, profiles, the Send API, uploads.
+
+One ``GraphClient`` per process, shared by threads: its ``requests.Session`` pools connections,
+and no call changes the session. Failures raise ``GraphError`` (see ``graph_errors``), never a
+``requests`` exception. The client does not retry: the sender retries in order through its
+queue, and only it knows whether a second send would duplicate a message.
+
+Tokens travel in the ``Authorization: Bearer`` header, which Graph accepts in place of the
+``access_token`` parameter, so they never appear in a URL that a library logs. The one
+exception is ``debug_token``'s ``input_token``, which Graph reads only from the query string;
+the client redacts it from urllib3's request log lines.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from http.cookiejar import DefaultCookiePolicy
+from types import TracebackType
+from typing import Any, Literal, TypeVar
+
+import requests
+from pydantic import BaseModel, ConfigDict, Field, RootModel, ValidationError, field_validator
+from requests.adapters import HTTPAdapter
+
+from messenger_channel.facebook.graph_errors import (
+    NO_GRAPH_CODE,
+    GraphError,
+    GraphUnavailable,
+    error_from_response,
+    redact,
+)
+
+logger = logging.getLogger(__name__)
+
+SenderAction = Literal["typing_on", "typing_off", "mark_seen"]
+AttachmentType = Literal["image", "audio", "video", "file"]
+
+# Page ids, PSIDs and app ids are numeric; checking them keeps a path from being rewritten.
+_GRAPH_ID = re.compile(r"[0-9]{1,64}")
+# A token is printable ASCII without spaces; anything else would be refused in a header.
+_TOKEN = re.compile(r"[\x21-\x7e]+")
+_FIELD = re.compile(r"[a-z_]{1,64}")
+# The threads of a Functions worker share the pool; beyond this, connections are not kept.
+_POOL_SIZE = 32
+
+
+class _GraphModel(BaseModel):
+    # Graph adds fields over time; ids are strings, but a number is accepted as one.
+    model_config = ConfigDict(frozen=True, extra="ignore", coerce_numbers_to_str=True)
+
+
+class GranularScope(_GraphModel):
+    scope: str
+    target_ids: list[str] = Field(default_factory=list)
+
+
+class TokenDebugError(_GraphModel):
+    code: int | None = None
+    subcode: int | None = None
+    message: str = ""
+
+    @field_validator("message")
+    @classmethod
+    def _no_secret(cls, value: str) -> str:
+        return redact(value)
+
+
+class TokenDebugInfo(_GraphModel):
+    """``debug_token``'s ``data``. ``expires_at`` None: the token never expires (Graph's 0)."""
+
+    app_id: str | None = None
+    type: str | None = None
+    is_valid: bool = False
+    expires_at: datetime | None = None
+    data_access_expires_at: datetime | None = None
+    scopes: list[str] = Field(default_factory=list)
+    granular_scopes: list[GranularScope] = Field(default_factory=list)
+    profile_id: str | None = None
+    error: TokenDebugError | None = None
+
+    @field_validator("expires_at", "data_access_expires_at", mode="before")
+    @classmethod
+    def _unix_seconds(cls, value: Any) -> Any:
+        # Graph gives Unix seconds, 0 for "never"; pydantic alone would read big numbers as ms.
+        if isinstance(value, bool) or not isinstance(value, int):
+            return value
+        if value == 0:
+            return None
+        try:
+            return datetime.fromtimestamp(value, UTC)
+        except (OverflowError, OSError, ValueError):
+            raise ValueError("not a Unix time") from None
+
+
+class PageIdentity(_GraphModel):
+    id: str
+    name: str = ""
+
+
+class SubscribedApp(_GraphModel):
+    id: str
+    name: str = ""
+    subscribed_fields: list[str] = Field(default_factory=list)
+
+
+class SendResult(_GraphModel):
+    recipient_id: str
+    message_id: str
+
+
+class _DebugTokenAnswer(_GraphModel):
+    data: TokenDebugInfo
+
+
+class _SubscribedAppsAnswer(_GraphModel):
+    # A Page has a handful of apps: Graph's paging never matters here.
+    data: list[SubscribedApp]
+
+
+class _Success(_GraphModel):
+    success: Literal[True]
+
+
+class _SenderActionAnswer(_GraphModel):
+    recipient_id: str
+
+
+class _UploadAnswer(_GraphModel):
+    attachment_id: str
+
+
+class _JsonObject(RootModel[dict[str, Any]]):
+    """A profile: whichever of the requested fields Graph chose to give."""
+
+
+_Model = TypeVar("_Model", bound=BaseModel)
+
+
+class GraphClient:
+    """Graph at ``base_url`` (``FACEBOOK_GRAPH_URL``, version included)."""
+
+    def __init__(self, base_url: str, *, session: requests.Session | None = None,
+                 timeout: float = 10.0) -> None:
+        self._base_url = base_url.rstrip("/")
+        self._owns_session = session is None
+        self._session = session or _new_session()
+        self._timeout = timeout
+        _redact_urllib3_logs()
+
+    def close(self) -> None:
+        if self._owns_session:
+            self._session.close()
+
+    def __enter__(self) -> GraphClient:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        self.close()
+
+    # -- tokens and provisioning -------------------------------------------------------------
+
+    def debug_token(self, input_token: str, *, app_id: str, app_secret: str) -> TokenDebugInfo:
+        """What Graph knows of ``input_token``, asked with the app token ``app_id|app_secret``.
+        An invalid token is an answer (``is_valid`` False, ``error``), not an exception."""
+        _check_token(input_token)
+        answer = self._call(
+            "debug_token", "GET", "debug_token", _DebugTokenAnswer,
+            token=f"{_graph_id(app_id, 'app_id')}|{app_secret}",
+            secrets=(input_token, app_secret), params={"input_token": input_token},
+        )
+        return answer.data
+
+    def me(self, token: str) -> PageIdentity:
+        """The page a Page access token belongs to."""
+        return self._call("me", "GET", "me", PageIdentity, token=token,
+                          params={"fields": "id,name"})
+
+    def subscribe_app(self, page_id: str, token: str, fields: Sequence[str]) -> None:
+        """Subscribe the token's app to the page's webhook ``fields`` (replacing the list)."""
+        self._call("subscribe_app", "POST", f"{_graph_id(page_id, 'page_id')}/subscribed_apps",
+                   _Success, token=token,
+                   params={"subscribed_fields": ",".join(_field_names(fields))})
+
+    def subscribed_apps(self, page_id: str, token: str) -> list[SubscribedApp]:
+        answer = self._call("subscribed_apps", "GET",
+                            f"{_graph_id(page_id, 'page_id')}/subscribed_apps",
+                            _SubscribedAppsAnswer, token=token)
+        return answer.data
+
+    def unsubscribe_app(self, page_id: str, token: str) -> None:
+        """Remove the token's app from the page; Graph answers success when it was not there."""
+        self._call("unsubscribe_app", "DELETE",
+                   f"{_graph_id(page_id, 'page_id')}/subscribed_apps", _Success, token=token)
+
+    # -- messaging ---------------------------------------------------------------------------
+
+    def send_message(self, page_id: str, token: str, request: Mapping[str, Any]) -> SendResult:
+        """POST a Send API body built by the caller (recipient, messaging_type, message...)."""
+        return self._call("send_message", "POST", f"{_graph_id(page_id, 'page_id')}/messages",
+                          SendResult, token=token, json=dict(request))
+
+    def sender_action(self, page_id: str, token: str, psid: str, action: SenderAction) -> None:
+        body = {"recipient": {"id": _graph_id(psid, "psid")}, "sender_action": action}
+        self._call("sender_action", "POST", f"{_graph_id(page_id, 'page_id')}/messages",
+                   _SenderActionAnswer, token=token, json=body)
+
+    def user_profile(self, psid: str, token: str, fields: Sequence[str]) -> dict[str, Any]:
+        """The requested profile fields Graph gives; only ``id`` without profile access."""
+        answer = self._call("user_profile", "GET", _graph_id(psid, "psid"), _JsonObject,
+                            token=token, params={"fields": ",".join(_field_names(fields))})
+        return answer.root
+
+    def upload_attachment(self, page_id: str, token: str, *, attachment_type: AttachmentType,
+                          filename: str, content_type: str, data: bytes) -> str:
+        """Upload a reusable attachment; returns its ``attachment_id``."""
+        message = {"attachment": {"type": attachment_type, "payload": {"is_reusable": True}}}
+        answer = self._call(
+            "upload_attachment", "POST", f"{_graph_id(page_id, 'page_id')}/message_attachments",
+            _UploadAnswer, token=token, data={"message": json.dumps(message)},
+            files={"filedata": (filename, data, content_type)},
+        )
+        return answer.attachment_id
+
+    # -- the call ----------------------------------------------------------------------------
+
+    def _call(self, operation: str, method: str, path: str, model: type[_Model], *,
+              token: str, secrets: Sequence[str] = (), **request: Any) -> _Model:
+        _check_token(token)
+        started = time.monotonic()
+        outcome = self._send(method, f"{self._base_url}/{path}", token, request)
+        if isinstance(outcome, GraphError):
+            self._log(operation, started, outcome)
+            raise outcome
+        status = outcome.status_code
+        if not 200 <= status < 300:
+            error = error_from_response(status, outcome.content, secrets=(token, *secrets))
+            self._log(operation, started, error)
+            raise error
+        parsed = _parse(model, outcome.content)
+        if parsed is None:
+            error = GraphError(http_status=status, code=NO_GRAPH_CODE,
+                               error_type="UnexpectedAnswer",
+                               message=f"Graph answered {operation} with an unexpected body")
+            self._log(operation, started, error)
+            raise error
+        self._log(operation, started, None)
+        return parsed
+
+    def _send(self, method: str, url: str, token: str,
+              request: dict[str, Any]) -> requests.Response | GraphUnavailable:
+        # requests' exceptions carry the URL and the prepared request (its headers hold the
+        # token): they are replaced, and the replacement is raised outside this handler so it
+        # does not chain them.
+        try:
+            return self._session.request(
+                method, url, headers={"Authorization": f"Bearer {token}"},
+                timeout=self._timeout, allow_redirects=False, **request,
+            )
+        except requests.Timeout:
+            return GraphUnavailable("timeout", f"Graph did not answer within {self._timeout:g} s")
+        except requests.RequestException as failure:
+            return GraphUnavailable("connection",
+                                    f"Graph could not be reached ({type(failure).__name__})")
+
+    @staticmethod
+    def _log(operation: str, started: float, error: GraphError | None) -> None:
+        context: dict[str, Any] = {
+            "graph_operation": operation,
+            "elapsed_ms": round((time.monotonic() - started) * 1000),
+        }
+        if error is not None:
+            context.update(http_status=error.http_status, graph_code=error.code,
+                           graph_subcode=error.subcode, graph_error_kind=error.kind.value,
+                           fbtrace_id=error.fbtrace_id)
+        logger.debug("graph %s %s", operation, "failed" if error else "ok", extra=context)
+
+
+def _parse(model: type[_Model], content: bytes) -> _Model | None:
+    """The answer as ``model``, or None when it is not (Graph changed, or a proxy spoke)."""
+    try:
+        return model.model_validate_json(content)
+    except ValidationError:
+        return None
+
+
+def _new_session() -> requests.Session:
+    session = requests.Session()
+    # max_retries=0: a retried POST could deliver a message twice; callers decide.
+    adapter = HTTPAdapter(pool_maxsize=_POOL_SIZE, max_retries=0)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    # Graph needs no cookies; refusing them keeps the shared session free of per-page state.
+    session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
+    return session
+
+
+def _check_token(token: str) -> None:
+    if not _TOKEN.fullmatch(token):
+        raise ValueError("the access token is empty or holds spaces or control characters")
+
+
+def _graph_id(value: str, name: str) -> str:
+    # The value is not echoed: a token passed in the wrong argument must not reach a log.
+    if not _GRAPH_ID.fullmatch(value):
+        raise ValueError(f"{name} must be a numeric Graph id")
+    return value
+
+
+def _field_names(fields: Sequence[str]) -> Sequence[str]:
+    # A bare string is a Sequence[str] too, and would be joined letter by letter.
+    if isinstance(fields, str) or not fields:
+        raise ValueError("fields must be a non-empty list of field names")
+    for field in fields:
+        if not _FIELD.fullmatch(field):
+            raise ValueError(f"{field!r} is not a Graph field name")
+    return fields
+
+
+class _RedactSecrets(logging.Filter):
+    """Cuts credentials out of urllib3's request lines (``"GET /debug_token?input_token=..."``)
+    before any handler sees them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True
+
+
+def _redact_urllib3_logs() -> None:
+    pool_logger = logging.getLogger("urllib3.connectionpool")
+    if not any(isinstance(existing, _RedactSecrets) for existing in pool_logger.filters):
+        pool_logger.addFilter(_RedactSecrets())

@@ -1,0 +1,1 @@
+"""Channel setup: messaging accounts (Facebook apps), their Pages and their provisioning."""

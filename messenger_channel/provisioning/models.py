@@ -1,0 +1,96 @@
+"""Accounts and Pages as stored. Secrets are held by the secret store; these hold its names."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel
+
+from messenger_channel.storage.tables import Entity
+
+
+class ProvisioningState(StrEnum):
+    # The Dynamics 365 labels, as API.md requires.
+    DRAFT = "Draft"
+    PROCESSING = "Processing"
+    RUNNING = "Running"
+    ERROR = "Error"
+    DEPROVISIONING = "Deprovisioning"
+    DEPROVISIONED = "Deprovisioned"
+
+
+TokenStatus = Literal["healthy", "expiring", "expired", "invalid", "missing_permission", "unknown"]
+
+
+class TokenHealth(BaseModel):
+    status: TokenStatus = "unknown"
+    expires_at: datetime | None = None
+    data_access_expires_at: datetime | None = None
+    scopes: list[str] = []
+    checked_at: datetime | None = None
+    rotated_at: datetime | None = None
+    problem: str | None = None
+
+
+class Subscription(BaseModel):
+    subscribed: bool = False
+    fields: list[str] = []
+    checked_at: datetime | None = None
+
+
+class Account(Entity):
+    id: str
+    name: str
+    app_id: str
+    app_secret_ref: str
+    verify_token: str
+    created_at: datetime
+    updated_at: datetime
+    deleting: bool = False
+
+    def partition_key(self) -> str:
+        return "account"
+
+    def row_key(self) -> str:
+        return self.id
+
+
+class AppIdClaim(Entity):
+    """Makes an app id belong to one account: created before the account, so a second fails."""
+
+    app_id: str
+    account_id: str
+
+    def partition_key(self) -> str:
+        return "appid"
+
+    def row_key(self) -> str:
+        return self.app_id
+
+
+class Page(Entity):
+    page_id: str
+    account_id: str
+    name: str
+    provisioning_state: ProvisioningState
+    provisioning_error: str | None = None
+    # What put the page in Error: "token" clears when the token is healthy again.
+    error_source: Literal["token", "subscription", "setup", "deprovisioning"] | None = None
+    token_ref: str | None = None
+    token_health: TokenHealth = TokenHealth()
+    subscription: Subscription = Subscription()
+    created_at: datetime
+    updated_at: datetime
+
+    def partition_key(self) -> str:
+        return "page"
+
+    def row_key(self) -> str:
+        return self.page_id
+
+    @property
+    def connected(self) -> bool:
+        """Attached to its account; a Deprovisioned page may be added again."""
+        return self.provisioning_state is not ProvisioningState.DEPROVISIONED

@@ -1,0 +1,317 @@
+"""Channel setup, as in the Facebook channel of Dynamics 365: accounts hold a Facebook app's
+id and secret; pages are checked, subscribed and brought to ``Running`` (or ``Error`` with a
+reason an operator can act on); deleting deprovisions them.
+
+Secrets go to the secret store under names never reused (Key Vault keeps deleted names for
+its retention period); the tables hold only those names.
+"""
+
+from __future__ import annotations
+
+import secrets as random_tokens
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from messenger_channel.facebook.graph import GraphClient
+from messenger_channel.facebook.graph_errors import GraphError
+from messenger_channel.provisioning.models import (
+    Account,
+    AppIdClaim,
+    Page,
+    ProvisioningState,
+    Subscription,
+    TokenHealth,
+)
+from messenger_channel.provisioning.repository import ChannelTables
+from messenger_channel.provisioning.token_health import UNHEALTHY, assess_token
+from messenger_channel.secrets import SecretStore, new_secret_name
+from messenger_channel.services import Services
+from messenger_channel.storage.errors import AlreadyExists, ConcurrencyConflict
+
+State = ProvisioningState
+
+# The webhook fields the product handles (API.md, issue "Channel setup").
+SUBSCRIBED_FIELDS = (
+    "messages", "messaging_postbacks", "message_deliveries", "message_reads", "message_echoes",
+    "message_reactions", "message_edits", "messaging_referrals", "messaging_optins",
+    "messaging_handovers", "standby", "messaging_policy_enforcement",
+)
+
+
+class SetupConflict(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class SetupNotFound(Exception):
+    pass
+
+
+class TokenRejected(Exception):
+    """A new token failed its checks; nothing was changed."""
+
+
+@dataclass(frozen=True)
+class TokenCheck:
+    health: TokenHealth
+    problem: str | None  # None: the token may be used
+
+
+def _new_id(prefix: str) -> str:
+    return prefix + random_tokens.token_hex(8)
+
+
+class ChannelSetup:
+    def __init__(self, services: Services) -> None:
+        self.store = services.tables
+        self.tables = ChannelTables(services.tables)
+        self.secrets: SecretStore = services.secrets
+        self.graph: GraphClient = services.graph
+        self.clock = services.clock
+        self.settings = services.settings
+
+    # -- accounts --------------------------------------------------------------------------
+    def callback_url(self, account_id: str) -> str:
+        return f"{self.settings.public_base_url}/api/facebook/webhook/{account_id}"
+
+    def account(self, account_id: str) -> Account:
+        account = self.tables.account(account_id)
+        if account is None or account.deleting:
+            raise SetupNotFound(f"account {account_id}")
+        return account
+
+    def create_account(self, name: str, app_id: str, app_secret: str) -> Account:
+        account_id = _new_id("acc_")
+        try:
+            self.tables.app_ids.create(AppIdClaim(app_id=app_id, account_id=account_id))
+        except AlreadyExists:
+            raise SetupConflict("app_id_taken",
+                                f"app {app_id} already belongs to another account") from None
+        secret_name = new_secret_name("app-secret", account_id)
+        now = self.clock.now()
+        try:
+            self.secrets.set(secret_name, app_secret)
+            account = Account(id=account_id, name=name, app_id=app_id, app_secret_ref=secret_name,
+                              verify_token=random_tokens.token_urlsafe(32), created_at=now,
+                              updated_at=now)
+            self.tables.accounts.create(account)
+        except BaseException:
+            # Never half-written: no claim or secret outlives a failed create.
+            self.secrets.delete(secret_name)
+            self.tables.app_ids.delete("appid", app_id)
+            raise
+        return account
+
+    def update_account(self, account_id: str, *, name: str | None,
+                       app_secret: str | None) -> Account:
+        account = self.account(account_id)
+        new_ref = None
+        if app_secret is not None:
+            new_ref = new_secret_name("app-secret", account_id)
+            self.secrets.set(new_ref, app_secret)
+
+        def change(current: Account) -> Account:
+            return current.model_copy(update={
+                "name": name if name is not None else current.name,
+                "app_secret_ref": new_ref or current.app_secret_ref,
+                "updated_at": self.clock.now()})
+
+        updated = self.tables.accounts.update("account", account.id, change)
+        if new_ref is not None:
+            self.secrets.delete(account.app_secret_ref)
+        return updated
+
+    def delete_account(self, account_id: str) -> Account:
+        """Deprovision every page, then forget the account (at once, or from token_check)."""
+        account = self.account(account_id)
+        account = self.tables.accounts.update("account", account.id, lambda a: a.model_copy(
+            update={"deleting": True, "updated_at": self.clock.now()}))
+        for page in self.tables.pages_of(account.id):
+            if page.connected:
+                self._deprovision(page)
+        self.finish_account_deletion(account)
+        return account
+
+    def finish_account_deletion(self, account: Account) -> bool:
+        if any(page.connected for page in self.tables.pages_of(account.id)):
+            return False
+        self.secrets.delete(account.app_secret_ref)
+        self.tables.app_ids.delete("appid", account.app_id)
+        self.tables.accounts.delete("account", account.id)
+        return True
+
+    # -- pages -----------------------------------------------------------------------------
+    def page(self, account_id: str, page_id: str) -> Page:
+        page = self.tables.page(page_id)
+        if page is None or page.account_id != account_id:
+            raise SetupNotFound(f"page {page_id}")
+        return page
+
+    def add_page(self, account_id: str, page_id: str, name: str, access_token: str) -> Page:
+        account = self.account(account_id)
+        self._claim(account.id, page_id, name)
+        token_ref = new_secret_name("page-token", page_id)
+        self.secrets.set(token_ref, access_token)
+        self._set(page_id, state=State.PROCESSING, token_ref=token_ref)
+        check = self.check_token(account, page_id, access_token)
+        if check.problem is not None:
+            return self._set(page_id, state=State.ERROR, error=check.problem, source="token",
+                             token_health=check.health)
+        problem = self._subscribe(page_id, access_token)
+        if problem is not None:
+            return self._set(page_id, state=State.ERROR, error=problem, source="subscription",
+                             token_health=check.health)
+        return self._set(page_id, state=State.RUNNING, token_health=check.health,
+                         subscription=self._subscribed())
+
+    def _claim(self, account_id: str, page_id: str, name: str) -> None:
+        """Attach the page to this account: exactly one of two concurrent adds wins."""
+        now = self.clock.now()
+        draft = Page(page_id=page_id, account_id=account_id, name=name,
+                     provisioning_state=State.DRAFT, created_at=now, updated_at=now)
+        try:
+            self.tables.pages.create(draft)
+            return
+        except AlreadyExists:
+            pass
+        current = self.tables.pages.get_with_etag("page", page_id)
+        if current is not None and current.entity.connected:
+            raise SetupConflict("page_already_connected",
+                                f"page {page_id} is already connected to an account; delete it "
+                                "there first (a page serves one channel)")
+        try:
+            if current is None:
+                self.tables.pages.create(draft)
+            else:
+                self.tables.pages.replace(draft, current.etag)
+        except (AlreadyExists, ConcurrencyConflict):
+            raise SetupConflict("page_already_connected",
+                                f"page {page_id} was connected by another request") from None
+
+    def rotate_token(self, account_id: str, page_id: str, access_token: str) -> Page:
+        """Check the new token first; a failing one changes nothing (``TokenRejected``)."""
+        account = self.account(account_id)
+        page = self.page(account.id, page_id)
+        if not page.connected or page.provisioning_state is State.DEPROVISIONING:
+            raise SetupConflict("page_not_connected",
+                                f"page {page_id} is {page.provisioning_state}; add it again")
+        check = self.check_token(account, page_id, access_token)
+        if check.problem is not None:
+            raise TokenRejected(check.problem)
+        problem = self._subscribe(page_id, access_token)
+        if problem is not None:
+            raise TokenRejected(problem)
+        token_ref = new_secret_name("page-token", page_id)
+        self.secrets.set(token_ref, access_token)
+        now = self.clock.now()
+        updated = self._set(page_id, state=State.RUNNING, token_ref=token_ref,
+                            token_health=check.health.model_copy(update={"rotated_at": now}),
+                            subscription=self._subscribed())
+        if page.token_ref:
+            self.secrets.delete(page.token_ref)
+        return updated
+
+    def rename_page(self, account_id: str, page_id: str, name: str) -> Page:
+        self.page(account_id, page_id)
+        return self._update(page_id, lambda p: p.model_copy(update={"name": name}))
+
+    def delete_page(self, account_id: str, page_id: str) -> Page:
+        page = self.page(account_id, page_id)
+        if not page.connected:
+            return page
+        return self._deprovision(page)
+
+    def _deprovision(self, page: Page) -> Page:
+        page = self._set(page.page_id, state=State.DEPROVISIONING)
+        return self.retry_deprovisioning(page)
+
+    def retry_deprovisioning(self, page: Page) -> Page:
+        """One unsubscribe attempt; on success (or when Facebook can no longer be asked, the
+        token being dead) the token is deleted and the page is ``Deprovisioned``."""
+        token = self.secrets.get(page.token_ref) if page.token_ref else None
+        if token is not None:
+            try:
+                self.graph.unsubscribe_app(page.page_id, token)
+            except GraphError as error:
+                if not error.token_invalid:
+                    return self._set(page.page_id, state=State.DEPROVISIONING, source="deprovisioning",
+                                     error=f"Facebook refused to unsubscribe the app ({error.message}); "
+                                           "the token check retries it")
+        if page.token_ref:
+            self.secrets.delete(page.token_ref)
+        return self._set(page.page_id, state=State.DEPROVISIONED, token_ref=None,
+                         subscription=Subscription(checked_at=self.clock.now()))
+
+    # -- checks ----------------------------------------------------------------------------
+    def check_token(self, account: Account, page_id: str, token: str) -> TokenCheck:
+        now = self.clock.now()
+        unknown = TokenHealth(checked_at=now)
+        try:
+            identity = self.graph.me(token)
+        except GraphError as error:
+            if error.token_invalid:
+                return TokenCheck(unknown.model_copy(update={"status": "invalid"}),
+                                  f"Facebook refused the token ({error.message}); create a new "
+                                  "Page access token")
+            return TokenCheck(unknown, f"could not check the token with Facebook ({error.message})")
+        if identity.id != page_id:
+            return TokenCheck(unknown, f"the token belongs to page {identity.name} ({identity.id}), "
+                                       f"not {page_id}")
+        try:
+            info = self.graph.debug_token(token, app_id=account.app_id,
+                                          app_secret=self.secrets.get(account.app_secret_ref))
+        except GraphError as error:
+            if error.token_invalid:
+                return TokenCheck(unknown, "Facebook refused the account's app credentials "
+                                           f"({error.message}); check the App ID and App Secret")
+            return TokenCheck(unknown, f"could not check the token with Facebook ({error.message})")
+        if info.app_id and info.app_id != account.app_id:
+            return TokenCheck(unknown, f"the token was issued for app {info.app_id}, not this "
+                                       f"account's app {account.app_id}")
+        health = assess_token(info, now=now, warning_days=self.settings.token_warning_days,
+                              rotated_at=None)
+        return TokenCheck(health, health.problem if health.status in UNHEALTHY else None)
+
+    def _subscribe(self, page_id: str, token: str) -> str | None:
+        try:
+            self.graph.subscribe_app(page_id, token, SUBSCRIBED_FIELDS)
+        except GraphError as error:
+            return f"Facebook refused the subscription: {error.message}"
+        return None
+
+    def _subscribed(self) -> Subscription:
+        return Subscription(subscribed=True, fields=list(SUBSCRIBED_FIELDS),
+                            checked_at=self.clock.now())
+
+    def refresh_token_health(self, page: Page) -> Page:
+        """The token check's part of this issue: re-read ``debug_token``; an unhealthy token puts
+        the page in ``Error``, a healthy one takes it out of an ``Error`` the token caused."""
+        account = self.tables.account(page.account_id)
+        if account is None or page.token_ref is None:
+            return page
+        check = self.check_token(account, page.page_id, self.secrets.get(page.token_ref))
+        health = check.health.model_copy(update={"rotated_at": page.token_health.rotated_at})
+        if check.problem is not None and health.status in UNHEALTHY:
+            return self._set(page.page_id, state=State.ERROR, error=check.problem, source="token",
+                             token_health=health)
+        if check.problem is not None:  # Facebook unreachable: keep the state, note the check
+            return self._update(page.page_id, lambda p: p.model_copy(update={
+                "token_health": p.token_health.model_copy(update={"checked_at": health.checked_at})}))
+        if page.provisioning_state is State.ERROR and page.error_source == "token":
+            return self._set(page.page_id, state=State.RUNNING, token_health=health)
+        return self._update(page.page_id, lambda p: p.model_copy(update={"token_health": health}))
+
+    # -- writes ----------------------------------------------------------------------------
+    def _set(self, page_id: str, *, state: State, error: str | None = None,
+             source: str | None = None, **changes: object) -> Page:
+        """Move a page to ``state``; leaving Error or Deprovisioning clears the old reason."""
+        return self._update(page_id, lambda p: p.model_copy(update={
+            "provisioning_state": state, "provisioning_error": error, "error_source": source,
+            **changes}))
+
+    def _update(self, page_id: str, change: Callable[[Page], Page]) -> Page:
+        now: datetime = self.clock.now()
+        return self.tables.pages.update(
+            "page", page_id, lambda p: change(p).model_copy(update={"updated_at": now}))

@@ -1,0 +1,49 @@
+"""A Page token's health, from Graph's ``debug_token`` answer (statuses as API.md defines them)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from messenger_channel.facebook.graph import TokenDebugInfo
+from messenger_channel.provisioning.models import TokenHealth
+
+# What the product needs: sending messages, and subscribing the app to the Page's webhooks.
+REQUIRED_SCOPES = ("pages_messaging", "pages_manage_metadata")
+# Graph's subcode for an expired session (error 190/463).
+EXPIRED_SUBCODE = 463
+UNHEALTHY = frozenset({"expired", "invalid", "missing_permission"})
+
+
+def assess_token(info: TokenDebugInfo, *, now: datetime, warning_days: int,
+                 rotated_at: datetime | None) -> TokenHealth:
+    expires_at = info.expires_at
+    base = TokenHealth(expires_at=expires_at, data_access_expires_at=info.data_access_expires_at,
+                       scopes=sorted(info.scopes), checked_at=now, rotated_at=rotated_at)
+    expired = expires_at is not None and expires_at <= now
+    if not info.is_valid:
+        subcode = info.error.subcode if info.error is not None else None
+        if expired or subcode == EXPIRED_SUBCODE:
+            return base.model_copy(update={
+                "status": "expired",
+                "problem": "the Page access token has expired; create a new one and rotate it"})
+        reason = info.error.message if info.error is not None else "no reason given"
+        return base.model_copy(update={
+            "status": "invalid",
+            "problem": f"Facebook says the Page access token is not valid ({reason}); "
+                       "create a new one and rotate it"})
+    missing = [scope for scope in REQUIRED_SCOPES if scope not in info.scopes]
+    if missing:
+        return base.model_copy(update={
+            "status": "missing_permission",
+            "problem": f"the token lacks {', '.join(missing)}; grant the permission to the app "
+                       "and create a new Page access token"})
+    if expired:
+        return base.model_copy(update={
+            "status": "expired",
+            "problem": "the Page access token has expired; create a new one and rotate it"})
+    if expires_at is not None and expires_at - now <= timedelta(days=warning_days):
+        return base.model_copy(update={
+            "status": "expiring",
+            "problem": f"the Page access token expires on {expires_at.date().isoformat()}; "
+                       "rotate it before then"})
+    return base.model_copy(update={"status": "healthy"})
