@@ -5,11 +5,12 @@ import azure.functions as func
 from functions.health import bp as health_bp
 from functions.manage_api import bp as manage_api_bp
 from functions.token_check import bp as token_check_bp
+from functions.webhook import bp as webhook_bp
 from messenger_channel.settings import get_settings
 
 # Fail at start-up, naming the setting, rather than at the first request.
 get_settings()
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
-for blueprint in (health_bp, manage_api_bp, token_check_bp):
+for blueprint in (health_bp, webhook_bp, manage_api_bp, token_check_bp):
     app.register_blueprint(blueprint)

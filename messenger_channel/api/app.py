@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from messenger_channel.api import manage_channels, manage_health
+from messenger_channel.api import manage_channels, manage_health, manage_replay, manage_workforce
 from messenger_channel.api.errors import install_error_handlers
 
 
@@ -20,4 +20,6 @@ def create_api() -> FastAPI:
     install_error_handlers(app)
     app.include_router(manage_channels.router)
     app.include_router(manage_health.router)
+    app.include_router(manage_replay.router)
+    app.include_router(manage_workforce.router)
     return app

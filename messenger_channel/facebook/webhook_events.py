@@ -1,0 +1,468 @@
+"""Messenger webhook payloads: pydantic models, and their normalisation into one event each.
+
+Meta posts ``{"object": "page", "entry": [{"id": PAGE_ID, "time", "messaging": [...]}]}``; an
+entry carries ``standby`` instead of ``messaging`` for a thread that another app (the Page
+Inbox, a bot) controls. Each item of either list is one event; :func:`parse_webhook` turns the
+whole body into a :class:`WebhookBatch` of :class:`InboundEvent`, in the order of the body, and
+each event becomes the body of one ``inbound`` queue message.
+
+An event's kind is given by its first known key, checked in this order (an unknown key beside a
+known one changes nothing; it is kept with the event):
+
+============================================================= ==================
+key                                                           kind
+============================================================= ==================
+``message`` with ``is_echo: true`` / without                  echo / message
+``message_edit``, ``reaction``, ``read``, ``delivery``,       the key's name
+``postback``, ``referral``, ``optin``
+``pass_thread_control``, ``take_thread_control``,             handover
+``request_thread_control``, ``app_roles``
+``policy_enforcement`` (webhook field                         policy_enforcement
+``messaging_policy_enforcement``)
+none of these                                                 unknown
+============================================================= ==================
+
+The customer is the sender, except for an echo, whom the Page wrote to (the recipient); a policy
+enforcement and a change of app roles concern no customer. A Chat Plugin guest has a
+``user_ref`` instead of a PSID.
+
+Nothing is dropped quietly, since a customer's message must reach an agent whatever its shape:
+an event that fails validation as its kind (or has no customer where its kind needs one) is kept
+as ``unknown`` with its raw JSON and the problem; an entry without a usable ``id`` takes the page
+from the event (the sender of an echo, else the recipient); whatever still cannot be an event
+(not an object, no page at all, nested too deep to be read back from a queue message) is listed
+in :attr:`WebhookBatch.rejected` with the reason.
+Strings that cannot be encoded (a lone UTF-16 surrogate from a broken ``\\ud83d`` escape) are
+replaced by U+FFFD, so that every event can be serialised; the archive keeps the signed bytes.
+
+Event and session ids are described in :mod:`.webhook_event_ids`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import PydanticSerializationError, to_json
+
+from messenger_channel.facebook.webhook_event_ids import event_id, session_id
+
+EventKind = Literal["message", "echo", "postback", "read", "delivery", "reaction",
+                    "message_edit", "referral", "optin", "handover", "policy_enforcement",
+                    "unknown"]
+EventSource = Literal["messaging", "standby"]
+HandoverAction = Literal["pass_thread_control", "take_thread_control",
+                         "request_thread_control", "app_roles"]
+
+# The attachment types Meta documents for messages and echoes (2026); any other is kept too.
+KNOWN_ATTACHMENT_TYPES = frozenset({
+    "image", "audio", "video", "file", "sticker", "fallback", "template", "reel", "ig_reel",
+    "post", "ig_post", "appointment_booking",
+})
+# Enough of a validation error for a person to see what was wrong; the raw event has the rest.
+MAX_PROBLEM_CHARS = 300
+# pydantic's JSON parser stops at 200 levels; an event sits a level or two down in a queue
+# message. Meta's events are a few levels deep.
+MAX_EVENT_DEPTH = 128
+_SOURCES: tuple[EventSource, ...] = get_args(EventSource)
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _number_to_str(value: object) -> object:
+    """Meta sends most ids as strings, but ``app_id``, ``sticker_id`` and ``ad_id`` as numbers."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+Id = Annotated[str, BeforeValidator(_number_to_str)]
+
+
+class _Open(BaseModel):
+    """Meta adds fields without notice: unknown ones are kept (and serialised), never refused."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+class QuickReply(_Open):
+    payload: str | None = None
+
+
+class ReplyTo(_Open):
+    mid: str | None = None
+    is_self_reply: bool | None = None
+
+
+class Command(_Open):
+    name: str
+
+
+class Referral(_Open):
+    """An m.me link, an ad, the Chat Plugin...: standalone, or inside a message or postback."""
+
+    ref: Id | None = None
+    source: str | None = None
+    type: str | None = None
+    ad_id: Id | None = None
+    referer_uri: str | None = None
+    is_guest_user: bool | None = None
+    ads_context_data: dict[str, Any] | None = None
+
+
+class Attachment(_Open):
+    """One attachment. ``url``, ``title`` and ``sticker_id`` are read from the attachment or its
+    ``payload`` (the shape differs between types and Graph versions); ``payload`` stays raw."""
+
+    type: str | None = None
+    url: str | None = None
+    title: str | None = None
+    sticker_id: Id | None = None
+    payload: Any = None
+    known: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _lift_from_payload(cls, data: object) -> object:
+        if not isinstance(data, dict):
+            return data
+        lifted = dict(data)
+        inner = data.get("payload")
+        if isinstance(inner, dict):
+            for name in ("url", "title", "sticker_id"):
+                value = _number_to_str(inner.get(name))
+                if lifted.get(name) is None and isinstance(value, str):
+                    lifted[name] = value
+        kind = data.get("type")
+        lifted["known"] = isinstance(kind, str) and kind in KNOWN_ATTACHMENT_TYPES
+        return lifted
+
+
+class MessageData(_Open):
+    mid: str
+    text: str | None = None
+    quick_reply: QuickReply | None = None
+    reply_to: ReplyTo | None = None
+    attachments: list[Attachment] = Field(default_factory=list)
+    commands: list[Command] = Field(default_factory=list)
+    referral: Referral | None = None
+
+
+class EchoData(MessageData):
+    """A message the Page sent: through our app, another app (Page Inbox: 263902037430900) or
+    a phone. ``app_id`` arrives as a JSON number and is kept as a string, like every id."""
+
+    is_echo: bool = True
+    app_id: Id | None = None
+    metadata: str | None = None
+
+
+class PostbackData(_Open):
+    mid: str | None = None
+    title: str | None = None
+    payload: str | None = None
+    referral: Referral | None = None
+
+
+class ReadData(_Open):
+    watermark: int
+
+
+class DeliveryData(_Open):
+    watermark: int
+    mids: list[str] = Field(default_factory=list)
+
+
+class ReactionData(_Open):
+    mid: str
+    action: Literal["react", "unreact"]
+    reaction: str | None = None
+    emoji: str | None = None
+
+
+class MessageEditData(_Open):
+    mid: str
+    text: str | None = None
+    num_edit: int | None = None
+
+
+class OptinData(_Open):
+    type: str | None = None
+    payload: str | None = None
+    ref: Id | None = None
+    user_ref: str | None = None
+    notification_messages_token: str | None = None
+    one_time_notif_token: str | None = None
+    title: str | None = None
+
+
+class HandoverData(_Open):
+    """One handover protocol event; ``action`` is the key it came under."""
+
+    action: HandoverAction
+    new_owner_app_id: Id | None = None
+    previous_owner_app_id: Id | None = None
+    requested_owner_app_id: Id | None = None
+    metadata: str | None = None
+    app_roles: dict[str, list[str]] | None = None
+
+
+class PolicyEnforcementData(_Open):
+    action: str
+    reason: str | None = None
+
+
+KindData = (MessageData | PostbackData | ReadData | DeliveryData | ReactionData
+            | MessageEditData | Referral | OptinData | HandoverData | PolicyEnforcementData)
+
+# Each kind's data model; InboundEvent has one field per kind, of the same name.
+_DATA_MODELS: dict[EventKind, type[KindData]] = {
+    "message": MessageData, "echo": EchoData, "postback": PostbackData, "read": ReadData,
+    "delivery": DeliveryData, "reaction": ReactionData, "message_edit": MessageEditData,
+    "referral": Referral, "optin": OptinData, "handover": HandoverData,
+    "policy_enforcement": PolicyEnforcementData,
+}
+# The keys that make a kind, in the order they are looked for.
+_KIND_KEYS: tuple[tuple[str, EventKind], ...] = (
+    ("message", "message"), ("message_edit", "message_edit"), ("reaction", "reaction"),
+    ("read", "read"), ("delivery", "delivery"), ("postback", "postback"),
+    ("referral", "referral"), ("optin", "optin"),
+    *((action, "handover") for action in get_args(HandoverAction)),
+    ("policy_enforcement", "policy_enforcement"),
+)
+# Kinds that mean nothing without a person to answer or to mark as having read.
+_NEEDS_CUSTOMER = frozenset({"message", "echo", "postback", "read", "delivery", "reaction",
+                             "message_edit", "referral"})
+
+
+class InboundEvent(BaseModel):
+    """One webhook event, normalised: the body of an ``inbound`` queue message."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: EventKind
+    source: EventSource
+    event_id: str
+    page_id: str
+    customer_psid: str | None = None
+    customer_user_ref: str | None = None
+    sender_id: str | None = None
+    recipient_id: str | None = None
+    timestamp: int | None = None  # Facebook's, in milliseconds
+    message: MessageData | None = None
+    echo: EchoData | None = None
+    postback: PostbackData | None = None
+    read: ReadData | None = None
+    delivery: DeliveryData | None = None
+    reaction: ReactionData | None = None
+    message_edit: MessageEditData | None = None
+    referral: Referral | None = None
+    optin: OptinData | None = None
+    handover: HandoverData | None = None
+    policy_enforcement: PolicyEnforcementData | None = None
+    problem: str | None = None  # why an event of a known key is "unknown"
+    raw: dict[str, Any]  # the event as Meta sent it (the router stores it)
+
+    @property
+    def data(self) -> KindData | None:
+        """The data of the event's kind (None for ``unknown``)."""
+        found: KindData | None = getattr(self, self.kind, None)
+        return found
+
+    @property
+    def session_id(self) -> str:
+        """Per-customer order: ``{page_id}:{psid}``, ``{page_id}:user_ref:{ref}`` for a Chat
+        Plugin guest, ``{page_id}:page`` when no customer is concerned."""
+        guest = f"user_ref:{self.customer_user_ref}" if self.customer_user_ref else None
+        return session_id(self.page_id, self.customer_psid or guest)
+
+
+class Rejected(BaseModel):
+    """Something in the body that could not become an event, and why."""
+
+    model_config = ConfigDict(frozen=True)
+
+    reason: str
+    raw: Any = None
+
+
+class WebhookBatch(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    events: list[InboundEvent] = Field(default_factory=list)
+    rejected: list[Rejected] = Field(default_factory=list)
+
+
+def parse_webhook(payload: object) -> WebhookBatch | None:
+    """The events of a webhook body (``json.loads`` of it), or None when it is not a Messenger
+    page payload. Never raises, whatever the JSON."""
+    if not isinstance(payload, dict) or payload.get("object") != "page":
+        return None
+    entries = payload.get("entry")
+    if not isinstance(entries, list):
+        return None
+    events: list[InboundEvent] = []
+    rejected: list[Rejected] = []
+    for entry in entries:
+        for item in _entry_events(entry):
+            if isinstance(item, InboundEvent):
+                events.append(item)
+            else:
+                rejected.append(item)
+    return WebhookBatch(events=events, rejected=rejected)
+
+
+def _entry_events(entry: object) -> Iterator[InboundEvent | Rejected]:
+    if not isinstance(entry, dict):
+        yield _rejected("entry is not an object", entry)
+        return
+    page_id = _as_id(entry.get("id"))
+    sources = [key for key in entry if key in _SOURCES]  # in the body's order
+    if not sources:
+        yield _rejected("entry has neither messaging nor standby", entry)
+    for source in sources:
+        items = entry[source]
+        if not isinstance(items, list):
+            yield _rejected(f"entry.{source} is not a list", items)
+            continue
+        for item in items:
+            yield _event(item, source, page_id)
+
+
+def _event(raw: object, source: EventSource, entry_page_id: str | None) -> InboundEvent | Rejected:
+    if not isinstance(raw, dict):
+        return _rejected(f"{source} event is not an object", raw)
+    queueable, raw = _queueable(raw)
+    if not queueable:
+        return Rejected(reason=f"{source} event cannot travel in a queue message: nested deeper"
+                               f" than {MAX_EVENT_DEPTH} levels")
+    try:
+        return _normalise(raw, source, entry_page_id)
+    except (ValueError, TypeError, RecursionError) as problem:
+        # Only input that no JSON parser produces (non-string keys, 5000-digit numbers) gets here.
+        return _rejected(f"{source} event could not be read: {type(problem).__name__}", raw)
+
+
+def _rejected(reason: str, raw: object) -> Rejected:
+    queueable, raw = _queueable(raw)
+    return Rejected(reason=reason, raw=raw if queueable else None)
+
+
+def _queueable(value: Any) -> tuple[bool, Any]:
+    """Whether a value survives a queue message (pydantic serialises it, the consumer parses it
+    back), and the value with lone surrogates replaced: they cannot be encoded."""
+    try:
+        text = to_json(value)
+    except PydanticSerializationError:
+        try:
+            value = _without_lone_surrogates(value)
+            text = to_json(value)
+        except (PydanticSerializationError, RecursionError):
+            return False, None
+    # Nesting needs brackets, so counting them (fast) spares the walk for nearly every event.
+    shallow = text.count(b"[") + text.count(b"{") <= MAX_EVENT_DEPTH
+    return (shallow or _depth(value) <= MAX_EVENT_DEPTH), value
+
+
+def _without_lone_surrogates(value: object) -> object:
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_without_lone_surrogates(item) for item in value]
+    if isinstance(value, dict):
+        return {_without_lone_surrogates(key): _without_lone_surrogates(item)
+                for key, item in value.items()}
+    return value
+
+
+def _depth(value: object) -> int:
+    deepest, pending = 0, [(value, 1)]
+    while pending:
+        item, level = pending.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(
+            item, list) else None
+        if children is not None:
+            deepest = max(deepest, level)
+            pending.extend((child, level + 1) for child in children)
+    return deepest
+
+
+def _normalise(raw: dict[str, Any], source: EventSource,
+               entry_page_id: str | None) -> InboundEvent | Rejected:
+    attempted, value = _detect(raw)
+    sides = {"sender": _party(raw, "sender"), "recipient": _party(raw, "recipient")}
+    page_side, customer_side = ("sender", "recipient") if attempted == "echo" else (
+        "recipient", "sender")
+    page_id = entry_page_id or sides[page_side][0]
+    if page_id is None:
+        return Rejected(reason=f"{source} event without a page: no entry.id, no {page_side}.id",
+                        raw=raw)
+    psid, user_ref = (None, None) if attempted == "policy_enforcement" else sides[customer_side]
+    kind, data, problem = attempted, None, None
+    if attempted != "unknown":
+        try:
+            data = _DATA_MODELS[attempted].model_validate(value)
+        except ValidationError as error:
+            kind, problem = "unknown", _describe(attempted, error)
+        if data is not None and attempted in _NEEDS_CUSTOMER and not (psid or user_ref):
+            kind, data = "unknown", None
+            problem = f"not a valid {attempted}: no {customer_side}.id or user_ref"
+    timestamp = _as_millis(raw.get("timestamp"))
+    identity = {**sides, "timestamp": timestamp, "raw": raw}
+    return InboundEvent(
+        kind=kind, source=source, event_id=event_id(kind, page_id, data, identity),
+        page_id=page_id, customer_psid=psid, customer_user_ref=user_ref,
+        sender_id=sides["sender"][0], recipient_id=sides["recipient"][0], timestamp=timestamp,
+        problem=problem, raw=raw, **({kind: data} if data is not None else {}))
+
+
+def _detect(raw: dict[str, Any]) -> tuple[EventKind, object]:
+    """The kind an event claims to be by its keys, and the JSON of that kind's data."""
+    for key, kind in _KIND_KEYS:
+        if key not in raw:
+            continue
+        value = raw[key]
+        if kind == "message" and isinstance(value, dict) and value.get("is_echo") is True:
+            return "echo", value
+        if key == "app_roles":
+            return kind, {"action": key, "app_roles": value}
+        if kind == "handover" and isinstance(value, dict):
+            return kind, {**value, "action": key}
+        return kind, value
+    return "unknown", None
+
+
+def _describe(kind: str, error: ValidationError) -> str:
+    first = error.errors(include_url=False, include_input=False, include_context=False)[0]
+    where = ".".join(str(part) for part in first["loc"]) or kind
+    more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
+    return f"not a valid {kind}: {where}: {first['msg']}{more}"[:MAX_PROBLEM_CHARS]
+
+
+def _as_id(value: object) -> str | None:
+    if isinstance(value, str):  # what Meta sends for nearly every id: the hot path
+        return value or None
+    value = _number_to_str(value)
+    return value if isinstance(value, str) else None
+
+
+def _party(raw: dict[str, Any], side: str) -> tuple[str | None, str | None]:
+    """The ``id`` and ``user_ref`` of the sender or recipient, where they are usable."""
+    party = raw.get(side)
+    if not isinstance(party, dict):
+        return None, None
+    return _as_id(party.get("id")), _as_id(party.get("user_ref"))
+
+
+def _as_millis(value: object) -> int | None:
+    """Facebook's timestamp: a number of milliseconds, sometimes sent as a string."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.isascii() and value.isdecimal() and len(value) <= 20:
+        return int(value)
+    return None

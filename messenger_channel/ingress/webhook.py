@@ -1,0 +1,161 @@
+"""The webhook Facebook calls: verification (GET) and event delivery (POST).
+
+Only fast, local work happens here (check, split, archive, enqueue, answer): Meta wants a
+200 within 5 s and disables a webhook that keeps failing. The order of the checks is API.md's:
+404 unknown account → 413 too large → 403 bad signature → 400 not JSON → 200 (quarantined
+when it is not a Messenger page payload) or 503 when the events cannot be stored.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from pydantic import BaseModel
+
+from messenger_channel.bus.port import OutgoingMessage, QueueSender, QueueUnavailable
+from messenger_channel.clock import Clock
+from messenger_channel.facebook.signature import signature_valid
+from messenger_channel.facebook.webhook_events import InboundEvent, parse_webhook
+from messenger_channel.ingress.archive import WebhookArchive
+from messenger_channel.ingress.counters import IngressCounters
+from messenger_channel.ingress.directory import AccountDirectory, AccountKeys
+from messenger_channel.provisioning.repository import ChannelTables
+from messenger_channel.security import same_secret
+from messenger_channel.services import Services
+from messenger_channel.storage.errors import StorageError
+
+log = logging.getLogger(__name__)
+
+INBOUND_QUEUE = "inbound"
+_ACCOUNT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+class InboundEnvelope(BaseModel):
+    """The body of an ``inbound`` queue message: one event and what the router needs with it."""
+
+    account_id: str
+    app_id: str
+    received_at: datetime
+    own_echo: bool  # an echo of a message this product sent: the router drops it
+    event: InboundEvent
+
+
+@dataclass(frozen=True)
+class WebhookAnswer:
+    status: int
+    body: str
+    content_type: str = "application/json"
+
+    @classmethod
+    def error(cls, status: int, code: str, message: str) -> WebhookAnswer:
+        return cls(status, json.dumps({"error": code, "message": message}))
+
+
+ACCEPTED = WebhookAnswer(200, json.dumps({"status": "EVENT_RECEIVED"}))
+
+
+class WebhookIngress:
+    def __init__(self, *, directory: AccountDirectory, queue: QueueSender,
+                 archive: WebhookArchive, counters: IngressCounters, clock: Clock,
+                 max_body_bytes: int) -> None:
+        self.directory = directory
+        self.queue = queue
+        self.archive = archive
+        self.counters = counters
+        self.clock = clock
+        self.max_body_bytes = max_body_bytes
+
+    def _account(self, account_id: str) -> AccountKeys | None:
+        return self.directory.account(account_id) if _ACCOUNT_ID.match(account_id) else None
+
+    def verify(self, account_id: str, params: Mapping[str, str]) -> WebhookAnswer:
+        account = self._account(account_id)
+        token = params.get("hub.verify_token", "")
+        if (account is None or params.get("hub.mode") != "subscribe"
+                or not same_secret(token, account.verify_token)):
+            return WebhookAnswer(403, "forbidden", "text/plain")
+        return WebhookAnswer(200, params.get("hub.challenge", ""), "text/plain")
+
+    def receive(self, account_id: str, signature: str | None, body: bytes) -> WebhookAnswer:
+        account = self._account(account_id)
+        if account is None:
+            return WebhookAnswer.error(404, "not_found", "no such account")
+        if len(body) > self.max_body_bytes:
+            return WebhookAnswer.error(413, "body_too_large",
+                                       f"the body exceeds {self.max_body_bytes} bytes")
+        if not signature_valid(signature, account.app_secret, body):
+            # The app secret may have been rotated since it was cached: look once more.
+            account = self.directory.account(account_id, fresh=True)
+            if account is None or not signature_valid(signature, account.app_secret, body):
+                log.warning("webhook signature rejected", extra={"account_id": account_id})
+                return WebhookAnswer.error(403, "invalid_signature",
+                                           "X-Hub-Signature-256 is missing or wrong")
+        try:
+            payload = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            return WebhookAnswer.error(400, "invalid_json", "the body is not JSON")
+        now = self.clock.now()
+        try:
+            return self._accept(account, payload, body, now)
+        except (QueueUnavailable, StorageError) as problem:
+            # Meta retries a 5xx; duplicate detection drops what did get through.
+            log.error("webhook could not store events; Meta will retry",
+                      extra={"account_id": account_id, "error": type(problem).__name__})
+            return WebhookAnswer.error(503, "unavailable", "events could not be stored; retry")
+
+    def _accept(self, account: AccountKeys, payload: object, body: bytes,
+                now: datetime) -> WebhookAnswer:
+        batch = parse_webhook(payload)
+        if batch is None:
+            self.archive.quarantine(account.account_id, now, body)
+            self.counters.add(account.account_id, "quarantined", now,
+                              "signed JSON that is not a Messenger page payload")
+            log.warning("webhook payload quarantined", extra={"account_id": account.account_id})
+            return ACCEPTED
+        if batch.rejected:
+            self.counters.add(account.account_id, "rejected_event", now, amount=len(batch.rejected),
+                              detail="; ".join(r.reason for r in batch.rejected))
+        messages = self.messages_for(account, batch.events, now)
+        self.archive.keep(account.account_id, now, body)
+        if messages:
+            self.queue.send(INBOUND_QUEUE, messages)
+        return ACCEPTED
+
+    def messages_for(self, account: AccountKeys, events: Sequence[InboundEvent],
+                     now: datetime) -> list[OutgoingMessage]:
+        """One queue message per event of a page this account serves (also used by replay)."""
+        messages = []
+        for event in events:
+            page = self.directory.page(event.page_id) if event.page_id else None
+            if page is None or page.account_id != account.account_id or not page.connected:
+                self.counters.add(account.account_id, "unknown_page", now,
+                                  f"page {event.page_id}: {event.kind} not routed")
+                log.warning("event for a page this account does not serve",
+                            extra={"account_id": account.account_id, "page_id": event.page_id,
+                                   "event_id": event.event_id})
+                continue
+            envelope = InboundEnvelope(account_id=account.account_id, app_id=account.app_id,
+                                       received_at=now, own_echo=_own_echo(event, account),
+                                       event=event)
+            messages.append(OutgoingMessage(body=envelope.model_dump_json().encode(),
+                                            session_id=event.session_id,
+                                            message_id=event.event_id))
+        return messages
+
+
+def _own_echo(event: InboundEvent, account: AccountKeys) -> bool:
+    return event.kind == "echo" and event.echo is not None and str(event.echo.app_id) == account.app_id
+
+
+
+def build_ingress(services: Services) -> WebhookIngress:
+    return WebhookIngress(
+        directory=AccountDirectory(ChannelTables(services.tables), services.secrets),
+        queue=services.queue, archive=WebhookArchive(services.blobs),
+        counters=IngressCounters(services.tables), clock=services.clock,
+        max_body_bytes=services.settings.webhook_max_body_bytes)

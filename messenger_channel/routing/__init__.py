@@ -1,0 +1,1 @@
+"""Classification: routing rules that pick a conversation's queue and attributes."""

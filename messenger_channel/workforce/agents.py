@@ -1,0 +1,149 @@
+"""Agents: the people who take conversations, with their queues, capacity, presence and key.
+
+An agent's API key is shown once, when it is made (POST) or rotated; only its hash is kept,
+in ``AgentKeys`` (where authentication finds it) and on the agent (to revoke it).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from messenger_channel.agent_keys import AgentKeys, new_agent_key
+from messenger_channel.api.errors import ApiError
+from messenger_channel.clock import Clock, system_clock
+from messenger_channel.routing.rules import QueueRef
+from messenger_channel.storage.errors import AlreadyExists
+from messenger_channel.storage.tables import TableStore
+from messenger_channel.workforce import (
+    Record,
+    RecordOut,
+    Resource,
+    Text100,
+    invalid,
+    new_id,
+    patch_model,
+)
+from messenger_channel.workforce.queues import unknown_queues
+
+Presence = Literal["available", "busy", "away", "offline"]
+MAX_AGENT_QUEUES = 100
+# Printable ASCII without spaces: what an `Authorization: Bearer` header carries intact.
+ApiKey = Annotated[str, StringConstraints(pattern=r"^[!-~]{32,256}$")]
+
+
+class AgentFields(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Text100
+    queue_ids: list[QueueRef] = Field(
+        default_factory=list, max_length=MAX_AGENT_QUEUES,
+        description="the queues whose conversations the agent may be offered; each must exist",
+    )
+    capacity: int = Field(
+        100, ge=1, le=1000, strict=True,
+        description="units of work at once; each conversation takes its workstream's "
+                    "capacity_per_conversation",
+    )
+    presence: Presence = "offline"
+
+    @field_validator("queue_ids")
+    @classmethod
+    def _once_each(cls, queue_ids: list[str]) -> list[str]:
+        return list(dict.fromkeys(queue_ids))  # a queue listed twice is the same membership
+
+
+class AgentCreate(AgentFields):
+    api_key: ApiKey | None = Field(
+        None,
+        description="Normally omitted: a random key is generated. A key of your own (32 to "
+                    "256 printable ASCII characters, no spaces) lets a development setup, such "
+                    "as the local demo, seed an agent with a fixed, known key. Either way the "
+                    "key is returned once, in this answer, and only its hash is stored.",
+    )
+
+
+class Agent(Record, AgentFields):
+    PARTITION: ClassVar[str] = "agent"
+
+    key_hash: str | None = None
+
+
+class AgentOut(RecordOut, AgentFields):
+    pass
+
+
+class AgentWithKey(AgentOut):
+    api_key: str = Field(description="shown this once: only its hash is stored")
+
+
+class Agents(Resource[Agent]):
+    KIND = "agent"
+    PATH = "agents"
+    ID_PREFIX = "ag_"
+    TABLE = "Agents"
+    RECORD = Agent
+    CREATE = AgentCreate
+    PATCH = patch_model(AgentFields)
+    OUT = AgentOut
+    CREATED = AgentWithKey
+
+    def __init__(self, tables: TableStore, clock: Clock = system_clock) -> None:
+        super().__init__(tables, clock)
+        self.keys = AgentKeys(tables)
+
+    def build(self, body: Any, record_id: str, now: datetime) -> Agent:
+        fields = body.model_dump(include=set(AgentFields.model_fields))
+        return Agent(id=record_id, created_at=now, updated_at=now, **fields)
+
+    def check(self, record: Agent, previous: Agent | None) -> None:
+        references = [(f"queue_ids[{i}]", queue_id) for i, queue_id in enumerate(record.queue_ids)]
+        problems = unknown_queues(self.tables, references)
+        if problems:
+            raise invalid(problems)
+
+    def create(self, body: BaseModel) -> AgentWithKey:
+        key = getattr(body, "api_key", None) or new_agent_key()
+        now = self.clock.now()
+        record = self.build(body, new_id(self.ID_PREFIX), now)
+        self.check(record, None)
+        try:
+            record.key_hash = self.keys.register(record.id, key, now)
+        except AlreadyExists:
+            raise ApiError(409, "api_key_taken",
+                           "this api_key belongs to another agent; omit it to get a new one"
+                           ) from None
+        try:
+            self.insert(record)
+        except BaseException:
+            self.keys.revoke(record.key_hash)
+            raise
+        return self._with_key(record, key)
+
+    def rotate_key(self, agent_id: str) -> AgentWithKey:
+        """A new key for the agent, returned once; the old one stops working."""
+        self.get(agent_id)
+        key = new_agent_key()
+        digest = self.keys.register(agent_id, key, self.clock.now())
+        updated = self.exchange(agent_id, {"key_hash": digest}, acquired=digest,
+                                release=self.keys.revoke, held=lambda agent: agent.key_hash)
+        return self._with_key(updated, key)
+
+    def before_delete(self, record: Agent) -> None:
+        # The key goes first: an agent left without a key is harmless; a key left without
+        # its agent would still authenticate.
+        if record.key_hash is not None:
+            self.keys.revoke(record.key_hash)
+
+    def _with_key(self, record: Agent, key: str) -> AgentWithKey:
+        return AgentWithKey(**dict(self.out(record)), api_key=key)
+
+
+def get_agent(tables: TableStore, agent_id: str) -> Agent | None:
+    return Agents(tables).find(agent_id)
+
+
+def list_agents(tables: TableStore) -> list[Agent]:
+    return Agents(tables).all()

@@ -1,0 +1,286 @@
+"""Workstreams: how one page's conversations are classified, distributed and spoken to.
+
+The settings and defaults are those of API.md, after the Dynamics 365 Facebook workstream:
+distribution mode fixed at creation, assignment method, capacity, allowed presences, offer
+timeout, auto-close, wrap-up, attachments, the HUMAN_AGENT tag, automated messages per trigger
+and locale, the surveys, routing rules, and the time zone their `time.*` fields are read in.
+A page has at most one workstream.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import zlib
+from datetime import datetime
+from typing import Annotated, Any, ClassVar, Literal
+from urllib.parse import urlsplit
+
+import pydantic_core
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StrictBool,
+    StringConstraints,
+    field_validator,
+)
+
+from messenger_channel.api.errors import ApiError
+from messenger_channel.provisioning.repository import ChannelTables
+from messenger_channel.routing.rules import (
+    Name,
+    QueueRef,
+    RoutingRules,
+    TimeZoneName,
+    references,
+)
+from messenger_channel.storage.tables import MAX_STRING_UNITS, TableStore
+from messenger_channel.workforce import (
+    Record,
+    RecordOut,
+    Resource,
+    Text100,
+    invalid,
+    patch_model,
+)
+from messenger_channel.workforce.agents import Presence
+from messenger_channel.workforce.queues import unknown_queues
+
+# The automated-message triggers of Dynamics 365, in snake_case: greeting; agent assigned,
+# couldn't be assigned, disconnected, ended, joined; customer next in line, position in
+# queue; out of (operating) hours; session ended; transfer accepted.
+Trigger = Literal[
+    "greeting", "agent_assigned", "agent_unavailable", "agent_disconnected", "agent_ended",
+    "agent_joined", "next_in_line", "position_in_queue", "out_of_hours", "session_ended",
+    "transfer_accepted",
+]
+PLACEHOLDERS = ("AgentName", "QueueName", "QueuePosition")
+MAX_MESSAGE_TEXT = 2000  # the Send API's text limit
+MAX_LOCALES = 50
+MAX_SURVEY_QUESTIONS = 5
+# Messenger quick replies: at most 13, titles of at most 20 characters.
+MAX_SURVEY_OPTIONS = 13
+MAX_OPTION_TEXT = 20
+
+Locale = Annotated[
+    str, StringConstraints(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$", max_length=35)
+]
+_PLACEHOLDER = re.compile(r"\{([^{}\s]*)\}")
+
+
+def _known_placeholders(text: str) -> str:
+    for name in _PLACEHOLDER.findall(text):
+        if name not in PLACEHOLDERS:
+            known = ", ".join(f"{{{known}}}" for known in PLACEHOLDERS)
+            raise ValueError(f"unknown placeholder {{{name}}}; use {known}")
+    return text
+
+
+def _https_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme != "https" or not parts.hostname or any(c.isspace() for c in url):
+        raise ValueError("an https:// URL")
+    return url
+
+
+MessageText = Annotated[
+    str, StringConstraints(min_length=1, max_length=MAX_MESSAGE_TEXT),
+    AfterValidator(_known_placeholders),
+]
+AutomatedMessages = dict[
+    Trigger, Annotated[dict[Locale, MessageText], Field(min_length=1, max_length=MAX_LOCALES)]
+]
+Option = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_OPTION_TEXT)
+]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class WrapUp(_Strict):
+    block_capacity: StrictBool = Field(
+        True, description="the conversation keeps using the agent's capacity during wrap-up")
+    minutes: int = Field(0, ge=0, le=1440, strict=True,
+                         description="how long wrap-up lasts; 0: it ends at once")
+
+
+class SurveyQuestion(_Strict):
+    id: Name = Field(description="routing rules read the answer as survey.<id>")
+    question: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
+                                               max_length=1000)]
+    options: list[Option] = Field(
+        default_factory=list, max_length=MAX_SURVEY_OPTIONS,
+        description="quick replies (Messenger: at most 13, of 20 characters); "
+                    "none: a free-text answer",
+    )
+
+
+class PostConversationSurvey(_Strict):
+    message: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
+                                              max_length=1000)]
+    url: Annotated[str, StringConstraints(max_length=2000), AfterValidator(_https_url)]
+
+
+def _only_available() -> list[Presence]:
+    return ["available"]
+
+
+class WorkstreamFields(_Strict):
+    name: Text100
+    page_id: QueueRef = Field(description="a connected page; a page has one workstream")
+    fallback_queue_id: QueueRef = Field(description="where conversations go when no rule routes")
+    language: Locale = "en-US"
+    distribution_mode: Literal["push", "pick"] = Field(
+        "push", description="fixed when the workstream is created")
+    assignment_method: Literal["highest_capacity", "round_robin", "most_idle"] = "highest_capacity"
+    capacity_per_conversation: int = Field(10, ge=1, le=1000, strict=True)
+    allowed_presences: list[Presence] = Field(
+        default_factory=_only_available, min_length=1, max_length=4,
+        description="the presences in which an agent is offered conversations",
+    )
+    offer_timeout_seconds: int = Field(60, ge=10, le=3600, strict=True)
+    auto_close_after_minutes: int = Field(
+        1440, ge=5, le=43200, strict=True,
+        description="inactivity in waiting or active after which a conversation closes")
+    wrap_up: WrapUp = Field(default_factory=WrapUp)
+    customer_attachments: StrictBool = True
+    agent_attachments: StrictBool = True
+    human_agent_tag: StrictBool = Field(
+        False, description="lets agents answer up to 7 days after the customer's last message")
+    automated_messages: AutomatedMessages = Field(
+        default_factory=dict,
+        description="trigger → {locale → text}; texts may hold "
+                    + ", ".join(f"{{{name}}}" for name in PLACEHOLDERS),
+    )
+    pre_conversation_survey: list[SurveyQuestion] = Field(
+        default_factory=list, max_length=MAX_SURVEY_QUESTIONS)
+    post_conversation_survey: PostConversationSurvey | None = None
+    routing_rules: RoutingRules = Field(default_factory=list)
+    time_zone: TimeZoneName = Field(
+        "UTC", description="IANA name; routing rules read time.weekday and time.hour in it")
+
+    @field_validator("allowed_presences")
+    @classmethod
+    def _presences_once(cls, presences: list[Presence]) -> list[Presence]:
+        return list(dict.fromkeys(presences))
+
+    @field_validator("pre_conversation_survey")
+    @classmethod
+    def _question_ids_unique(cls, questions: list[SurveyQuestion]) -> list[SurveyQuestion]:
+        ids = [question.id for question in questions]
+        repeated = sorted({question_id for question_id in ids if ids.count(question_id) > 1})
+        if repeated:
+            raise ValueError(f"question ids must differ; {', '.join(repeated)} repeats")
+        return questions
+
+
+class WorkstreamCreate(WorkstreamFields):
+    """The POST body."""
+
+
+# Routing rules and automated messages can outgrow one table property (64 KiB): a thousand
+# rules is ~100 KB of JSON. They are stored compressed (JSON repeats itself, ~10:1), and
+# their compressed size is checked before a write.
+def _pack(value: Any) -> str:
+    return base64.b64encode(zlib.compress(pydantic_core.to_json(value, by_alias=True))).decode()
+
+
+def _unpack(value: Any) -> Any:
+    return json.loads(zlib.decompress(base64.b64decode(value))) if isinstance(value, str) else value
+
+
+_Unpacked = BeforeValidator(_unpack)
+_Packed = PlainSerializer(_pack, when_used="json")
+
+
+class Workstream(Record, WorkstreamFields):
+    PARTITION: ClassVar[str] = "workstream"
+
+    automated_messages: Annotated[AutomatedMessages, _Unpacked, _Packed] = Field(
+        default_factory=dict)
+    routing_rules: Annotated[RoutingRules, _Unpacked, _Packed] = Field(default_factory=list)
+
+
+class WorkstreamOut(RecordOut, WorkstreamFields):
+    pass
+
+
+class Workstreams(Resource[Workstream]):
+    KIND = "workstream"
+    PATH = "workstreams"
+    ID_PREFIX = "ws_"
+    TABLE = "Workstreams"
+    RECORD = Workstream
+    CREATE = WorkstreamCreate
+    PATCH = patch_model(WorkstreamFields)
+    OUT = CREATED = WorkstreamOut
+    UNIQUE = "page_id"
+
+    def build(self, body: Any, record_id: str, now: datetime) -> Workstream:
+        return Workstream(id=record_id, created_at=now, updated_at=now, **dict(body))
+
+    def conflict(self, value: str) -> ApiError:
+        return ApiError(409, "page_has_workstream",
+                        f"page {value} already has workstream {self.holder(value)}; "
+                        "change or delete that one first")
+
+    def check(self, record: Workstream, previous: Workstream | None) -> None:
+        problems: list[tuple[str, str]] = []
+        if previous is not None and record.distribution_mode != previous.distribution_mode:
+            problems.append(("distribution_mode",
+                             f"is fixed when the workstream is created "
+                             f"({previous.distribution_mode}), as in Dynamics 365; create "
+                             f"another workstream for {record.distribution_mode}"))
+        if previous is None or record.page_id != previous.page_id:
+            page = ChannelTables(self.tables).page(record.page_id)
+            if page is None or not page.connected:
+                problems.append(("page_id", f"page {record.page_id} is not connected; "
+                                            "add it to an account first"))
+        queues = [("fallback_queue_id", record.fallback_queue_id), *_queue_references(record)]
+        problems += unknown_queues(self.tables, queues)
+        question_ids = {question.id for question in record.pre_conversation_survey}
+        problems += [(ref.path, f"no question {ref.target!r} in pre_conversation_survey")
+                     for ref in references(record.routing_rules)
+                     if ref.kind == "survey" and ref.target not in question_ids]
+        for name in ("automated_messages", "routing_rules"):
+            size = len(_pack(getattr(record, name))) + 2  # stored as a JSON string
+            if size > MAX_STRING_UNITS:
+                problems.append((name, f"too large to store: {size} characters compressed, "
+                                       f"at most {MAX_STRING_UNITS}"))
+        if problems:
+            raise invalid(problems)
+
+
+def _queue_references(workstream: Workstream) -> list[tuple[str, str]]:
+    return [(ref.path, ref.target) for ref in references(workstream.routing_rules)
+            if ref.kind == "queue"]
+
+
+def queue_uses(workstream: Workstream, queue_id: str) -> list[str]:
+    """Where ``workstream`` names the queue: "fallback_queue_id", "routing_rules[0]..."."""
+    uses = [path for path, target in _queue_references(workstream) if target == queue_id]
+    return ["fallback_queue_id", *uses] if workstream.fallback_queue_id == queue_id else uses
+
+
+def get_workstream(tables: TableStore, workstream_id: str) -> Workstream | None:
+    return Workstreams(tables).find(workstream_id)
+
+
+def list_workstreams(tables: TableStore) -> list[Workstream]:
+    return Workstreams(tables).all()
+
+
+def workstream_for_page(tables: TableStore, page_id: str) -> Workstream | None:
+    """The workstream bound to the page, if any (two point reads)."""
+    workstreams = Workstreams(tables)
+    workstream_id = workstreams.holder(page_id)
+    workstream = None if workstream_id is None else workstreams.find(workstream_id)
+    # The claim is written before the workstream and released after it moves on.
+    return workstream if workstream is not None and workstream.page_id == page_id else None
