@@ -15,7 +15,7 @@ from messenger_channel.api.auth import ManagerDep, ServicesDep
 from messenger_channel.api.errors import ErrorBody, ValidationErrorBody
 from messenger_channel.api.lists import DEFAULT_LIMIT, ListPage
 from messenger_channel.workforce import Resource
-from messenger_channel.workforce.agents import Agents, AgentWithKey
+from messenger_channel.workforce.agents import Agents, AgentWithKey, KeyRotation
 from messenger_channel.workforce.queues import Queues
 from messenger_channel.workforce.workstreams import Workstreams
 
@@ -32,6 +32,7 @@ router = APIRouter(prefix="/api/manage", tags=["workforce"], responses=_ERRORS)
 
 def _add_routes(resource: type[Resource[Any]]) -> None:
     kind, collection = resource.KIND, f"/{resource.PATH}"
+    a_kind = f"{'an' if kind[0] in 'aeiou' else 'a'} {kind}"
     item = f"{collection}/{{id}}"
 
     def create(body: Any, services: ServicesDep, _: ManagerDep) -> Any:
@@ -58,11 +59,11 @@ def _add_routes(resource: type[Resource[Any]]) -> None:
     patch.__annotations__["body"] = resource.PATCH
     page_model = cast(Any, ListPage)[resource.OUT]
     routes: list[tuple[str, Any, str, int, Any, str]] = [
-        (collection, create, "POST", 201, resource.CREATED, f"Create a {kind}"),
+        (collection, create, "POST", 201, resource.CREATED, f"Create {a_kind}"),
         (collection, list_all, "GET", 200, page_model, f"List {resource.PATH}, newest first"),
-        (item, read, "GET", 200, resource.OUT, f"Read a {kind}"),
-        (item, patch, "PATCH", 200, resource.OUT, f"Change some fields of a {kind}"),
-        (item, delete, "DELETE", 204, None, f"Delete a {kind}"),
+        (item, read, "GET", 200, resource.OUT, f"Read {a_kind}"),
+        (item, patch, "PATCH", 200, resource.OUT, f"Change some fields of {a_kind}"),
+        (item, delete, "DELETE", 204, None, f"Delete {a_kind}"),
     ]
     for path, endpoint, method, status, model, summary in routes:
         router.add_api_route(path, endpoint, methods=[method], status_code=status,
@@ -76,5 +77,7 @@ for _resource in (Queues, Agents, Workstreams):
 
 @router.post("/agents/{id}/key", response_model=AgentWithKey,
              summary="Rotate an agent's key: the new key is returned once, the old one revoked")
-def rotate_agent_key(id: str, services: ServicesDep, _: ManagerDep) -> AgentWithKey:
-    return Agents(services.tables, services.clock).rotate_key(id)
+def rotate_agent_key(id: str, services: ServicesDep, _: ManagerDep,
+                     body: KeyRotation | None = None) -> AgentWithKey:
+    api_key = body.api_key if body is not None else None
+    return Agents(services.tables, services.clock).rotate_key(id, api_key)

@@ -333,15 +333,15 @@ def _entry_events(entry: object) -> Iterator[InboundEvent | Rejected]:
 def _event(raw: object, source: EventSource, entry_page_id: str | None) -> InboundEvent | Rejected:
     if not isinstance(raw, dict):
         return _rejected(f"{source} event is not an object", raw)
-    queueable, raw = _queueable(raw)
+    queueable, event = _queueable(raw)
     if not queueable:
         return Rejected(reason=f"{source} event cannot travel in a queue message: nested deeper"
                                f" than {MAX_EVENT_DEPTH} levels")
     try:
-        return _normalise(raw, source, entry_page_id)
+        return _normalise(event, source, entry_page_id)
     except (ValueError, TypeError, RecursionError) as problem:
         # Only input that no JSON parser produces (non-string keys, 5000-digit numbers) gets here.
-        return _rejected(f"{source} event could not be read: {type(problem).__name__}", raw)
+        return _rejected(f"{source} event could not be read: {type(problem).__name__}", event)
 
 
 def _rejected(reason: str, raw: object) -> Rejected:

@@ -19,17 +19,12 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Annotated, Any, ClassVar, Generic, TypeVar
 
-from pydantic import (
-    BaseModel,
-    PlainSerializer,
-    StringConstraints,
-    WithJsonSchema,
-    create_model,
-)
+from pydantic import BaseModel, StringConstraints, create_model
 
 from messenger_channel.api.errors import ApiError, not_found
 from messenger_channel.api.lists import DEFAULT_LIMIT, ListPage, paginate
-from messenger_channel.clock import Clock, isoformat, system_clock
+from messenger_channel.api.types import ApiTime
+from messenger_channel.clock import Clock, system_clock
 from messenger_channel.storage.errors import (
     AlreadyExists,
     ConcurrencyConflict,
@@ -39,11 +34,6 @@ from messenger_channel.storage.errors import (
 from messenger_channel.storage.tables import Entity, Table, TableStore
 
 Text100 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-ApiTime = Annotated[
-    datetime,
-    PlainSerializer(isoformat, return_type=str),
-    WithJsonSchema({"type": "string", "format": "date-time"}),
-]
 
 
 def invalid(problems: list[tuple[str, str]]) -> ApiError:

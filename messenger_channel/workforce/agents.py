@@ -11,7 +11,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from messenger_channel.agent_keys import AgentKeys, new_agent_key
+from messenger_channel.agent_keys import AgentKeys, hash_key, new_agent_key
 from messenger_channel.api.errors import ApiError
 from messenger_channel.clock import Clock, system_clock
 from messenger_channel.routing.rules import QueueRef
@@ -65,6 +65,15 @@ class AgentCreate(AgentFields):
     )
 
 
+class KeyRotation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    api_key: ApiKey | None = Field(
+        None, description="Normally omitted: a random key is generated. As in POST, a key of "
+                          "your own is for development setups; giving the agent's current key "
+                          "again changes nothing.")
+
+
 class Agent(Record, AgentFields):
     PARTITION: ClassVar[str] = "agent"
 
@@ -109,12 +118,8 @@ class Agents(Resource[Agent]):
         now = self.clock.now()
         record = self.build(body, new_id(self.ID_PREFIX), now)
         self.check(record, None)
-        try:
-            record.key_hash = self.keys.register(record.id, key, now)
-        except AlreadyExists:
-            raise ApiError(409, "api_key_taken",
-                           "this api_key belongs to another agent; omit it to get a new one"
-                           ) from None
+        self._register(record.id, key, now)
+        record.key_hash = hash_key(key)
         try:
             self.insert(record)
         except BaseException:
@@ -122,14 +127,31 @@ class Agents(Resource[Agent]):
             raise
         return self._with_key(record, key)
 
-    def rotate_key(self, agent_id: str) -> AgentWithKey:
-        """A new key for the agent, returned once; the old one stops working."""
-        self.get(agent_id)
-        key = new_agent_key()
-        digest = self.keys.register(agent_id, key, self.clock.now())
+    def rotate_key(self, agent_id: str, api_key: str | None = None) -> AgentWithKey:
+        """A new key for the agent (``api_key``, or a random one), returned once; the old
+        one stops working. Giving the agent's current key again changes nothing, so a
+        setup script may repeat itself."""
+        agent = self.get(agent_id)
+        key = api_key or new_agent_key()
+        if not self._register(agent_id, key, self.clock.now()):
+            return self._with_key(agent, key)
+        digest = hash_key(key)
         updated = self.exchange(agent_id, {"key_hash": digest}, acquired=digest,
                                 release=self.keys.revoke, held=lambda agent: agent.key_hash)
         return self._with_key(updated, key)
+
+    def _register(self, agent_id: str, key: str, now: datetime) -> bool:
+        """Store the key's hash for the agent: True if new, False if it is the agent's
+        already; 409 if it is another agent's."""
+        try:
+            self.keys.register(agent_id, key, now)
+        except AlreadyExists:
+            if self.keys.agent_for(key) == agent_id:
+                return False
+            raise ApiError(409, "api_key_taken",
+                           "this api_key belongs to another agent; omit it to get a new one"
+                           ) from None
+        return True
 
     def before_delete(self, record: Agent) -> None:
         # The key goes first: an agent left without a key is harmless; a key left without

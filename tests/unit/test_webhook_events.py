@@ -396,6 +396,18 @@ def test_a_lone_surrogate_is_replaced_so_the_event_can_be_serialised() -> None:
     assert InboundEvent.model_validate_json(event.model_dump_json()) == event
 
 
+def test_an_event_too_deep_for_a_queue_message_is_rejected_and_its_neighbours_survive() -> None:
+    depth = 150  # Meta's events are a few levels deep; pydantic's JSON parser stops at 200
+    nested = json.loads("[" * depth + "]" * depth)
+    deep = customer_event(message={"mid": "m_deep", "nested": nested})
+    batch = parsed(page_body(deep, customer_event(message={"mid": "m_fine"})))
+    assert [event.kind for event in batch.events] == ["message"]
+    rejected, = batch.rejected
+    assert (rejected.reason, rejected.raw) == (
+        "messaging event cannot travel in a queue message: nested deeper than 128 levels", None)
+    assert WebhookBatch.model_validate_json(batch.model_dump_json()) == batch
+
+
 def test_events_are_frozen() -> None:
     event = events_of("read")[0]
     with pytest.raises(ValidationError):
