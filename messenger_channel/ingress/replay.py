@@ -7,11 +7,10 @@ router's idempotency (events are keyed by their id) keeps them from being applie
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from messenger_channel.facebook.webhook_events import parse_webhook
+from messenger_channel.facebook.webhook_events import decode_webhook, split_webhook
 from messenger_channel.ingress.webhook import INBOUND_QUEUE, WebhookIngress
 
 
@@ -32,7 +31,7 @@ def replay(ingress: WebhookIngress, account_id: str, start: datetime,
         raise UnknownAccount(account_id)
     bodies = events = 0
     for archived in ingress.archive.between(account_id, start, end):
-        batch = parse_webhook(json.loads(archived.body))
+        batch = split_webhook(decode_webhook(archived.body))
         if batch is None:
             continue
         messages = ingress.messages_for(account, batch.events, archived.received_at)

@@ -24,7 +24,7 @@ from messenger_channel.provisioning.models import (
     TokenHealth,
 )
 from messenger_channel.provisioning.repository import ChannelTables
-from messenger_channel.provisioning.token_health import UNHEALTHY, assess_token
+from messenger_channel.provisioning.token_health import UNHEALTHY, assess_token, refused_token
 from messenger_channel.secrets import SecretStore, new_secret_name
 from messenger_channel.services import Services
 from messenger_channel.storage.errors import AlreadyExists, ConcurrencyConflict
@@ -252,9 +252,8 @@ class ChannelSetup:
             identity = self.graph.me(token)
         except GraphError as error:
             if error.token_invalid:
-                return TokenCheck(unknown.model_copy(update={"status": "invalid"}),
-                                  f"Facebook refused the token ({error.message}); create a new "
-                                  "Page access token")
+                health = refused_token(error, now)
+                return TokenCheck(health, health.problem)
             return TokenCheck(unknown, f"could not check the token with Facebook ({error.message})")
         if identity.id != page_id:
             return TokenCheck(unknown, f"the token belongs to page {identity.name} ({identity.id}), "

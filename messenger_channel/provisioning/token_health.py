@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from messenger_channel.facebook.graph import TokenDebugInfo
+from messenger_channel.facebook.graph_errors import GraphError
 from messenger_channel.provisioning.models import TokenHealth
 
 # What the product needs: sending messages, and subscribing the app to the Page's webhooks.
@@ -12,6 +13,25 @@ REQUIRED_SCOPES = ("pages_messaging", "pages_manage_metadata")
 # Graph's subcode for an expired session (error 190/463).
 EXPIRED_SUBCODE = 463
 UNHEALTHY = frozenset({"expired", "invalid", "missing_permission"})
+
+
+def _expired(base: TokenHealth) -> TokenHealth:
+    return base.model_copy(update={
+        "status": "expired",
+        "problem": "the Page access token has expired; create a new one and rotate it"})
+
+
+def _invalid(base: TokenHealth, reason: str) -> TokenHealth:
+    return base.model_copy(update={
+        "status": "invalid",
+        "problem": f"Facebook says the Page access token is not valid ({reason}); "
+                   "create a new one and rotate it"})
+
+
+def refused_token(error: GraphError, now: datetime) -> TokenHealth:
+    """Health from a 190 that a call made with the token itself received."""
+    base = TokenHealth(checked_at=now)
+    return _expired(base) if error.subcode == EXPIRED_SUBCODE else _invalid(base, error.message)
 
 
 def assess_token(info: TokenDebugInfo, *, now: datetime, warning_days: int,
@@ -23,14 +43,8 @@ def assess_token(info: TokenDebugInfo, *, now: datetime, warning_days: int,
     if not info.is_valid:
         subcode = info.error.subcode if info.error is not None else None
         if expired or subcode == EXPIRED_SUBCODE:
-            return base.model_copy(update={
-                "status": "expired",
-                "problem": "the Page access token has expired; create a new one and rotate it"})
-        reason = info.error.message if info.error is not None else "no reason given"
-        return base.model_copy(update={
-            "status": "invalid",
-            "problem": f"Facebook says the Page access token is not valid ({reason}); "
-                       "create a new one and rotate it"})
+            return _expired(base)
+        return _invalid(base, info.error.message if info.error is not None else "no reason given")
     missing = [scope for scope in REQUIRED_SCOPES if scope not in info.scopes]
     if missing:
         return base.model_copy(update={
@@ -38,9 +52,7 @@ def assess_token(info: TokenDebugInfo, *, now: datetime, warning_days: int,
             "problem": f"the token lacks {', '.join(missing)}; grant the permission to the app "
                        "and create a new Page access token"})
     if expired:
-        return base.model_copy(update={
-            "status": "expired",
-            "problem": "the Page access token has expired; create a new one and rotate it"})
+        return _expired(base)
     if expires_at is not None and expires_at - now <= timedelta(days=warning_days):
         return base.model_copy(update={
             "status": "expiring",

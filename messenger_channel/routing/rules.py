@@ -25,7 +25,9 @@ Comparison semantics (the same for every field):
 
 from __future__ import annotations
 
+import functools
 import importlib
+import math
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -40,9 +42,11 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PlainValidator,
     SerializerFunctionWrapHandler,
     StringConstraints,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
     model_serializer,
     model_validator,
@@ -75,8 +79,42 @@ Name = Annotated[str, StringConstraints(pattern=f"^{NAME_PATTERN}$")]
 QueueRef = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 
 Scalar = str | int | float | bool
-AttributeText = Annotated[str, StringConstraints(max_length=MAX_ATTRIBUTE_TEXT)]
-AttributeValue = AttributeText | int | float | bool
+_SCALAR_SCHEMA: dict[str, Any] = {
+    "anyOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"}]}
+
+
+# Validated by hand rather than as a union: a union reports one error per member it tried
+# ("value.str", "value.int"...), and accepts NaN and infinities, which JSON cannot store.
+def _scalar(value: object) -> Scalar:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("numbers are finite")
+    if isinstance(value, str | int | float):  # bool is an int
+        return value
+    raise ValueError("a text, a number or a boolean")
+
+
+def _operand(value: object) -> Scalar | list[Scalar] | None:
+    if value is None:
+        return None
+    if isinstance(value, list):
+        return [_scalar(item) for item in value]
+    return _scalar(value)
+
+
+def _attribute_value(value: object) -> Scalar:
+    scalar = _scalar(value)
+    if isinstance(scalar, str) and len(scalar) > MAX_ATTRIBUTE_TEXT:
+        raise ValueError(f"at most {MAX_ATTRIBUTE_TEXT} characters")
+    return scalar
+
+
+AttributeValue = Annotated[
+    Scalar, PlainValidator(_attribute_value), WithJsonSchema(_SCALAR_SCHEMA)]
+Operand = Annotated[
+    Scalar | list[Scalar] | None, PlainValidator(_operand),
+    WithJsonSchema({"anyOf": [*_SCALAR_SCHEMA["anyOf"],
+                              {"type": "array", "items": _SCALAR_SCHEMA}]}),
+]
 Op = Literal["eq", "ne", "in", "contains", "regex", "exists", "gte", "lte"]
 
 _PLAIN_FIELDS = ("customer.name", "customer.locale", "customer.timezone", "message.text",
@@ -136,7 +174,7 @@ class Condition(_Compact):
     not_: Condition | None = Field(None, alias="not")
     field: str | None = Field(None, description=f"one of {FIELDS_DESCRIPTION}")
     op: Op | None = Field(None, validate_default=True)
-    value: Scalar | list[Scalar] | None = Field(
+    value: Operand = Field(
         None, validate_default=True,
         description="in: a list; regex: a pattern; exists: a boolean; gte, lte: a number",
     )
@@ -225,6 +263,9 @@ _sre_parse: Any = importlib.import_module("re._parser")
 _REPEATS = ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT")
 
 
+# Cached: stored rules are validated again on every read of their workstream, which the
+# router makes for every conversation it classifies; parsing is most of that time.
+@functools.lru_cache(maxsize=4096)
 def _regex_problem(pattern: str) -> str | None:
     if len(pattern) > MAX_PATTERN_LENGTH:
         return f"a pattern has at most {MAX_PATTERN_LENGTH} characters"

@@ -15,7 +15,7 @@ import copy
 import hashlib
 import secrets
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, ClassVar, Generic, TypeVar
 
@@ -70,13 +70,11 @@ class RecordOut(BaseModel):
     updated_at: ApiTime
 
 
-def patch_model(model: type[BaseModel], *, exclude: Iterable[str] = ()) -> type[BaseModel]:
+def patch_model(model: type[BaseModel]) -> type[BaseModel]:
     """The PATCH body for ``model``: the same fields and checks, each optional. A field that
     is absent stays as it is; ``null`` is refused unless the field itself admits it."""
     fields: dict[str, Any] = {}
     for name, info in model.model_fields.items():
-        if name in exclude:
-            continue
         optional = copy.copy(info)
         # Defaults are not validated, so the default None only means "absent"; a null in
         # the body is still checked against the field's own type.
@@ -169,6 +167,7 @@ class Resource(ABC, Generic[R]):
     def __init__(self, tables: TableStore, clock: Clock = system_clock) -> None:
         self.tables = tables
         self.clock = clock
+        # RECORD is R's class, which a ClassVar cannot say.
         self.table: Table[R] = tables.table(self.TABLE, self.RECORD)  # type: ignore[arg-type]
 
     # ----------------------------------------------------------------- hooks
@@ -188,7 +187,8 @@ class Resource(ABC, Generic[R]):
         return value
 
     def conflict(self, value: str) -> ApiError:
-        return ApiError(409, "conflict", f"another {self.KIND} has {self.UNIQUE} {value!r}")
+        return ApiError(409, f"{self.UNIQUE}_taken",
+                        f"another {self.KIND} has the {self.UNIQUE} {value!r}")
 
     # ------------------------------------------------------------ operations
 

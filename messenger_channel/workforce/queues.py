@@ -48,9 +48,6 @@ class Queues(Resource[Queue]):
     def unique_value(self, value: str) -> str:
         return " ".join(value.split()).casefold()  # "Sales  EU" and "sales eu" are one name
 
-    def conflict(self, value: str) -> ApiError:
-        return ApiError(409, "name_taken", f"another queue is named {value!r}")
-
     def before_delete(self, record: Queue) -> None:
         # Imported here: agents and workstreams import this module to look queues up.
         from messenger_channel.workforce.agents import list_agents

@@ -134,7 +134,8 @@ def _only_available() -> list[Presence]:
 
 class WorkstreamFields(_Strict):
     name: Text100
-    page_id: QueueRef = Field(description="a connected page; a page has one workstream")
+    page_id: str = Field(pattern=r"^\d{1,32}$",
+                         description="a connected page (digits); a page has one workstream")
     fallback_queue_id: QueueRef = Field(description="where conversations go when no rule routes")
     language: Locale = "en-US"
     distribution_mode: Literal["push", "pick"] = Field(
