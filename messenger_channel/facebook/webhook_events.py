@@ -310,8 +310,7 @@ class Rejected(BaseModel):
     raw: Any = None
 
 
-@dataclass(frozen=True, slots=True)
-class RawBatch:
+class RawBatch(NamedTuple):
     events: list[RawEvent]
     rejected: list[Rejected]
 
@@ -448,17 +447,24 @@ def _identify(raw: dict[str, Any], attempted: EventKind, value: Any, valid: bool
               page_id: str) -> tuple[EventKind, str | None, str | None, str]:
     """Kind, customer (PSID, user_ref) and id of an event, given whether its data is valid as
     the kind its keys claim: the one place where the split and the full parse decide them."""
-    sender, recipient = _party(raw, "sender"), _party(raw, "recipient")
     if attempted == "policy_enforcement":
         psid, user_ref = None, None
     else:
-        psid, user_ref = recipient if attempted == "echo" else sender
+        psid, user_ref = _party(raw, _sides(attempted)[1])
     kind = attempted if valid and (psid or user_ref or attempted not in _NEEDS_CUSTOMER) else (
         "unknown")
-    envelope = {"sender": sender, "recipient": recipient,
-                "timestamp": _as_millis(raw.get("timestamp")), "raw": raw}
-    identity = event_id(kind, page_id, value if kind != "unknown" else None, envelope)
+    identity = event_id(kind, page_id, value if kind != "unknown" else {},
+                        lambda name: _envelope_field(raw, name))
     return kind, psid, user_ref, identity
+
+
+def _envelope_field(raw: dict[str, Any], name: str) -> object:
+    """A field of the event besides its kind's data, as identities use it."""
+    if name == "timestamp":
+        return _as_millis(raw.get("timestamp"))
+    if name == "raw":
+        return raw
+    return _party(raw, name)
 
 
 def _sides(attempted: EventKind) -> tuple[str, str]:

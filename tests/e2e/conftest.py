@@ -22,6 +22,7 @@ MANAGEMENT_KEY = "e2e-management-key-" + "0" * 24
 class Product:
     devhost_url: str
     simulator_url: str
+    storage_connection_string: str
     log_dir: Path
     simulator: SimulatorClient
     manage: httpx.Client  # base URL /api/manage, management key sent
@@ -52,8 +53,9 @@ def product(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Product]:
                          timeout=120) as admin, \
             SimulatorClient(config.simulator_url) as simulator:
         try:
-            yield Product(config.devhost_url, config.simulator_url, data / "logs", simulator,
-                          manage, admin)
+            assert stack.storage is not None
+            yield Product(config.devhost_url, config.simulator_url,
+                          stack.storage.connection_string, data / "logs", simulator, manage, admin)
         finally:
             stack.stop()
 
