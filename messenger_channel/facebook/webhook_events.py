@@ -2,9 +2,17 @@
 
 Meta posts ``{"object": "page", "entry": [{"id": PAGE_ID, "time", "messaging": [...]}]}``; an
 entry carries ``standby`` instead of ``messaging`` for a thread that another app (the Page
-Inbox, a bot) controls. Each item of either list is one event; :func:`parse_webhook` turns the
-whole body into a :class:`WebhookBatch` of :class:`InboundEvent`, in the order of the body, and
-each event becomes the body of one ``inbound`` queue message.
+Inbox, a bot) controls. Each item of either list is one event, and becomes the body of one
+``inbound`` queue message. Reading an event happens in two steps, for two readers:
+
+- :func:`split_webhook` (the webhook: it must answer Meta fast) gives each event as a
+  :class:`RawEvent`: its kind, page, customer and id, and its JSON, without building models;
+- :func:`parse_event` (the router, from the queue message) gives the validated
+  :class:`InboundEvent`, with the same kind and id. :func:`parse_webhook` does both for a body.
+
+Both decide the kind, the customer and the id in one place (``_identify``); the models decide
+whether an event's data is valid as its kind, and the split asks them too unless the data's
+plain shape, read from the same models, already says so (``_PlainShape``).
 
 An event's kind is given by its first known key, checked in this order (an unknown key beside a
 known one changes nothing; it is kept with the event):
@@ -31,7 +39,7 @@ an event that fails validation as its kind (or has no customer where its kind ne
 as ``unknown`` with its raw JSON and the problem; an entry without a usable ``id`` takes the page
 from the event (the sender of an echo, else the recipient); whatever still cannot be an event
 (not an object, no page at all, nested too deep to be read back from a queue message) is listed
-in :attr:`WebhookBatch.rejected` with the reason.
+in :attr:`RawBatch.rejected` with the reason.
 Strings that cannot be encoded (a lone UTF-16 surrogate from a broken ``\\ud83d`` escape) are
 replaced by U+FFFD, so that every event can be serialised; the archive keeps the signed bytes.
 
@@ -43,7 +51,6 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from types import UnionType
 from typing import Annotated, Any, Literal, NamedTuple, Union, get_args, get_origin
@@ -330,12 +337,16 @@ def decode_webhook(body: bytes) -> object:
     as floats (Meta sends ids as strings, and numbers that fit). What it refuses goes to the
     standard parser: another UTF encoding, lone surrogates (a cut ``\\ud83d`` escape), and
     ``NaN`` or ``1e400``, read as null as a queue message would carry them, so that an event
-    means the same to the webhook and to the router.
+    means the same to the webhook and to the router. Nesting deeper than either parser goes is
+    not JSON the webhook reads (rather than a crash, a 5xx and Meta's retries).
     """
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError:
-        return json.loads(body, parse_constant=_null, parse_float=_finite_or_null)
+        try:
+            return json.loads(body, parse_constant=_null, parse_float=_finite_or_null)
+        except RecursionError as error:
+            raise ValueError("JSON nested too deep") from error
 
 
 def _null(constant: str) -> None:
@@ -356,15 +367,10 @@ def split_webhook(payload: object) -> RawBatch | None:
     entries = payload.get("entry")
     if not isinstance(entries, list):
         return None
-    events: list[RawEvent] = []
-    rejected: list[Rejected] = []
+    batch = RawBatch([], [])
     for entry in entries:
-        for item in _entry_events(entry):
-            if isinstance(item, RawEvent):
-                events.append(item)
-            else:
-                rejected.append(item)
-    return RawBatch(events, rejected)
+        _split_entry(entry, batch)
+    return batch
 
 
 def parse_webhook(payload: object) -> WebhookBatch | None:
@@ -398,21 +404,25 @@ def parse_event(raw: dict[str, Any], source: EventSource, page_id: str) -> Inbou
         problem=problem, raw=raw, **({kind: data} if data is not None else {}))
 
 
-def _entry_events(entry: object) -> Iterator[RawEvent | Rejected]:
+def _split_entry(entry: object, batch: RawBatch) -> None:
     if not isinstance(entry, dict):
-        yield _rejected("entry is not an object", entry)
+        batch.rejected.append(_rejected("entry is not an object", entry))
         return
     page_id = _as_id(entry.get("id"))
     sources = [key for key in entry if key in _SOURCES]  # in the body's order
     if not sources:
-        yield _rejected("entry has neither messaging nor standby", entry)
+        batch.rejected.append(_rejected("entry has neither messaging nor standby", entry))
     for source in sources:
         items = entry[source]
         if not isinstance(items, list):
-            yield _rejected(f"entry.{source} is not a list", items)
+            batch.rejected.append(_rejected(f"entry.{source} is not a list", items))
             continue
         for item in items:
-            yield _split_event(item, source, page_id)
+            split = _split_event(item, source, page_id)
+            if isinstance(split, RawEvent):
+                batch.events.append(split)
+            else:
+                batch.rejected.append(split)
 
 
 def _split_event(item: object, source: EventSource,
@@ -425,12 +435,13 @@ def _split_event(item: object, source: EventSource,
                                f" than {MAX_EVENT_DEPTH} levels")
     raw, raw_json = travelling
     attempted, value = _detect(raw)
-    page_side = _sides(attempted)[0]
-    # An entry without a usable id: the page is the party on the page's side of the event.
-    page_id = entry_page_id or _party(raw, page_side)[0]
-    if page_id is None:
-        return Rejected(reason=f"{source} event without a page: no entry.id, no {page_side}.id",
-                        raw=raw)
+    page_id = entry_page_id
+    if page_id is None:  # an entry without a usable id: the page is the party on its side
+        page_side = _sides(attempted)[0]
+        page_id = _party(raw, page_side)[0]
+        if page_id is None:
+            return Rejected(reason=f"{source} event without a page: no entry.id, no"
+                                   f" {page_side}.id", raw=raw)
     try:
         kind, psid, user_ref, identity = _identify(raw, attempted, value,
                                                    _valid(attempted, value), page_id)
@@ -615,6 +626,8 @@ def _describe(kind: str, error: ValidationError) -> str:
 def _as_id(value: object) -> str | None:
     if isinstance(value, str):  # what Meta sends for nearly every id: the hot path
         return value or None
+    if value is None:  # the user_ref of nearly every party
+        return None
     value = _number_to_str(value)
     return value if isinstance(value, str) else None
 

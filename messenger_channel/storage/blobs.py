@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, Any
 
-from azure.core.credentials import TokenCredential
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import (
     BlobProperties,
@@ -28,10 +27,10 @@ from azure.storage.blob import (
     LinearRetry,
 )
 
-from messenger_channel.settings import Settings, SettingsError
+from messenger_channel.settings import Settings
 from messenger_channel.storage.clients import (
     NETWORK_DEFAULTS,
-    default_credential,
+    ServiceStore,
     translate_errors,
 )
 
@@ -86,10 +85,13 @@ class BlobStream:
             yield from self._chunks
 
 
-class BlobStore:
+class BlobStore(ServiceStore):
     """The blob service of one storage account. Creates each container on first upload,
     private (no anonymous access), once per store: hold one store per process. A ``prefix``
     is prepended to every container name (tests use one per test)."""
+
+    SERVICE_CLIENT = BlobServiceClient
+    ENDPOINT_SETTING = "AzureWebJobsStorage__blobServiceUri"
 
     def __init__(self, service: BlobServiceClient, *, prefix: str = "") -> None:
         self._service = service
@@ -97,43 +99,11 @@ class BlobStore:
         self._created: set[str] = set()
         self._lock = threading.Lock()
 
-    @classmethod
-    def from_connection_string(
-        cls, connection_string: str, *, prefix: str = "", **options: Any
-    ) -> BlobStore:
-        """Azurite or a storage account key; ``options`` go to the SDK client."""
-        service = BlobServiceClient.from_connection_string(
-            connection_string, **client_options(options)
-        )
-        return cls(service, prefix=prefix)
+    client_options = staticmethod(client_options)
 
-    @classmethod
-    def from_endpoint(
-        cls,
-        endpoint: str,
-        *,
-        credential: TokenCredential | None = None,
-        prefix: str = "",
-        **options: Any,
-    ) -> BlobStore:
-        """Identity-based: ``DefaultAzureCredential`` unless a credential is given."""
-        service = BlobServiceClient(
-            endpoint, credential=credential or default_credential(), **client_options(options)
-        )
-        return cls(service, prefix=prefix)
-
-    @classmethod
-    def from_settings(cls, settings: Settings, *, prefix: str = "", **options: Any) -> BlobStore:
-        if settings.storage_connection_string is not None:
-            return cls.from_connection_string(
-                settings.storage_connection_string.get_secret_value(), prefix=prefix, **options
-            )
-        if settings.blob_endpoint is None:
-            raise SettingsError(
-                "AzureWebJobsStorage__blobServiceUri: required for an identity-based connection "
-                "(or set AzureWebJobsStorage__accountName)"
-            )
-        return cls.from_endpoint(settings.blob_endpoint, prefix=prefix, **options)
+    @staticmethod
+    def settings_endpoint(settings: Settings) -> str | None:
+        return settings.blob_endpoint
 
     def upload(
         self,

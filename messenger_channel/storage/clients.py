@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from azure.core.credentials import TokenCredential
 from azure.core.exceptions import (
@@ -19,6 +19,7 @@ from azure.core.exceptions import (
     ServiceResponseError,
 )
 
+from messenger_channel.settings import SettingsError
 from messenger_channel.storage.errors import (
     AlreadyExists,
     ConcurrencyConflict,
@@ -33,6 +34,10 @@ NETWORK_DEFAULTS: dict[str, Any] = {"connection_timeout": 5, "read_timeout": 30}
 
 # Throttling and server-side failures are transient; every other 4xx is the caller's bug.
 _TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+
+
+if TYPE_CHECKING:
+    from messenger_channel.settings import Settings
 
 
 @functools.cache
@@ -72,3 +77,49 @@ def translate_errors(subject: str) -> Iterator[None]:
                 f"{subject}: storage answered HTTP {error.status_code}"
             ) from error
         raise
+
+
+class ServiceStore:
+    """How the table and blob stores are built: from a connection string (Azurite, an account
+    key), from an endpoint with an identity, or from the app's settings, whichever applies."""
+
+    SERVICE_CLIENT: ClassVar[Any]  # TableServiceClient or BlobServiceClient
+    ENDPOINT_SETTING: ClassVar[str]  # named when an identity-based setup lacks the endpoint
+
+    def __init__(self, service: Any, *, prefix: str = "") -> None:
+        raise NotImplementedError
+
+    @staticmethod
+    def client_options(overrides: dict[str, Any]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    @staticmethod
+    def settings_endpoint(settings: Settings) -> str | None:
+        raise NotImplementedError
+
+    @classmethod
+    def from_connection_string(cls, connection_string: str, *, prefix: str = "",
+                               **options: Any) -> Self:
+        """Azurite or a storage account key; ``options`` go to the SDK client."""
+        service = cls.SERVICE_CLIENT.from_connection_string(
+            connection_string, **cls.client_options(options))
+        return cls(service, prefix=prefix)
+
+    @classmethod
+    def from_endpoint(cls, endpoint: str, *, credential: TokenCredential | None = None,
+                      prefix: str = "", **options: Any) -> Self:
+        """Identity-based: ``DefaultAzureCredential`` unless a credential is given."""
+        service = cls.SERVICE_CLIENT(endpoint, credential=credential or default_credential(),
+                                     **cls.client_options(options))
+        return cls(service, prefix=prefix)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, prefix: str = "", **options: Any) -> Self:
+        if settings.storage_connection_string is not None:
+            return cls.from_connection_string(
+                settings.storage_connection_string.get_secret_value(), prefix=prefix, **options)
+        endpoint = cls.settings_endpoint(settings)
+        if endpoint is None:
+            raise SettingsError(f"{cls.ENDPOINT_SETTING}: required for an identity-based "
+                                "connection (or set AzureWebJobsStorage__accountName)")
+        return cls.from_endpoint(endpoint, prefix=prefix, **options)

@@ -51,7 +51,6 @@ from typing import (
 )
 
 from azure.core import MatchConditions
-from azure.core.credentials import TokenCredential
 from azure.core.exceptions import HttpResponseError
 from azure.core.paging import PageIterator
 from azure.data.tables import (
@@ -67,10 +66,10 @@ from azure.data.tables import (
 )
 from pydantic import AwareDatetime, BaseModel
 
-from messenger_channel.settings import Settings, SettingsError
+from messenger_channel.settings import Settings
 from messenger_channel.storage.clients import (
     NETWORK_DEFAULTS,
-    default_credential,
+    ServiceStore,
     translate_errors,
 )
 from messenger_channel.storage.errors import (
@@ -717,12 +716,15 @@ def client_options(overrides: Mapping[str, Any]) -> dict[str, Any]:
     return {**NETWORK_DEFAULTS, "retry_total": 3, "retry_backoff_factor": 0.4, **overrides}
 
 
-class TableStore:
+class TableStore(ServiceStore):
     """The table service of one storage account; makes ``Table`` repositories.
 
     Creates each table on first use, once per store: hold one store per process. A
     ``prefix`` is prepended to every table name (tests use one per test).
     """
+
+    SERVICE_CLIENT = TableServiceClient
+    ENDPOINT_SETTING = "AzureWebJobsStorage__tableServiceUri"
 
     def __init__(self, service: TableServiceClient, *, prefix: str = "") -> None:
         if prefix and not _TABLE_PREFIX.fullmatch(prefix):
@@ -732,42 +734,11 @@ class TableStore:
         self._created: set[str] = set()
         self._lock = threading.Lock()
 
-    @classmethod
-    def from_connection_string(
-        cls, connection_string: str, *, prefix: str = "", **options: Any
-    ) -> TableStore:
-        """Azurite or a storage account key; ``options`` go to the SDK client."""
-        service = TableServiceClient.from_connection_string(
-            connection_string, **client_options(options)
-        )
-        return cls(service, prefix=prefix)
+    client_options = staticmethod(client_options)
 
-    @classmethod
-    def from_endpoint(
-        cls,
-        endpoint: str,
-        *,
-        credential: TokenCredential | None = None,
-        prefix: str = "",
-        **options: Any,
-    ) -> TableStore:
-        """Identity-based: ``DefaultAzureCredential`` unless a credential is given."""
-        service = TableServiceClient(
-            endpoint, credential=credential or default_credential(), **client_options(options)
-        )
-        return cls(service, prefix=prefix)
-
-    @classmethod
-    def from_settings(cls, settings: Settings, *, prefix: str = "", **options: Any) -> TableStore:
-        if settings.storage_connection_string is not None:
-            return cls.from_connection_string(
-                settings.storage_connection_string.get_secret_value(), prefix=prefix, **options
-            )
-        if settings.table_endpoint is None:
-            raise SettingsError(
-                "AzureWebJobsStorage__tableServiceUri: required for an identity-based connection"
-            )
-        return cls.from_endpoint(settings.table_endpoint, prefix=prefix, **options)
+    @staticmethod
+    def settings_endpoint(settings: Settings) -> str | None:
+        return settings.table_endpoint
 
     def table(self, name: str, model: type[M]) -> Table[M]:
         full_name = self._prefix + name

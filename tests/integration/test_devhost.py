@@ -194,45 +194,24 @@ def test_background_triggers_deliver_messages_and_fire_timers(tmp_path: Path) ->
         child.stop()
 
 
-def test_reserved_route_is_refused_at_start_up(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "devhost",
-            "--app",
-            str(ROOT / "tests" / "integration" / "reserved_app" / "function_app.py"),
-            "--port",
-            "0",
-        ],
-        env={
-            "PATH": "/usr/bin:/bin",
-            "LOCAL_DATA_DIR": str(tmp_path),
-            "MANAGEMENT_API_KEY": KEY,
-            "PYTHONPATH": str(ROOT),
-        },
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
+def run_devhost(app: Path, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """``python -m devhost`` with only the settings every app needs; for start-up failures."""
+    return subprocess.run(
+        [sys.executable, "-m", "devhost", "--app", str(app), "--port", "0"],
+        env={"PATH": "/usr/bin:/bin", "LOCAL_DATA_DIR": str(tmp_path),
+             "MANAGEMENT_API_KEY": KEY, "PYTHONPATH": str(ROOT)},
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
     )
+
+
+def test_reserved_route_is_refused_at_start_up(tmp_path: Path) -> None:
+    result = run_devhost(ROOT / "tests" / "integration" / "reserved_app" / "function_app.py",
+                         tmp_path)
     assert result.returncode == 2
     assert "reserves" in result.stderr and "admin/things" in result.stderr
 
 
 def test_missing_schedule_setting_is_named_at_start_up(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "devhost", "--app", str(APP), "--port", "0"],
-        env={
-            "PATH": "/usr/bin:/bin",
-            "LOCAL_DATA_DIR": str(tmp_path),
-            "MANAGEMENT_API_KEY": KEY,
-            "PYTHONPATH": str(ROOT),
-        },
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_devhost(APP, tmp_path)
     assert result.returncode == 2
     assert "TEST_SCHEDULE" in result.stderr
