@@ -1,8 +1,9 @@
 """``make run``: Azurite, the Messenger simulator and the devhost, wired together.
 
 Prints what a person needs and writes it to ``.devdata/run.json``; Ctrl-C or SIGTERM stops
-every process it started. Environment: DEVHOST_PORT, SIMULATOR_PORT, FACEBOOK_GRAPH_URL,
-MANAGEMENT_API_KEY, PUBLIC_BASE_URL, DEVHOST_CLOCK_OFFSET_SECONDS (see the README).
+every process it started. Environment: DEVHOST_PORT, SIMULATOR_PORT, AZURITE_PORTS,
+FACEBOOK_GRAPH_URL, MANAGEMENT_API_KEY, PUBLIC_BASE_URL, DEVHOST_CLOCK_OFFSET_SECONDS, DEMO,
+DEMO_AGENT_KEY, LOCAL_DATA_DIR (see the README).
 """
 
 from __future__ import annotations
@@ -41,10 +42,12 @@ class StackConfig:
     extra_env: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def from_environment(cls, data_dir: Path) -> StackConfig:
+    def from_environment(cls) -> StackConfig:
         env = os.environ
+        data_dir = Path(env.get("LOCAL_DATA_DIR") or ROOT / ".devdata").resolve()
         config = cls(
             data_dir=data_dir,
+            azurite_ports=_ports(env.get("AZURITE_PORTS") or "10000,10001,10002"),
             devhost_port=int(env.get("DEVHOST_PORT") or 7071),
             simulator_port=int(env.get("SIMULATOR_PORT") or 7072),
             management_api_key=env.get("MANAGEMENT_API_KEY") or persistent_key(data_dir),
@@ -63,6 +66,15 @@ class StackConfig:
     @property
     def simulator_url(self) -> str:
         return f"http://127.0.0.1:{self.simulator_port}"
+
+
+def _ports(text: str) -> tuple[int, int, int]:
+    parts = [p.strip() for p in text.split(",")]
+    if len(parts) != 3 or not all(p.isdigit() for p in parts):
+        raise ValueError(
+            "AZURITE_PORTS: three port numbers (blob,queue,table), e.g. 10000,10001,10002"
+        )
+    return int(parts[0]), int(parts[1]), int(parts[2])
 
 
 def persistent_key(data_dir: Path) -> str:
@@ -187,7 +199,11 @@ class LocalStack:
 
 
 def main() -> int:
-    config = StackConfig.from_environment(ROOT / ".devdata")
+    try:
+        config = StackConfig.from_environment()
+    except ValueError as problem:
+        print(f"make run: {problem}", file=sys.stderr)
+        return 2
     stack = LocalStack(config)
     stopping = threading.Event()
 

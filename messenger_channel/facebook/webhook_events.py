@@ -513,10 +513,13 @@ class _PlainShape:
     @classmethod
     def of(cls, model: type[BaseModel]) -> _PlainShape | None:
         """None when the model could refuse a value of a plain type: validators of its own,
-        aliases, or extra keys not allowed."""
+        aliases, string length limits, or extra keys not allowed. (A field with constraints
+        of its own has metadata: it is not plain.)"""
         hooks = model.__pydantic_decorators__
+        config = model.model_config
         fields = model.model_fields
-        if (model.model_config.get("extra") != "allow" or hooks.field_validators
+        if (config.get("extra") != "allow" or "str_min_length" in config
+                or "str_max_length" in config or hooks.field_validators
                 or hooks.model_validators or hooks.validators or hooks.root_validators
                 or any(field.alias or field.validation_alias for field in fields.values())):
             return None
@@ -526,8 +529,7 @@ class _PlainShape:
             options = get_args(annotation) if get_origin(annotation) in (Union, UnionType) else (
                 annotation,)
             plain = not field.metadata and all(option in _PLAIN_TYPES for option in options)
-            types[name] = tuple(option for option in options if isinstance(option, type)) if (
-                plain) else ()
+            types[name] = tuple(options) if plain else ()
         return cls(frozenset(name for name, field in fields.items() if field.is_required()),
                    types)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from messenger_channel.bus.local import LocalQueue
 from messenger_channel.facebook.signature import sign
 from messenger_channel.ingress.archive import ARCHIVE_CONTAINER, QUARANTINE_CONTAINER
 from messenger_channel.ingress.counters import IngressCounters
+from messenger_channel.ingress.replay import replay
 from messenger_channel.ingress.webhook import InboundEnvelope, WebhookIngress, build_ingress
 from messenger_channel.provisioning.service import ChannelSetup
 from messenger_channel.services import Services
@@ -40,7 +42,11 @@ class Setup:
     def drained(self) -> list[InboundEnvelope]:
         envelopes = []
         while (message := self.queue.receive("inbound")) is not None:
-            envelopes.append(InboundEnvelope.model_validate_json(message.body))
+            envelope = InboundEnvelope.model_validate_json(message.body)
+            # The queue message is addressed by what the envelope says of its event.
+            assert message.message_id == envelope.event_id
+            assert message.session_id == envelope.event().session_id
+            envelopes.append(envelope)
             self.queue.complete(message)
         return envelopes
 
@@ -108,7 +114,8 @@ def test_unicode_is_verified_over_the_bytes_as_sent(setup: Setup) -> None:
     assert b"\\u00e4" in body
     assert setup.post(body)[0] == 200
     [envelope] = setup.drained()
-    assert envelope.event.message is not None and envelope.event.message.text == "Olá ä 🎉"
+    event = envelope.event()
+    assert event.message is not None and event.message.text == "Olá ä 🎉"
     resigned = json.dumps(json.loads(body), ensure_ascii=False).encode()
     assert setup.post(resigned, signature=sign(APP_SECRET, body))[0] == 403
 
@@ -127,7 +134,7 @@ def test_batch_with_entries_events_and_standby_keeps_each_event(setup: Setup) ->
     payload["entry"].append({"id": PAGE_ID, "time": 1, "standby": [message("m_c", "3")]})
     payload["entry"].append({"id": PAGE_ID, "time": 1, "messaging": [{"odd": True}]})
     assert setup.post(body_of(payload))[0] == 200
-    events = [e.event for e in setup.drained()]
+    events = [e.event() for e in setup.drained()]
     assert [e.kind for e in events] == ["message", "message", "message", "unknown"]
     assert events[2].source == "standby"
     assert {e.session_id for e in events[:3]} == {f"{PAGE_ID}:1", f"{PAGE_ID}:2", f"{PAGE_ID}:3"}
@@ -142,7 +149,13 @@ def test_every_documented_event_kind_is_enqueued(setup: Setup, fixture: str) -> 
     assert setup.post(body_of(json.loads(text)))[0] == 200
     envelopes = setup.drained()
     assert envelopes, fixture
-    assert all(e.event.event_id and e.event.page_id == PAGE_ID for e in envelopes)
+    for envelope in envelopes:
+        event = envelope.event()
+        assert (envelope.kind, envelope.event_id, envelope.page_id, envelope.source) == (
+            event.kind, event.event_id, PAGE_ID, event.source)
+        assert (envelope.customer_psid, envelope.customer_user_ref) == (
+            event.customer_psid, event.customer_user_ref)
+        assert event.kind != "unknown" and event.problem is None
 
 
 def test_the_same_delivery_three_times_is_enqueued_once(setup: Setup) -> None:
@@ -164,13 +177,62 @@ def test_own_echoes_are_marked_and_others_kept(setup: Setup) -> None:
                                            echo("m_inbox", 263902037430900))))[0] == 200
     own, inbox = setup.drained()
     assert (own.own_echo, inbox.own_echo) == (True, False)
-    assert own.event.session_id == f"{PAGE_ID}:5551001"
+    assert own.event().session_id == f"{PAGE_ID}:5551001"
 
 
 def test_events_for_pages_not_served_are_counted_not_enqueued(setup: Setup) -> None:
     assert setup.post(body_of(page_payload(message("m_x", page="999"), page="999")))[0] == 200
     assert setup.drained() == []
     assert IngressCounters(setup.services.tables).of(setup.account_id)["unknown_page"] == 1
+
+
+def test_the_envelope_carries_what_routing_needs_and_the_event_as_sent(setup: Setup) -> None:
+    sent = message("m_env", psid="5551002", text="Grüße")
+    before = setup.services.clock.now()
+    assert setup.post(body_of(page_payload(sent)))[0] == 200
+    [envelope] = setup.drained()
+    assert (envelope.account_id, envelope.app_id, envelope.own_echo) == (
+        setup.account_id, APP_ID, False)
+    assert before <= envelope.received_at <= setup.services.clock.now()
+    assert (envelope.kind, envelope.page_id, envelope.customer_psid, envelope.customer_user_ref,
+            envelope.source) == ("message", PAGE_ID, "5551002", None, "messaging")
+    assert envelope.raw == sent
+    event = envelope.event()
+    assert (event.kind, event.event_id, event.raw) == ("message", envelope.event_id, sent)
+
+
+@pytest.mark.parametrize(("escaped", "text"), [
+    ("cut \\ud83d", "cut \ufffd"),  # a lone surrogate: orjson refuses it, json reads it
+    ("fine \\u00e4", "fine \u00e4"),
+])
+def test_bodies_orjson_refuses_are_still_read(setup: Setup, escaped: str, text: str) -> None:
+    body = (f'{{"object":"page","entry":[{{"id":"{PAGE_ID}","messaging":[{{"sender":{{"id":'
+            f'"5551003"}},"recipient":{{"id":"{PAGE_ID}"}},"timestamp":1e400,"message":'
+            f'{{"mid":"m_odd_{len(escaped)}","text":"{escaped}","score":NaN}}}}]}}]}}').encode()
+    assert setup.post(body)[0] == 200
+    [envelope] = setup.drained()
+    event = envelope.event()
+    assert event.message is not None and event.message.text == text
+    # Non-finite numbers are read as null, as the queue message carries them.
+    assert (event.raw["timestamp"], event.message.model_extra) == (None, {"score": None})
+    assert event.event_id == envelope.event_id
+
+
+def test_json_nested_deeper_than_any_parser_goes_is_400_not_500(setup: Setup) -> None:
+    assert setup.post(b"[" * 100_000 + b"]" * 100_000)[0] == 400
+
+
+def test_replay_re_enqueues_with_the_webhooks_ids(setup: Setup) -> None:
+    payload = page_payload(message("m_replay_1"), message("m_replay_2", psid="5551004"))
+    payload["entry"].append({"id": "999", "messaging": [message("m_replay_x", page="999")]})
+    assert setup.post(body_of(payload))[0] == 200
+    assert len(setup.drained()) == 2
+    now = setup.services.clock.now()
+    report = replay(setup.ingress, setup.account_id, now - timedelta(hours=1),
+                    now + timedelta(minutes=1))
+    assert (report.bodies, report.events) == (1, 2)
+    # Same message ids: inside the window the queue drops them as duplicates.
+    assert setup.drained() == []
 
 
 def test_queue_down_answers_503_and_meta_retries(setup: Setup) -> None:
