@@ -2,8 +2,11 @@
 
 import azure.functions as func
 
+from functions.agent_api import bp as agent_api_bp
+from functions.conversation_timers import bp as conversation_timers_bp
 from functions.health import bp as health_bp
 from functions.manage_api import bp as manage_api_bp
+from functions.router import bp as router_bp
 from functions.token_check import bp as token_check_bp
 from functions.webhook import bp as webhook_bp
 from messenger_channel.settings import get_settings
@@ -12,5 +15,6 @@ from messenger_channel.settings import get_settings
 get_settings()
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
-for blueprint in (health_bp, webhook_bp, manage_api_bp, token_check_bp):
+for blueprint in (health_bp, webhook_bp, manage_api_bp, token_check_bp, router_bp,
+                  agent_api_bp, conversation_timers_bp):
     app.register_blueprint(blueprint)

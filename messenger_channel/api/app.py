@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from messenger_channel.api import manage_channels, manage_health, manage_replay, manage_workforce
+from messenger_channel.api import (
+    agent_api,
+    manage_channels,
+    manage_health,
+    manage_replay,
+    manage_workforce,
+)
 from messenger_channel.api.errors import install_error_handlers
 
 
@@ -22,4 +28,5 @@ def create_api() -> FastAPI:
     app.include_router(manage_health.router)
     app.include_router(manage_replay.router)
     app.include_router(manage_workforce.router)
+    app.include_router(agent_api.router)
     return app

@@ -19,7 +19,7 @@ reaction           ``mid`` + ``action`` + ``reaction`` + ``emoji`` + sender + ti
 read               sender + ``watermark``
 delivery           sender + ``watermark`` + the ``mids``, sorted
 postback           ``mid`` when present, else sender + timestamp + ``payload``
-referral, optin,   sender + recipient + timestamp + the whole kind object (``referral``,
+referral, optin,   sender + recipient + timestamp + the whole kind object as sent (``referral``,
 handover, policy   ``optin``, the handover action with its fields, ``policy_enforcement``)
 unknown            the whole raw event, as canonical JSON (sorted keys)
 ================== ==============================================================================
@@ -83,7 +83,7 @@ _STDLIB_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
 def _canonical_json(value: object) -> bytes:
     """Key order and whitespace never change the text (nor, so, an id)."""
     try:
-        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)  # a tenth of json's cost
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)  # an eighth of json's cost
     except TypeError:
         # orjson refuses integers beyond 64 bits, which json.loads reads; the same value always
         # takes the same branch, so its id stays the same.

@@ -450,7 +450,7 @@ def _split_event(item: object, source: EventSource,
         return Rejected(reason=f"{source} event could not be read: {type(problem).__name__}",
                         raw=raw)
     echo_app_id = _as_id(value.get("app_id")) if kind == "echo" else None
-    # Positional: keywords would add half of the tuple's cost, on every event.
+    # Positional: keywords would double the tuple's cost, on every event.
     return RawEvent(kind, source, page_id, psid, user_ref, identity, echo_app_id, raw, raw_json)
 
 
@@ -462,8 +462,8 @@ def _identify(raw: dict[str, Any], attempted: EventKind, value: Any, valid: bool
         psid, user_ref = None, None
     else:
         psid, user_ref = _party(raw, _sides(attempted)[1])
-    kind = attempted if valid and (psid or user_ref or attempted not in _NEEDS_CUSTOMER) else (
-        "unknown")
+    has_customer = psid or user_ref or attempted not in _NEEDS_CUSTOMER
+    kind: EventKind = attempted if valid and has_customer else "unknown"
     identity = event_id(kind, page_id, value if kind != "unknown" else {},
                         lambda name: _envelope_field(raw, name))
     return kind, psid, user_ref, identity

@@ -66,6 +66,7 @@ class InboundEnvelope(BaseModel):
     raw: dict[str, Any]
 
     def event(self) -> InboundEvent:
+        """The validated event: the full parse, which gives the kind and id carried here."""
         return parse_event(self.raw, self.source, self.page_id)
 
 

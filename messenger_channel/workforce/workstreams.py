@@ -71,12 +71,14 @@ Locale = Annotated[
     str, StringConstraints(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$", max_length=35)
 ]
 _PLACEHOLDER = re.compile(r"\{([^{}\s]*)\}")
+_VARIABLE = re.compile(r"\$[^{}$\s]+\$")
 
 
 def _known_placeholders(text: str) -> str:
     for name in _PLACEHOLDER.findall(text):
-        if name not in PLACEHOLDERS:
-            known = ", ".join(f"{{{known}}}" for known in PLACEHOLDERS)
+        # {$name$}: a routing attribute or survey answer, filled when the message is sent.
+        if name not in PLACEHOLDERS and not _VARIABLE.fullmatch(name):
+            known = ", ".join(f"{{{known}}}" for known in (*PLACEHOLDERS, "$variable$"))
             raise ValueError(f"unknown placeholder {{{name}}}; use {known}")
     return text
 

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -59,7 +60,8 @@ def setup(services: Services, simulator_url: str) -> Iterator[Setup]:
     account = channel.create_account("Ingress", APP_ID, APP_SECRET)
     token = simulator.put_page(PAGE_ID, "Ingress page", app_id=APP_ID,
                                account_id=account.id)["access_token"]
-    assert channel.add_page(account.id, PAGE_ID, "Ingress page", token).provisioning_state == "Running"
+    page = channel.add_page(account.id, PAGE_ID, "Ingress page", token)
+    assert page.provisioning_state == "Running"
     assert isinstance(services.queue, LocalQueue)
     yield Setup(build_ingress(services), account.id, services.queue, services)
     simulator.close()
@@ -70,12 +72,13 @@ def body_of(payload: object) -> bytes:
     return json.dumps(payload, ensure_ascii=True, separators=(",", ":")).encode()
 
 
-def message(mid: str, psid: str = "5551001", text: str = "hello", page: str = PAGE_ID) -> dict:
+def message(mid: str, psid: str = "5551001", text: str = "hello",
+            page: str = PAGE_ID) -> dict[str, Any]:
     return {"sender": {"id": psid}, "recipient": {"id": page}, "timestamp": 1764000000000,
             "message": {"mid": mid, "text": text}}
 
 
-def page_payload(*events: dict, page: str = PAGE_ID) -> dict:
+def page_payload(*events: dict[str, Any], page: str = PAGE_ID) -> dict[str, Any]:
     return {"object": "page", "entry": [{"id": page, "time": 1764000000000,
                                          "messaging": list(events)}]}
 
@@ -169,7 +172,7 @@ def test_the_same_delivery_three_times_is_enqueued_once(setup: Setup) -> None:
 
 
 def test_own_echoes_are_marked_and_others_kept(setup: Setup) -> None:
-    def echo(mid: str, app_id: int) -> dict:
+    def echo(mid: str, app_id: int) -> dict[str, Any]:
         return {"sender": {"id": PAGE_ID}, "recipient": {"id": "5551001"}, "timestamp": 1,
                 "message": {"mid": mid, "is_echo": True, "app_id": app_id, "text": "hi"}}
 
@@ -260,7 +263,8 @@ def test_any_wrong_signature_is_403_and_enqueues_nothing(setup: Setup, body: byt
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    lambda children: st.lists(children, max_size=4)
+    | st.dictionaries(st.text(max_size=10), children, max_size=4),
     max_leaves=20)
 
 

@@ -13,13 +13,17 @@ from pathlib import Path
 from typing import Any, get_args
 
 import pytest
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from messenger_channel.facebook.webhook_events import (
     EventKind,
     InboundEvent,
+    MessageData,
     WebhookBatch,
+    _PlainShape,
+    decode_webhook,
     parse_webhook,
+    split_webhook,
 )
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "webhooks"
@@ -488,3 +492,74 @@ def test_the_batch_round_trips_through_json() -> None:
     batch = parsed(body)
     assert WebhookBatch.model_validate_json(batch.model_dump_json()) == batch
     assert len(batch.events) == sum(len(kinds) for kinds in FIXTURE_KINDS.values())
+
+
+# The webhook's fast path: decoding the body and splitting it without models.
+
+def test_decoding_reads_meta_bodies_with_orjson_and_the_rest_as_the_router_will() -> None:
+    for path in FIXTURES.glob("*.json"):
+        body = json.dumps(json.loads(path.read_bytes()), ensure_ascii=True).encode()
+        assert decode_webhook(body) == json.loads(body)
+    # orjson refuses these; the standard parser reads them, non-finite numbers as null (what a
+    # queue message carries), lone surrogates as they are (the split replaces them).
+    assert decode_webhook(b'{"a": NaN, "b": [Infinity, -Infinity, 1e400, 1.5]}') == {
+        "a": None, "b": [None, None, None, 1.5]}
+    assert decode_webhook(b'["cut \\ud83d"]') == ["cut \ud83d"]
+    assert decode_webhook('{"t": "ä"}'.encode("utf-16")) == {"t": "ä"}
+    # Beyond 64 bits, orjson gives a float: Meta's ids are strings, its numbers fit.
+    assert decode_webhook(b"[18446744073709551615, 18446744073709551616]") == [
+        18446744073709551615, 18446744073709551616.0]
+
+
+@pytest.mark.parametrize("body", [b"{not json", b"", b"\xff\xfe not json",
+                                  b"[" * 100_000 + b"]" * 100_000])
+def test_decoding_what_is_not_json_raises_value_error(body: bytes) -> None:
+    with pytest.raises(ValueError):  # noqa: PT011 - the webhook answers any ValueError with 400
+        decode_webhook(body)
+
+
+def test_the_split_gives_what_routing_needs_and_the_json_to_embed() -> None:
+    echo, inbox = fixture("echo")["entry"][0]["messaging"]
+    guest = fixture("postback")["entry"][0]["messaging"][1]
+    split = split_webhook(page_body(echo, inbox, guest, source="standby"))
+    assert split is not None and split.rejected == []
+    ours, theirs, plugin = split.events
+    assert (ours.kind, ours.source, ours.page_id, ours.customer_psid, ours.echo_app_id) == (
+        "echo", "standby", PAGE, PSID, OUR_APP_ID)
+    assert (theirs.echo_app_id, plugin.echo_app_id) == (PAGE_INBOX_APP_ID, None)
+    assert plugin.session_id == f"{PAGE}:user_ref:guest-5f1c2a"
+    assert [json.loads(event.raw_json) for event in split.events] == [echo, inbox, guest]
+    assert [event.event_id for event in split.events] == [
+        event.event_id for event in parsed(page_body(echo, inbox, guest)).events]
+
+
+def test_only_models_that_cannot_refuse_plain_values_have_a_plain_shape() -> None:
+    class Checked(BaseModel):
+        model_config = ConfigDict(extra="allow")
+        mid: str
+
+        @field_validator("mid")
+        @classmethod
+        def _not_empty(cls, value: str) -> str:
+            if not value:
+                raise ValueError("empty")
+            return value
+
+    class Limited(BaseModel):
+        model_config = ConfigDict(extra="allow", str_max_length=3)
+        mid: str
+
+    class Aliased(BaseModel):
+        model_config = ConfigDict(extra="allow")
+        mid: str = Field(alias="id")
+
+    class Closed(BaseModel):
+        mid: str
+
+    assert [_PlainShape.of(model) for model in (Checked, Limited, Aliased, Closed)] == [None] * 4
+    message = _PlainShape.of(MessageData)
+    assert message is not None
+    assert message.fits({"mid": "m_1", "text": None, "anything": [1]})
+    for value in ({"text": "no mid"}, {"mid": 1}, {"mid": "m_1", "text": True},
+                  {"mid": "m_1", "quick_reply": {}}, {"mid": "m_1", 1: "a"}, ["mid"]):
+        assert not message.fits(value)

@@ -1,0 +1,197 @@
+"""``/api/agent/conversations``: what an agent is offered or holds, accepting, the history.
+
+An agent sees only conversations offered to them or held by them; anything else is a 404,
+exactly as a conversation that does not exist, so ids reveal nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel
+
+from messenger_channel.api.auth import AgentIdDep, ServicesDep
+from messenger_channel.api.errors import ApiError, not_found
+from messenger_channel.api.lists import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    ListPage,
+    paginate,
+    parse_change_cursor,
+)
+from messenger_channel.api.types import ApiTime
+from messenger_channel.conversations.automated import send_automated
+from messenger_channel.conversations.models import (
+    AttachmentStatus,
+    Author,
+    Contact,
+    Conversation,
+    ConversationTables,
+    Direction,
+    Message,
+    MessageStatus,
+    State,
+)
+from messenger_channel.conversations.window import WindowKind, messaging_window
+from messenger_channel.routing.distribution import Distributor, Refused
+from messenger_channel.services import Services
+from messenger_channel.storage.errors import InvalidKey
+from messenger_channel.workforce.agents import get_agent
+
+router = APIRouter(prefix="/conversations", tags=["agent"])
+
+
+class Customer(BaseModel):
+    name: str | None
+    name_missing_reason: str | None
+    contact_id: str
+
+
+class Window(BaseModel):
+    kind: WindowKind
+    ends_at: ApiTime | None
+
+
+class ConversationOut(BaseModel):
+    id: str
+    page_id: str
+    psid: str
+    customer: Customer
+    queue_id: str | None
+    state: State
+    offered_at: ApiTime | None
+    offer_expires_at: ApiTime | None
+    assigned_at: ApiTime | None
+    last_customer_message_at: ApiTime | None
+    window: Window
+    unread: int
+    attributes: dict[str, str | int | float | bool]
+    survey_answers: dict[str, str]
+    referral: dict[str, object] | None
+    created_at: ApiTime
+    updated_at: ApiTime
+
+
+class EditOut(BaseModel):
+    text: str | None
+    at: ApiTime
+
+
+class AttachmentOut(BaseModel):
+    id: str
+    name: str
+    content_type: str | None
+    size: int | None
+    status: AttachmentStatus
+    error: str | None
+
+
+class MessageOut(BaseModel):
+    id: str
+    direction: Direction
+    author: Author
+    text: str | None
+    payload: str | None
+    edits: list[EditOut]
+    reaction: str | None
+    attachments: list[AttachmentOut]
+    status: MessageStatus
+    failure_reason: str | None
+    facebook_message_id: str | None
+    created_at: ApiTime
+
+
+def conversation_out(services: Services, conversation: Conversation,
+                     contact: Contact | None) -> ConversationOut:
+    window = messaging_window(conversation.last_customer_message_at,
+                              conversation.human_agent_tag, services.clock.now())
+    return ConversationOut(
+        **conversation.model_dump(include=set(ConversationOut.model_fields) - {
+            "customer", "window"}),
+        customer=Customer(name=None if contact is None else contact.name,
+                          name_missing_reason=None if contact is None
+                          else contact.name_missing_reason,
+                          contact_id=conversation.contact_id),
+        window=Window(kind=window.kind, ends_at=window.ends_at))
+
+
+def message_out(message: Message) -> MessageOut:
+    return MessageOut.model_validate(message.model_dump(exclude={"attachments", "edits"}) | {
+        "attachments": [a.model_dump() for a in message.attachments],
+        "edits": [e.model_dump() for e in message.edits]})
+
+
+def visible_to(conversation: Conversation, agent_id: str) -> bool:
+    return agent_id == conversation.agent_id or agent_id in conversation.offered_to
+
+
+def _visible(services: Services, conversation_id: str, agent_id: str) -> Conversation:
+    try:
+        conversation = ConversationTables(services.tables).conversation(conversation_id)
+    except InvalidKey:
+        conversation = None
+    if conversation is None or not visible_to(conversation, agent_id):
+        raise not_found(f"conversation {conversation_id}")
+    return conversation
+
+
+@router.get("", response_model=ListPage[ConversationOut])
+def list_conversations(
+    agent_id: AgentIdDep, services: ServicesDep, state: State | None = None,
+    since: str | None = None, cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+) -> ListPage[ConversationOut]:
+    """Newest activity first. With ``since``, only what changed after it: the storage query
+    itself filters on the change time, so nothing is read when nothing changed."""
+    tables = ConversationTables(services.tables)
+    changed_after = None if since is None else parse_change_cursor(since)
+    mine = [c for c in tables.open_conversations(changed_after)
+            if visible_to(c, agent_id) and (state is None or c.state == state)]
+    page = paginate(mine, changed_at=lambda c: c.updated_at, cursor=cursor, since=since,
+                    limit=limit)
+    return ListPage[ConversationOut](
+        items=[conversation_out(services, c, tables.contacts.get(c.page_id, c.psid))
+               for c in page.items], next=page.next, since=page.since)
+
+
+@router.post("/{conversation_id}/accept", response_model=ConversationOut)
+def accept(conversation_id: str, agent_id: AgentIdDep,
+           services: ServicesDep) -> ConversationOut:
+    agent = get_agent(services.tables, agent_id)
+    if agent is None:
+        raise not_found(f"conversation {conversation_id}")
+    distributor = Distributor(services)
+    try:
+        conversation = distributor.accept(conversation_id, agent_id, agent)
+    except InvalidKey:
+        raise not_found(f"conversation {conversation_id}") from None
+    except Refused as refused:
+        raise ApiError(refused.status, refused.code, str(refused)) from None
+    workstream = distributor.workstream(conversation.workstream_id)
+    if workstream is not None:
+        send_automated(services, conversation, workstream, "agent_assigned",
+                       occasion=f"agent_assigned-{agent_id}-{conversation.offers_made}",
+                       values={"AgentName": agent.name})
+    tables = ConversationTables(services.tables)
+    return conversation_out(services, conversation,
+                            tables.contacts.get(conversation.page_id, conversation.psid))
+
+
+@router.get("/{conversation_id}/messages", response_model=ListPage[MessageOut])
+def list_messages(
+    conversation_id: str, agent_id: AgentIdDep, services: ServicesDep,
+    since: str | None = None, cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+) -> ListPage[MessageOut]:
+    """Oldest first. Reading them clears the conversation's unread count for its agent."""
+    conversation = _visible(services, conversation_id, agent_id)
+    tables = ConversationTables(services.tables)
+    page = paginate(tables.history(conversation.id), changed_at=lambda m: m.created_at,
+                    cursor=cursor, since=since, limit=limit, oldest_first=True)
+    if conversation.agent_id == agent_id and conversation.unread:
+        tables.conversations.update(conversation.id, "conversation", lambda c: c.model_copy(
+            update={"unread": 0, "updated_at": services.clock.now()}))
+    return ListPage[MessageOut](items=[message_out(m) for m in page.items], next=page.next,
+                                since=page.since)
+

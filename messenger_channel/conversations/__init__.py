@@ -1,0 +1,1 @@
+"""Contacts, conversations and their messages: what the router writes and agents read."""

@@ -1,0 +1,252 @@
+"""The conversation engine's table entities and where they live.
+
+============== ===================== ============================ ==============================
+table          PartitionKey          RowKey                       why
+============== ===================== ============================ ==============================
+Contacts       page id               PSID                         find-or-create is a point read;
+                                                                  ``open_conversation_id`` is the
+                                                                  claim: one open conversation
+                                                                  per (page, PSID), under ETag
+Conversations  conversation id       ``conversation``             every transition a point
+                                                                  read-modify-write under ETag
+Messages       conversation id       ``m-<ms:013>-<hash>``        a conversation's history is one
+                                     ``mid-<hash>``               small range, oldest first; the
+                                                                  mid index row finds a message
+                                                                  for reads, reactions, edits
+AgentLoads     ``load``              agent id                     used capacity and who holds it,
+                                                                  reserved/released under ETag
+============== ===================== ============================ ==============================
+
+A message's RowKey derives from the event (Facebook's timestamp and the event id), so storing
+the same event twice meets ``AlreadyExists``: idempotent for ever, not only inside the queue's
+duplicate-detection window.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from messenger_channel.routing.rules import Scalar
+from messenger_channel.storage.tables import Entity, Table, TableStore
+
+State = Literal["survey", "waiting", "offered", "active", "wrap_up", "closed"]
+OPEN_STATES: tuple[State, ...] = ("survey", "waiting", "offered", "active", "wrap_up")
+Direction = Literal["in", "out"]
+Author = Literal["customer", "agent", "automated", "outside"]
+MessageStatus = Literal["received", "queued", "sent", "delivered", "read", "failed"]
+AttachmentStatus = Literal["stored", "failed", "skipped"]
+# Event ids remembered on a conversation, so a redelivered event never counts twice.
+APPLIED_EVENTS_KEPT = 50
+
+
+def short_hash(*parts: str) -> str:
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:24]
+
+
+class Contact(Entity):
+    id: str
+    page_id: str
+    psid: str
+    name: str
+    name_missing_reason: str | None = None
+    profile_pic: str | None = None
+    locale: str | None = None
+    timezone: float | None = None
+    open_conversation_id: str | None = None
+    last_conversation_id: str | None = None
+    last_agent_id: str | None = None  # keep-same-agent affinity
+    pending_referral: dict[str, Any] | None = None  # a referral before any message
+    created_at: datetime
+    updated_at: datetime
+
+    def partition_key(self) -> str:
+        return self.page_id
+
+    def row_key(self) -> str:
+        return self.psid
+
+
+class Conversation(Entity):
+    id: str
+    page_id: str
+    psid: str
+    contact_id: str
+    workstream_id: str | None = None
+    state: State
+    locale: str
+    queue_id: str | None = None  # None until classified
+    attributes: dict[str, Scalar] = Field(default_factory=dict)
+    survey_answers: dict[str, str] = Field(default_factory=dict)
+    survey_next: int = 0  # index of the question awaiting an answer
+    first_text: str | None = None
+    first_payload: str | None = None
+    referral: dict[str, Any] | None = None
+    agent_id: str | None = None
+    offered_to: list[str] = Field(default_factory=list)
+    offer_history: list[str] = Field(default_factory=list)  # every agent ever offered it
+    opened_by: str  # the event that opened it
+    offers_made: int = 0
+    offered_at: datetime | None = None
+    offer_expires_at: datetime | None = None
+    assigned_at: datetime | None = None
+    waiting_since: datetime | None = None
+    last_customer_message_at: datetime | None = None
+    last_activity_at: datetime
+    human_agent_tag: bool = False
+    unread: int = 0
+    wrap_up_ends_at: datetime | None = None
+    closed_at: datetime | None = None
+    applied_events: list[str] = Field(default_factory=list)
+    created_at: datetime
+    updated_at: datetime
+
+    def partition_key(self) -> str:
+        return self.id
+
+    def row_key(self) -> str:
+        return "conversation"
+
+    @property
+    def is_open(self) -> bool:
+        return self.state != "closed"
+
+
+class AttachmentInfo(BaseModel):
+    id: str
+    name: str
+    content_type: str | None = None
+    size: int | None = None
+    type: str | None = None
+    status: AttachmentStatus
+    error: str | None = None
+
+
+class Edit(BaseModel):
+    text: str | None
+    at: datetime
+    num_edit: int | None = None
+
+
+class Message(Entity):
+    conversation_id: str
+    id: str
+    direction: Direction
+    author: Author
+    text: str | None = None
+    payload: str | None = None
+    edits: list[Edit] = Field(default_factory=list)
+    reaction: str | None = None
+    attachments: list[AttachmentInfo] = Field(default_factory=list)
+    status: MessageStatus
+    failure_reason: str | None = None
+    facebook_message_id: str | None = None
+    source: Literal["messaging", "standby"] = "messaging"
+    agent_id: str | None = None
+    trigger: str | None = None
+    quick_replies: list[str] = Field(default_factory=list)
+    enqueued: bool = False  # outgoing: handed to the outbound queue
+    created_at: datetime
+
+    def partition_key(self) -> str:
+        return self.conversation_id
+
+    def row_key(self) -> str:
+        return self.id
+
+
+class MidIndex(Entity):
+    """Finds the message of a Facebook ``mid`` within its conversation."""
+
+    conversation_id: str
+    mid_hash: str
+    message_id: str
+
+    def partition_key(self) -> str:
+        return self.conversation_id
+
+    def row_key(self) -> str:
+        return self.mid_hash
+
+
+def mid_key(mid: str) -> str:
+    return f"mid-{short_hash(mid)}"
+
+
+def message_key(moment: datetime, identity: str) -> str:
+    """Sorts by time, then by identity: the history reads oldest first."""
+    return f"m-{int(moment.timestamp() * 1000):013d}-{short_hash(identity)}"
+
+
+class Reservation(BaseModel):
+    units: int
+    at: datetime
+
+
+class AgentLoad(Entity):
+    agent_id: str
+    reservations: dict[str, Reservation] = Field(default_factory=dict)  # by conversation id
+    last_offered_at: datetime | None = None
+    last_assigned_at: datetime | None = None
+
+    def partition_key(self) -> str:
+        return "load"
+
+    def row_key(self) -> str:
+        return self.agent_id
+
+    @property
+    def used(self) -> int:
+        return sum(reservation.units for reservation in self.reservations.values())
+
+
+class ConversationTables:
+    def __init__(self, store: TableStore) -> None:
+        self.contacts: Table[Contact] = store.table("Contacts", Contact)
+        self.conversations: Table[Conversation] = store.table("Conversations", Conversation)
+        self.messages: Table[Message] = store.table("Messages", Message)
+        self.mids: Table[MidIndex] = store.table("Messages", MidIndex)
+        self.loads: Table[AgentLoad] = store.table("AgentLoads", AgentLoad)
+
+    def conversation(self, conversation_id: str) -> Conversation | None:
+        return self.conversations.get(conversation_id, "conversation")
+
+    def open_conversations(self, changed_after: datetime | None = None) -> list[Conversation]:
+        """Every conversation not closed, or only those changed after ``changed_after``.
+
+        A filtered scan of the table: simple and exact, and the service returns nothing when
+        nothing changed; at a scale of many thousands of conversations a per-state index
+        partition would replace it."""
+        query = "state ne @closed"
+        values: dict[str, object] = {"closed": "closed"}
+        if changed_after is not None:
+            query, values = f"{query} and updated_at gt @after", {**values, "after": changed_after}
+        found: list[Conversation] = []
+        cursor = None
+        while True:
+            page = self.conversations.query(query, values, page_size=1000, continuation=cursor)
+            found.extend(page.items)
+            if page.next is None:
+                return found
+            cursor = page.next
+
+    def history(self, conversation_id: str) -> list[Message]:
+        """The conversation's messages, oldest first (RowKeys ``m-...`` sort by time)."""
+        found: list[Message] = []
+        cursor = None
+        while True:
+            page = self.messages.query(
+                "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
+                {"pk": conversation_id, "lo": "m-", "hi": "m."}, page_size=1000,
+                continuation=cursor)
+            found.extend(page.items)
+            if page.next is None:
+                return found
+            cursor = page.next
+
+    def message_by_mid(self, conversation_id: str, mid: str) -> Message | None:
+        index = self.mids.get(conversation_id, mid_key(mid))
+        return None if index is None else self.messages.get(conversation_id, index.message_id)

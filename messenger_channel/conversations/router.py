@@ -1,0 +1,374 @@
+"""The router: one ``inbound`` queue message (one webhook event) into the conversation state.
+
+    handle_inbound(services, InboundEnvelope.model_validate_json(body))
+
+Every step is idempotent on its own, so that an exception after any step, followed by the
+queue's redelivery, ends in the complete result without a duplicate:
+
+1. the contact: find, or create once (``AlreadyExists`` → read the winner's);
+2. the open conversation: claimed on the contact under its ETag, the conversation's id derived
+   from the claiming event, created once;
+3. the message: its RowKey derives from the event, written with its mid index in one
+   transaction (``AlreadyExists`` → already stored; attachments are copied before, to blob
+   names that derive from the message);
+4. the conversation's counters and survey answers: applied once per event id
+   (``applied_events``);
+5. greeting, survey question, classification, offer, "no agent" message: each a no-op once
+   done (deterministic outbound ids; ETag-guarded transitions from the expected state).
+
+Archiving: the webhook archives every accepted body before it enqueues its events (see
+``ingress.webhook``), and replay reads that archive, so the router does not archive again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from datetime import UTC, datetime
+
+from messenger_channel.conversations.attachments import DISABLED_TEXT, copy_attachments
+from messenger_channel.conversations.automated import send_automated
+from messenger_channel.conversations.contacts import find_or_create_contact
+from messenger_channel.conversations.models import (
+    APPLIED_EVENTS_KEPT,
+    Contact,
+    Conversation,
+    ConversationTables,
+    Edit,
+    Message,
+    MessageStatus,
+    MidIndex,
+    message_key,
+    mid_key,
+    short_hash,
+)
+from messenger_channel.facebook.webhook_events import InboundEvent
+from messenger_channel.ingress.webhook import InboundEnvelope
+from messenger_channel.routing.distribution import Distributor
+from messenger_channel.routing.facts import routing_facts
+from messenger_channel.routing.rules import classify
+from messenger_channel.services import Services
+from messenger_channel.storage.errors import AlreadyExists
+from messenger_channel.storage.tables import CreateOp, TransactionOp
+from messenger_channel.workforce.queues import get_queue
+from messenger_channel.workforce.workstreams import Workstream, workstream_for_page
+
+log = logging.getLogger(__name__)
+
+# Pre-conversation survey: each question offers this quick reply besides its options; it (or
+# the typed word, any case) skips the remaining questions. Any other text answers the question.
+SKIP = "Skip"
+# States in which the customer's messages continue the conversation; after the agent ends it
+# (wrap-up) or it closes, the next message opens a new one.
+CONTINUING = ("survey", "waiting", "offered", "active")
+_STATUS_RANK: dict[MessageStatus, int] = {"queued": 0, "sent": 1, "delivered": 2, "read": 3}
+
+
+def handle_inbound(services: Services, envelope: InboundEnvelope) -> None:
+    context = {"page_id": envelope.page_id, "event_id": envelope.event_id}
+    if envelope.own_echo:
+        log.info("echo of our own send dropped", extra=context)
+        return
+    event = envelope.event()
+    if event.customer_psid is None or event.kind in (
+            "optin", "handover", "policy_enforcement", "unknown"):
+        log.info("event archived, not routed", extra={**context, "kind": event.kind})
+        return
+    _Router(services, event, event.customer_psid).run()
+
+
+class _ClaimMoved(Exception):
+    pass
+
+
+class _Router:
+    def __init__(self, services: Services, event: InboundEvent, psid: str) -> None:
+        self.services = services
+        self.event = event
+        self.psid = psid
+        self.page_id = event.page_id
+        self.tables = ConversationTables(services.tables)
+        self.now = services.clock.now()
+        # Facebook's time of the event, not when we got it: the messaging window counts from it.
+        self.at = (datetime.fromtimestamp(event.timestamp / 1000, UTC)
+                   if event.timestamp is not None else self.now)
+
+    def run(self) -> None:
+        kind = self.event.kind
+        if kind in ("message", "postback"):
+            if self.event.source == "standby":
+                self.standby()
+            else:
+                self.customer_message()
+        elif kind == "echo":
+            self.outside_echo()
+        elif kind in ("read", "delivery"):
+            self.receipt()
+        elif kind == "reaction":
+            self.reaction()
+        elif kind == "message_edit":
+            self.edit()
+        elif kind == "referral":
+            self.referral()
+
+    # -------------------------------------------------------------- customer messages
+
+    def customer_message(self) -> None:
+        workstream = workstream_for_page(self.services.tables, self.page_id)
+        contact = find_or_create_contact(self.services, self.page_id, self.psid)
+        conversation = self.open_conversation(contact, workstream)
+        self.store_incoming(conversation.id, workstream)
+        conversation = self.apply(conversation, workstream)
+        if workstream is None:
+            log.warning("page has no workstream: the conversation waits unrouted",
+                        extra={"page_id": self.page_id, "conversation_id": conversation.id})
+            return
+        self.follow_up(conversation, contact, workstream)
+
+    def open_conversation(self, contact: Contact, workstream: Workstream | None) -> Conversation:
+        for _ in range(5):
+            current = self.tables.contacts.get(self.page_id, self.psid) or contact
+            claimed = current.open_conversation_id
+            if claimed is not None:
+                found = self.tables.conversation(claimed)
+                if found is None:  # claimed, then interrupted before it was written
+                    return self.create_conversation(claimed, current, workstream)
+                if found.state in CONTINUING:
+                    return found
+            new_id = f"cv_{short_hash(self.page_id, self.psid, self.event.event_id)}"
+
+            def claim(c: Contact, seen: str | None = claimed, new: str = new_id) -> Contact:
+                if c.open_conversation_id != seen:
+                    raise _ClaimMoved  # another event opened one meanwhile: continue that one
+                return c.model_copy(update={"open_conversation_id": new,
+                                            "last_conversation_id": new,
+                                            "updated_at": self.now})
+
+            try:
+                self.tables.contacts.update(self.page_id, self.psid, claim)
+            except _ClaimMoved:
+                continue
+            return self.create_conversation(new_id, current, workstream)
+        raise RuntimeError("the contact's open conversation kept changing")
+
+    def create_conversation(self, conversation_id: str, contact: Contact,
+                            workstream: Workstream | None) -> Conversation:
+        surveyed = workstream is not None and bool(workstream.pre_conversation_survey)
+        text, payload = self.text_and_payload()
+        conversation = Conversation(
+            id=conversation_id, page_id=self.page_id, psid=self.psid, contact_id=contact.id,
+            workstream_id=None if workstream is None else workstream.id,
+            state="survey" if surveyed else "waiting",
+            waiting_since=None if surveyed else self.now,
+            locale=contact.locale or (workstream.language if workstream else "en-US"),
+            human_agent_tag=workstream is not None and workstream.human_agent_tag,
+            first_text=text, first_payload=payload,
+            referral=contact.pending_referral or self.event_referral(),
+            opened_by=self.event.event_id, last_activity_at=self.now,
+            created_at=self.now, updated_at=self.now)
+        try:
+            self.tables.conversations.create(conversation)
+        except AlreadyExists:
+            existing = self.tables.conversation(conversation_id)
+            assert existing is not None  # conversations are never deleted
+            return existing
+        if contact.pending_referral is not None:
+            self.tables.contacts.update(self.page_id, self.psid, lambda c: c.model_copy(
+                update={"pending_referral": None}))
+        log.info("conversation opened", extra={"conversation_id": conversation_id,
+                                               "page_id": self.page_id})
+        return conversation
+
+    def text_and_payload(self) -> tuple[str | None, str | None]:
+        if self.event.message is not None:
+            reply = self.event.message.quick_reply
+            return self.event.message.text, None if reply is None else reply.payload
+        if self.event.postback is not None:
+            return self.event.postback.title, self.event.postback.payload
+        return None, None
+
+    def event_referral(self) -> dict[str, object] | None:
+        data = self.event.message or self.event.postback
+        referral = None if data is None else data.referral
+        return None if referral is None else referral.model_dump(exclude_none=True)
+
+    def store_incoming(self, partition: str, workstream: Workstream | None,
+                       author: str = "customer") -> None:
+        row_id = message_key(self.at, self.event.event_id)
+        if self.tables.messages.get(partition, row_id) is not None:
+            return  # stored by an earlier delivery of this event
+        data = self.event.message or self.event.echo
+        mid = data.mid if data is not None else (
+            self.event.postback.mid if self.event.postback else None)
+        attachments = [] if data is None else copy_attachments(
+            self.services.blobs, partition, row_id, data.attachments,
+            enabled=workstream is None or workstream.customer_attachments or author != "customer")
+        text, payload = self.text_and_payload()
+        if self.event.echo is not None:
+            text = self.event.echo.text
+        disabled = any(a.error == DISABLED_TEXT for a in attachments)
+        row = Message(conversation_id=partition, id=row_id,
+                      direction="out" if author == "outside" else "in",
+                      author="outside" if author == "outside" else "customer",
+                      text=text, payload=payload, attachments=attachments,
+                      status="sent" if author == "outside" else "received",
+                      failure_reason="attachments_disabled" if disabled else None,
+                      facebook_message_id=mid, source=self.event.source, created_at=self.at)
+        operations: list[TransactionOp] = [CreateOp(row)]
+        if mid is not None:
+            operations.append(CreateOp(MidIndex(conversation_id=partition, mid_hash=mid_key(mid),
+                                                message_id=row_id)))
+        with contextlib.suppress(AlreadyExists):  # a concurrent delivery stored it first
+            self.tables.messages.transaction(operations)
+
+    def apply(self, conversation: Conversation, workstream: Workstream | None) -> Conversation:
+        event_id = self.event.event_id
+        questions = [] if workstream is None else workstream.pre_conversation_survey
+        text, payload = self.text_and_payload()
+
+        def mutate(c: Conversation) -> Conversation | None:
+            if event_id in c.applied_events:
+                return None
+            latest = c.last_customer_message_at
+            update: dict[str, object] = {
+                "applied_events": [*c.applied_events, event_id][-APPLIED_EVENTS_KEPT:],
+                "last_customer_message_at": self.at if latest is None else max(latest, self.at),
+                "last_activity_at": self.now, "unread": c.unread + 1, "updated_at": self.now}
+            if c.state == "survey" and c.opened_by != event_id:
+                answer = (payload or text or "").strip()
+                answers, step = dict(c.survey_answers), c.survey_next
+                if answer.casefold() == SKIP.casefold():
+                    step = len(questions)
+                elif step < len(questions):
+                    answers[questions[step].id] = answer
+                    step += 1
+                update |= {"survey_answers": answers, "survey_next": step}
+                if step >= len(questions):
+                    update |= {"state": "waiting", "waiting_since": self.now}
+            return c.model_copy(update=update)
+
+        return self.tables.conversations.update(conversation.id, "conversation", mutate)
+
+    def follow_up(self, conversation: Conversation, contact: Contact,
+                  workstream: Workstream) -> None:
+        if conversation.opened_by == self.event.event_id:
+            send_automated(self.services, conversation, workstream, "greeting")
+        if conversation.state == "survey":
+            question = workstream.pre_conversation_survey[conversation.survey_next]
+            send_automated(self.services, conversation, workstream, "survey_question",
+                           occasion=f"survey-{question.id}", text=question.question,
+                           quick_replies=[*question.options, SKIP][:13])
+            return
+        if conversation.state != "waiting":
+            return
+        if conversation.queue_id is None:
+            conversation = self.classify(conversation, contact, workstream)
+        offered = Distributor(self.services).offer(conversation.id) or conversation
+        if offered.state == "waiting":
+            queue = get_queue(self.services.tables, offered.queue_id or "")
+            send_automated(self.services, offered, workstream, "agent_unavailable", values={
+                "QueueName": "" if queue is None else queue.name,
+                "QueuePosition": str(self.queue_position(offered))})
+
+    def classify(self, conversation: Conversation, contact: Contact,
+                 workstream: Workstream) -> Conversation:
+        result = classify(workstream.routing_rules, routing_facts(conversation, contact, self.now),
+                          time_zone=workstream.time_zone)
+        queue_id = result.queue_id or workstream.fallback_queue_id
+        return self.tables.conversations.update(
+            conversation.id, "conversation",
+            lambda c: None if c.queue_id is not None else c.model_copy(update={
+                "queue_id": queue_id, "attributes": result.attributes, "updated_at": self.now}))
+
+    def queue_position(self, conversation: Conversation) -> int:
+        waiting = [c for c in self.tables.open_conversations()
+                   if c.state == "waiting" and c.queue_id == conversation.queue_id]
+        mine = conversation.waiting_since or conversation.created_at
+        return sum(1 for c in waiting if (c.waiting_since or c.created_at) <= mine) or 1
+
+    # -------------------------------------------------------------- other events
+
+    def standby(self) -> None:
+        """Another app holds the thread: kept in the open conversation (or the customer's
+        standby history), never routed."""
+        contact = find_or_create_contact(self.services, self.page_id, self.psid)
+        workstream = workstream_for_page(self.services.tables, self.page_id)
+        self.store_incoming(contact.open_conversation_id or f"standby-{contact.id}", workstream)
+
+    def outside_echo(self) -> None:
+        """A reply the page sent from elsewhere (Page Inbox, another app, a phone)."""
+        conversation_id = self.latest_conversation_id()
+        if conversation_id is None:
+            log.info("echo for a customer without a conversation dropped",
+                     extra={"page_id": self.page_id, "event_id": self.event.event_id})
+            return
+        self.store_incoming(conversation_id, None, author="outside")
+
+    def latest_conversation_id(self) -> str | None:
+        contact = self.tables.contacts.get(self.page_id, self.psid)
+        return None if contact is None else contact.last_conversation_id
+
+    def receipt(self) -> None:
+        conversation_id = self.latest_conversation_id()
+        if conversation_id is None:
+            return
+        new_status: MessageStatus = "read" if self.event.read is not None else "delivered"
+        mids = [] if self.event.delivery is None else self.event.delivery.mids
+        watermark = (self.event.read or self.event.delivery)
+        limit = None if watermark is None else datetime.fromtimestamp(
+            watermark.watermark / 1000, UTC)
+        for message in self.tables.history(conversation_id):
+            if message.direction != "out" or message.status not in _STATUS_RANK:
+                continue
+            covered = (message.facebook_message_id in mids if mids
+                       else limit is not None and message.created_at <= limit)
+            if covered and _STATUS_RANK[message.status] < _STATUS_RANK[new_status]:
+                self.tables.messages.update(conversation_id, message.id, lambda m: (
+                    m.model_copy(update={"status": new_status})
+                    if m.status in _STATUS_RANK
+                    and _STATUS_RANK[m.status] < _STATUS_RANK[new_status] else None))
+
+    def reaction(self) -> None:
+        reaction = self.event.reaction
+        conversation_id = self.latest_conversation_id()
+        if reaction is None or conversation_id is None:
+            return
+        message = self.tables.message_by_mid(conversation_id, reaction.mid)
+        if message is None:
+            return
+        value = (reaction.emoji or reaction.reaction) if reaction.action == "react" else None
+        self.tables.messages.update(conversation_id, message.id,
+                                    lambda m: m.model_copy(update={"reaction": value}))
+
+    def edit(self) -> None:
+        edit = self.event.message_edit
+        conversation_id = self.latest_conversation_id()
+        if edit is None or conversation_id is None:
+            return
+        message = self.tables.message_by_mid(conversation_id, edit.mid)
+        if message is None:
+            return
+
+        def mutate(m: Message) -> Message | None:
+            if edit.num_edit is not None and any(e.num_edit == edit.num_edit for e in m.edits):
+                return None
+            earlier = Edit(text=m.text, at=self.at, num_edit=edit.num_edit)
+            return m.model_copy(update={"text": edit.text, "edits": [*m.edits, earlier]})
+
+        self.tables.messages.update(conversation_id, message.id, mutate)
+
+    def referral(self) -> None:
+        """Context for the conversation: the open one's, or the next one's."""
+        referral = self.event.referral
+        if referral is None:
+            return
+        data = referral.model_dump(exclude_none=True)
+        contact = find_or_create_contact(self.services, self.page_id, self.psid)
+        conversation = (None if contact.open_conversation_id is None
+                        else self.tables.conversation(contact.open_conversation_id))
+        if conversation is not None and conversation.state in CONTINUING:
+            self.tables.conversations.update(conversation.id, "conversation", lambda c: (
+                c.model_copy(update={"referral": data, "updated_at": self.now})))
+        else:
+            self.tables.contacts.update(self.page_id, self.psid, lambda c: c.model_copy(
+                update={"pending_referral": data, "updated_at": self.now}))

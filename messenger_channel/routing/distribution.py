@@ -1,0 +1,305 @@
+"""Work distribution: offering conversations to agents within their capacity.
+
+Push mode offers a conversation to one eligible agent at a time: a member of its queue, in one
+of the workstream's allowed presences, with free capacity for ``capacity_per_conversation``.
+The agent is chosen by the workstream's assignment method:
+
+- ``highest_capacity``: most free capacity; ties to whoever was offered work longest ago
+  (round robin among equals);
+- ``round_robin``: whoever was offered work longest ago;
+- ``most_idle``: whoever was last assigned a conversation longest ago.
+
+A returning customer's last agent comes first when eligible (keep-same-agent affinity). An
+offer not accepted in ``offer_timeout_seconds`` passes to the next eligible agent, or back to
+the same one when no other is eligible. Pick mode offers to every eligible agent; the first
+accept wins. With no eligible agent the conversation waits; waiting ones are retried oldest
+first whenever capacity may have freed (accept, close, presence) and by the ``distribute``
+timer.
+
+Capacity lives in one ``AgentLoad`` entity per agent, changed only under its ETag: a
+reservation per conversation, made before an offer (push) or an accept (pick) and refused when
+it would exceed the agent's capacity, so concurrent distributors can never overfill an agent.
+Reservations are keyed by conversation, which makes reserving and releasing idempotent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from messenger_channel.conversations.models import (
+    AgentLoad,
+    Conversation,
+    ConversationTables,
+    Reservation,
+)
+from messenger_channel.services import Services
+from messenger_channel.storage.errors import NotFound
+from messenger_channel.workforce.agents import Agent, list_agents
+from messenger_channel.workforce.workstreams import Workstream, get_workstream
+
+log = logging.getLogger(__name__)
+
+MAX_PER_SWEEP = 100  # Dynamics distributes at most 100 items per cycle
+# A reservation younger than this may belong to an offer being written right now.
+RESERVATION_GRACE = timedelta(minutes=2)
+_EPOCH = datetime.fromtimestamp(0).astimezone()
+
+
+class NoCapacity(Exception):
+    pass
+
+
+class Refused(Exception):
+    """An accept that cannot be granted: ``status`` and ``code`` for the API."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+class _Superseded(Exception):
+    """The conversation changed since it was read; the offer being made no longer applies."""
+
+
+class Distributor:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.tables = ConversationTables(services.tables)
+        self._workstreams: dict[str, Workstream | None] = {}
+
+    # ------------------------------------------------------------------ capacity
+
+    def reserve(self, agent: Agent, conversation_id: str, units: int) -> bool:
+        now = self.services.clock.now()
+
+        def mutate(load: AgentLoad) -> AgentLoad | None:
+            if conversation_id in load.reservations:
+                return None
+            if agent.capacity - load.used < units:
+                raise NoCapacity
+            load.reservations[conversation_id] = Reservation(units=units, at=now)
+            load.last_offered_at = now
+            return load
+
+        try:
+            self.tables.loads.create_or_update("load", agent.id,
+                                               lambda: AgentLoad(agent_id=agent.id), mutate)
+        except NoCapacity:
+            return False
+        return True
+
+    def release(self, agent_id: str, conversation_id: str) -> None:
+        def mutate(load: AgentLoad) -> AgentLoad | None:
+            if load.reservations.pop(conversation_id, None) is None:
+                return None
+            return load
+
+        with contextlib.suppress(NotFound):
+            self.tables.loads.update("load", agent_id, mutate)
+
+    # ------------------------------------------------------------------ offering
+
+    def workstream(self, workstream_id: str | None) -> Workstream | None:
+        if workstream_id is None:
+            return None
+        if workstream_id not in self._workstreams:
+            self._workstreams[workstream_id] = get_workstream(self.services.tables, workstream_id)
+        return self._workstreams[workstream_id]
+
+    def eligible(self, workstream: Workstream, conversation: Conversation) -> list[Agent]:
+        """Eligible agents in the order the assignment method prefers them."""
+        loads = {load.agent_id: load for load in self.tables.loads.list_partition("load")}
+        units = workstream.capacity_per_conversation
+        found: list[tuple[Agent, AgentLoad]] = []
+        for agent in list_agents(self.services.tables):
+            load = loads.get(agent.id) or AgentLoad(agent_id=agent.id)
+            holds = conversation.id in load.reservations
+            if (conversation.queue_id in agent.queue_ids
+                    and agent.presence in workstream.allowed_presences
+                    and (holds or agent.capacity - load.used >= units)):
+                found.append((agent, load))
+        found.sort(key=_preference(workstream))
+        # An agent already holding a reservation for it (an offer interrupted before it was
+        # written) comes first, so a retry never strands capacity with another agent.
+        found.sort(key=lambda pair: conversation.id not in pair[1].reservations)
+        return [agent for agent, _ in found]
+
+    def offer(self, conversation_id: str) -> Conversation | None:
+        """Offer a waiting conversation, or one whose push offer expired; refresh a pick
+        offer's agents. Returns the conversation as it now is."""
+        conversation = self.tables.conversation(conversation_id)
+        if conversation is None or conversation.state not in ("waiting", "offered"):
+            return conversation
+        workstream = self.workstream(conversation.workstream_id)
+        if workstream is None or conversation.queue_id is None:
+            return conversation
+        now = self.services.clock.now()
+        if workstream.distribution_mode == "pick":
+            return self._offer_to_all(conversation, workstream)
+        if conversation.state == "offered" and (conversation.offer_expires_at or now) > now:
+            return conversation
+        candidates = self.eligible(workstream, conversation)
+        previous = conversation.offered_to[0] if conversation.offered_to else None
+        if conversation.offers_made == 0:
+            contact = self.tables.contacts.get(conversation.page_id, conversation.psid)
+            affinity = None if contact is None else contact.last_agent_id
+            candidates.sort(key=lambda agent: agent.id != affinity)
+        if previous is not None:  # the next agent; back to the same one only when alone
+            candidates.sort(key=lambda agent: agent.id == previous)
+        for agent in candidates:
+            if not self.reserve(agent, conversation.id, workstream.capacity_per_conversation):
+                continue
+            try:
+                updated = self._transition(conversation, _offered_to(
+                    agent.id, now, now + timedelta(seconds=workstream.offer_timeout_seconds)))
+            except _Superseded:
+                if agent.id != previous:
+                    self.release(agent.id, conversation.id)
+                return self.tables.conversation(conversation.id)
+            if previous is not None and previous != agent.id:
+                self.release(previous, conversation.id)
+            log.info("conversation offered", extra={"conversation_id": conversation.id,
+                                                    "agent_id": agent.id})
+            return updated
+        if conversation.state == "offered":  # expired, and nobody (not even its agent) is free
+            updated = self._back_to_waiting(conversation, now)
+            if previous is not None:
+                self.release(previous, conversation.id)
+            return updated
+        return conversation
+
+    def _offer_to_all(self, conversation: Conversation, workstream: Workstream) -> Conversation:
+        agents = [agent.id for agent in self.eligible(workstream, conversation)]
+        if agents == conversation.offered_to:
+            return conversation
+        now = self.services.clock.now()
+        if not agents:
+            return self._back_to_waiting(conversation, now)
+        try:
+            return self._transition(conversation, lambda c: c.model_copy(update={
+                "state": "offered", "offered_to": agents, "offered_at": c.offered_at or now,
+                "offer_expires_at": None, "offers_made": c.offers_made + 1,
+                "offer_history": [*dict.fromkeys([*c.offer_history, *agents])],
+                "updated_at": now}))
+        except _Superseded:
+            return self.tables.conversation(conversation.id) or conversation
+
+    def _back_to_waiting(self, conversation: Conversation, now: datetime) -> Conversation:
+        try:
+            return self._transition(conversation, lambda c: c.model_copy(update={
+                "state": "waiting", "offered_to": [], "offer_expires_at": None,
+                "offers_made": c.offers_made + 1, "updated_at": now}))
+        except _Superseded:
+            return self.tables.conversation(conversation.id) or conversation
+
+    def _transition(self, seen: Conversation,
+                    change: Callable[[Conversation], Conversation]) -> Conversation:
+        """Apply ``change`` under the ETag, only to the version that was decided on."""
+        def mutate(current: Conversation) -> Conversation:
+            if (current.state, current.offers_made) != (seen.state, seen.offers_made):
+                raise _Superseded
+            return change(current)
+
+        return self.tables.conversations.update(seen.id, "conversation", mutate)
+
+    # ------------------------------------------------------------------ accepting
+
+    def accept(self, conversation_id: str, agent_id: str, agent: Agent) -> Conversation:
+        conversation = self.tables.conversation(conversation_id)
+        if conversation is None or agent_id not in (
+                *conversation.offer_history, conversation.agent_id):
+            raise Refused(404, "not_found", f"conversation {conversation_id} does not exist")
+        if conversation.agent_id == agent_id:
+            return conversation  # accepted already: the same answer again
+        workstream = self.workstream(conversation.workstream_id)
+        if workstream is None:
+            raise Refused(409, "offer_expired", "the conversation's workstream is gone")
+        self._check_offer(conversation, agent_id)
+        if not self.reserve(agent, conversation.id, workstream.capacity_per_conversation):
+            raise Refused(409, "capacity_exceeded",
+                          "accepting would exceed your capacity; close a conversation first")
+        now = self.services.clock.now()
+
+        def mutate(current: Conversation) -> Conversation:
+            self._check_offer(current, agent_id)
+            return current.model_copy(update={
+                "state": "active", "agent_id": agent_id, "assigned_at": now,
+                "offered_to": [], "offer_expires_at": None, "updated_at": now})
+
+        try:
+            accepted = self.tables.conversations.update(conversation.id, "conversation", mutate)
+        except Refused:
+            self.release(agent_id, conversation.id)
+            raise
+        self.tables.loads.update("load", agent_id, lambda load: load.model_copy(
+            update={"last_assigned_at": now}))
+        self.tables.contacts.update(accepted.page_id, accepted.psid, lambda contact: (
+            contact.model_copy(update={"last_agent_id": agent_id, "updated_at": now})))
+        return accepted
+
+    def _check_offer(self, conversation: Conversation, agent_id: str) -> None:
+        if conversation.agent_id is not None and conversation.agent_id != agent_id:
+            raise Refused(409, "already_assigned", "another agent took this conversation")
+        expires = conversation.offer_expires_at
+        if (conversation.state != "offered" or agent_id not in conversation.offered_to
+                or (expires is not None and expires <= self.services.clock.now())):
+            raise Refused(409, "offer_expired", "the offer expired or moved to another agent")
+
+    # ------------------------------------------------------------------ sweeping
+
+    def sweep(self, open_conversations: list[Conversation] | None = None) -> int:
+        """Offer what waits (oldest first), pass on expired offers, refresh pick offers, and
+        free capacity stranded by interrupted work. Returns how many were looked at."""
+        conversations = (self.tables.open_conversations() if open_conversations is None
+                         else open_conversations)
+        due = sorted((c for c in conversations
+                      if c.state in ("waiting", "offered") and c.queue_id is not None),
+                     key=lambda c: c.waiting_since or c.created_at)[:MAX_PER_SWEEP]
+        for conversation in due:
+            self.offer(conversation.id)
+        self._reconcile()
+        return len(due)
+
+    def _reconcile(self) -> None:
+        now = self.services.clock.now()
+        for load in self.tables.loads.list_partition("load"):
+            for conversation_id, reservation in load.reservations.items():
+                if now - reservation.at < RESERVATION_GRACE:
+                    continue
+                conversation = self.tables.conversation(conversation_id)
+                if conversation is None or not _holds_capacity(conversation, load.agent_id):
+                    self.release(load.agent_id, conversation_id)
+
+
+def _offered_to(agent_id: str, now: datetime,
+                expires: datetime) -> Callable[[Conversation], Conversation]:
+    def change(conversation: Conversation) -> Conversation:
+        return conversation.model_copy(update={
+            "state": "offered", "offered_to": [agent_id], "offered_at": now,
+            "offer_expires_at": expires, "offers_made": conversation.offers_made + 1,
+            "offer_history": [*dict.fromkeys([*conversation.offer_history, agent_id])],
+            "updated_at": now})
+
+    return change
+
+
+def _holds_capacity(conversation: Conversation, agent_id: str) -> bool:
+    if conversation.agent_id == agent_id:
+        return conversation.state in ("active", "wrap_up")
+    return conversation.state == "offered" and conversation.offer_expires_at is not None and (
+        agent_id in conversation.offered_to)
+
+
+def _preference(workstream: Workstream) -> Callable[[tuple[Agent, AgentLoad]], tuple[object, ...]]:
+    def offered(load: AgentLoad) -> datetime:
+        return load.last_offered_at or _EPOCH
+
+    if workstream.assignment_method == "round_robin":
+        return lambda pair: (offered(pair[1]),)
+    if workstream.assignment_method == "most_idle":
+        return lambda pair: (pair[1].last_assigned_at or _EPOCH, offered(pair[1]))
+    return lambda pair: (-(pair[0].capacity - pair[1].used), offered(pair[1]))

@@ -1,0 +1,22 @@
+"""What the routing rules read about a conversation, gathered from it and its contact."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from messenger_channel.conversations.models import Contact, Conversation
+from messenger_channel.routing.rules import RoutingFacts
+
+
+def routing_facts(conversation: Conversation, contact: Contact, at: datetime) -> RoutingFacts:
+    referral = conversation.referral or {}
+    ref, ad_id = referral.get("ref"), referral.get("ad_id")
+    return RoutingFacts(
+        at=at,
+        # A name made up from the PSID says nothing about the customer.
+        customer_name=None if contact.name_missing_reason else contact.name,
+        customer_locale=contact.locale, customer_timezone=contact.timezone,
+        message_text=conversation.first_text, message_payload=conversation.first_payload,
+        referral_ref=None if ref is None else str(ref),
+        referral_ad_id=None if ad_id is None else str(ad_id),
+        survey=conversation.survey_answers, attributes=conversation.attributes)
