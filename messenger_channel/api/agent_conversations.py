@@ -6,6 +6,8 @@ exactly as a conversation that does not exist, so ids reveal nothing.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -17,11 +19,13 @@ from messenger_channel.api.lists import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
     ListPage,
+    change_cursor,
     paginate,
     parse_change_cursor,
 )
 from messenger_channel.api.types import ApiTime
 from messenger_channel.conversations.automated import send_automated
+from messenger_channel.conversations.closing import agent_closes
 from messenger_channel.conversations.models import (
     AttachmentStatus,
     Author,
@@ -136,6 +140,22 @@ def _visible(services: Services, conversation_id: str, agent_id: str) -> Convers
     return conversation
 
 
+@contextmanager
+def _refusals(conversation_id: str) -> Iterator[None]:
+    try:
+        yield
+    except InvalidKey:  # an id we never issued
+        raise not_found(f"conversation {conversation_id}") from None
+    except Refused as refused:
+        raise ApiError(refused.status, refused.code, str(refused)) from None
+
+
+def _answer(services: Services, conversation: Conversation) -> ConversationOut:
+    contacts = ConversationTables(services.tables).contacts
+    return conversation_out(services, conversation,
+                            contacts.get(conversation.page_id, conversation.psid))
+
+
 @router.get("", response_model=ListPage[ConversationOut])
 def list_conversations(
     agent_id: AgentIdDep, services: ServicesDep, state: State | None = None,
@@ -162,20 +182,24 @@ def accept(conversation_id: str, agent_id: AgentIdDep,
     if agent is None:
         raise not_found(f"conversation {conversation_id}")
     distributor = Distributor(services)
-    try:
+    with _refusals(conversation_id):
         conversation = distributor.accept(conversation_id, agent_id, agent)
-    except InvalidKey:
-        raise not_found(f"conversation {conversation_id}") from None
-    except Refused as refused:
-        raise ApiError(refused.status, refused.code, str(refused)) from None
     workstream = distributor.workstream(conversation.workstream_id)
     if workstream is not None:
         send_automated(services, conversation, workstream, "agent_assigned",
                        occasion=f"agent_assigned-{agent_id}-{conversation.offers_made}",
                        values={"AgentName": agent.name})
-    tables = ConversationTables(services.tables)
-    return conversation_out(services, conversation,
-                            tables.contacts.get(conversation.page_id, conversation.psid))
+    return _answer(services, conversation)
+
+
+@router.post("/{conversation_id}/close", response_model=ConversationOut)
+def close(conversation_id: str, agent_id: AgentIdDep,
+          services: ServicesDep) -> ConversationOut:
+    """To ``wrap_up`` (for the workstream's ``wrap_up.minutes``; 0: closed at once); a second
+    close ends wrap-up. Only the agent who holds the conversation may close it."""
+    with _refusals(conversation_id):
+        conversation = agent_closes(services, conversation_id, agent_id)
+    return _answer(services, conversation)
 
 
 @router.get("/{conversation_id}/messages", response_model=ListPage[MessageOut])
@@ -184,14 +208,23 @@ def list_messages(
     since: str | None = None, cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> ListPage[MessageOut]:
-    """Oldest first. Reading them clears the conversation's unread count for its agent."""
+    """Oldest first; with ``since``, the messages new or changed (status, reaction, edit)
+    after it. Reading them clears the conversation's unread count for its agent."""
     conversation = _visible(services, conversation_id, agent_id)
     tables = ConversationTables(services.tables)
-    page = paginate(tables.history(conversation.id), changed_at=lambda m: m.created_at,
-                    cursor=cursor, since=since, limit=limit, oldest_first=True)
+    history = tables.history(conversation.id)
+    changed = history
+    latest = max((m.changed_at for m in history), default=None)
+    if since is not None:
+        after = parse_change_cursor(since)
+        changed = [m for m in history if m.changed_at > after]
+        latest = after if latest is None else max(latest, after)
+    # Ordered by creation even when a change brings an old message back.
+    page = paginate(changed, changed_at=lambda m: m.created_at, cursor=cursor, limit=limit,
+                    oldest_first=True)
     if conversation.agent_id == agent_id and conversation.unread:
         tables.conversations.update(conversation.id, "conversation", lambda c: c.model_copy(
             update={"unread": 0, "updated_at": services.clock.now()}))
     return ListPage[MessageOut](items=[message_out(m) for m in page.items], next=page.next,
-                                since=page.since)
+                                since=change_cursor(latest))
 

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Response
 from messenger_channel.api.auth import ManagerDep, ServicesDep
 from messenger_channel.api.errors import ErrorBody, ValidationErrorBody
 from messenger_channel.api.lists import DEFAULT_LIMIT, ListPage
+from messenger_channel.routing.distribution import Distributor
 from messenger_channel.workforce import Resource
 from messenger_channel.workforce.agents import Agents, AgentWithKey, KeyRotation
 from messenger_channel.workforce.queues import Queues
@@ -48,7 +49,10 @@ def _add_routes(resource: type[Resource[Any]]) -> None:
         return records.out(records.get(id))
 
     def patch(id: str, body: Any, services: ServicesDep, _: ManagerDep) -> Any:
-        return resource(services.tables, services.clock).patch(id, body)
+        updated = resource(services.tables, services.clock).patch(id, body)
+        if resource is Agents:  # presence, capacity or queues may let waiting work be offered
+            Distributor(services).sweep()
+        return updated
 
     def delete(id: str, services: ServicesDep, _: ManagerDep) -> Response:
         resource(services.tables, services.clock).delete(id)

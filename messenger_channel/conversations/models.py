@@ -150,6 +150,11 @@ class Message(Entity):
     quick_replies: list[str] = Field(default_factory=list)
     enqueued: bool = False  # outgoing: handed to the outbound queue
     created_at: datetime
+    updated_at: datetime | None = None  # a status, reaction or edit since it was made
+
+    @property
+    def changed_at(self) -> datetime:
+        return self.updated_at or self.created_at
 
     def partition_key(self) -> str:
         return self.conversation_id

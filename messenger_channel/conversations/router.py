@@ -55,8 +55,9 @@ from messenger_channel.workforce.workstreams import Workstream, workstream_for_p
 
 log = logging.getLogger(__name__)
 
-# Pre-conversation survey: each question offers this quick reply besides its options; it (or
-# the typed word, any case) skips the remaining questions. Any other text answers the question.
+# Pre-conversation survey: each question offers this quick reply after its options (the first
+# 12: Messenger shows 13); it, or the word typed in any case, skips the remaining questions.
+# Any other text answers the question, also one with options (customers type).
 SKIP = "Skip"
 # States in which the customer's messages continue the conversation; after the agent ends it
 # (wrap-up) or it closes, the next message opens a new one.
@@ -257,7 +258,7 @@ class _Router:
             question = workstream.pre_conversation_survey[conversation.survey_next]
             send_automated(self.services, conversation, workstream, "survey_question",
                            occasion=f"survey-{question.id}", text=question.question,
-                           quick_replies=[*question.options, SKIP][:13])
+                           quick_replies=[*question.options[:12], SKIP])
             return
         if conversation.state != "waiting":
             return
@@ -266,9 +267,10 @@ class _Router:
         offered = Distributor(self.services).offer(conversation.id) or conversation
         if offered.state == "waiting":
             queue = get_queue(self.services.tables, offered.queue_id or "")
-            send_automated(self.services, offered, workstream, "agent_unavailable", values={
-                "QueueName": "" if queue is None else queue.name,
-                "QueuePosition": str(self.queue_position(offered))})
+            values = {"QueueName": "" if queue is None else queue.name,
+                      "QueuePosition": str(self.queue_position(offered))}
+            for trigger in ("agent_unavailable", "position_in_queue"):
+                send_automated(self.services, offered, workstream, trigger, values=values)
 
     def classify(self, conversation: Conversation, contact: Contact,
                  workstream: Workstream) -> Conversation:
@@ -324,7 +326,7 @@ class _Router:
                        else limit is not None and message.created_at <= limit)
             if covered and _STATUS_RANK[message.status] < _STATUS_RANK[new_status]:
                 self.tables.messages.update(conversation_id, message.id, lambda m: (
-                    m.model_copy(update={"status": new_status})
+                    m.model_copy(update={"status": new_status, "updated_at": self.now})
                     if m.status in _STATUS_RANK
                     and _STATUS_RANK[m.status] < _STATUS_RANK[new_status] else None))
 
@@ -338,7 +340,8 @@ class _Router:
             return
         value = (reaction.emoji or reaction.reaction) if reaction.action == "react" else None
         self.tables.messages.update(conversation_id, message.id,
-                                    lambda m: m.model_copy(update={"reaction": value}))
+                                    lambda m: m.model_copy(update={"reaction": value,
+                                                                 "updated_at": self.now}))
 
     def edit(self) -> None:
         edit = self.event.message_edit
@@ -353,7 +356,8 @@ class _Router:
             if edit.num_edit is not None and any(e.num_edit == edit.num_edit for e in m.edits):
                 return None
             earlier = Edit(text=m.text, at=self.at, num_edit=edit.num_edit)
-            return m.model_copy(update={"text": edit.text, "edits": [*m.edits, earlier]})
+            return m.model_copy(update={"text": edit.text, "edits": [*m.edits, earlier],
+                                        "updated_at": self.now})
 
         self.tables.messages.update(conversation_id, message.id, mutate)
 

@@ -233,7 +233,10 @@ class Distributor:
         try:
             accepted = self.tables.conversations.update(conversation.id, "conversation", mutate)
         except Refused:
-            self.release(agent_id, conversation.id)
+            # Unless it was offered to this agent again meanwhile (alone in the queue).
+            latest = self.tables.conversation(conversation.id)
+            if latest is None or not _holds_capacity(latest, agent_id):
+                self.release(agent_id, conversation.id)
             raise
         self.tables.loads.update("load", agent_id, lambda load: load.model_copy(
             update={"last_assigned_at": now}))

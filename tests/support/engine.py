@@ -62,7 +62,7 @@ class Engine:
         """(agent id, key)"""
         created = Agents(self.services.tables, self.services.clock).create(AgentCreate(
             name=name, queue_ids=queues if queues is not None else [self.queue_id],
-            capacity=capacity, presence=presence))  # type: ignore[arg-type]
+            capacity=capacity, presence=presence))
         return created.id, created.api_key
 
     def workstream(self, **settings: Any) -> str:

@@ -1,0 +1,104 @@
+"""Ending conversations: the agent's close (to wrap-up, then closed) and the final close.
+
+An agent's first close sends the workstream's ``agent_ended`` message and the post-conversation
+survey link, and moves the conversation to ``wrap_up`` for ``wrap_up.minutes`` (0: closed at
+once); a second close, or the ``auto_close`` timer when wrap-up is over, closes it. Capacity is
+released when it closes, or at wrap-up already when the workstream's wrap-up does not block
+capacity. Every transition starts from the version that was read (ETag), so a close racing an
+accept or a customer's message never overwrites it.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from messenger_channel.conversations.automated import send_automated
+from messenger_channel.conversations.models import Conversation
+from messenger_channel.routing.distribution import Distributor, Refused
+from messenger_channel.services import Services
+
+log = logging.getLogger(__name__)
+
+
+class _Moved(Exception):
+    pass
+
+
+def close_conversation(services: Services, distributor: Distributor,
+                       seen: Conversation) -> bool:
+    """``seen`` → closed if it has not changed meanwhile; frees its capacity and the
+    customer's claim. False when it moved on (a message arrived, an agent accepted)."""
+    now = services.clock.now()
+
+    def mutate(current: Conversation) -> Conversation:
+        if (current.state, current.updated_at) != (seen.state, seen.updated_at):
+            raise _Moved
+        return current.model_copy(update={"state": "closed", "closed_at": now,
+                                          "offered_to": [], "offer_expires_at": None,
+                                          "updated_at": now})
+
+    try:
+        distributor.tables.conversations.update(seen.id, "conversation", mutate)
+    except _Moved:
+        return False
+    for agent_id in {*seen.offered_to, *([seen.agent_id] if seen.agent_id else [])}:
+        distributor.release(agent_id, seen.id)
+    _release_claim(distributor, seen, now)
+    log.info("conversation closed", extra={"conversation_id": seen.id, "state": seen.state})
+    return True
+
+
+def agent_closes(services: Services, conversation_id: str, agent_id: str) -> Conversation:
+    """The agent's close: ``active`` → ``wrap_up`` (or ``closed``), ``wrap_up`` → ``closed``.
+    Raises ``Refused`` (404 when the agent does not hold it)."""
+    distributor = Distributor(services)
+    conversation = distributor.tables.conversation(conversation_id)
+    if conversation is None or conversation.agent_id != agent_id:
+        raise Refused(404, "not_found", f"conversation {conversation_id} does not exist")
+    workstream = distributor.workstream(conversation.workstream_id)
+    if conversation.state == "active":
+        if workstream is not None:
+            occasion = f"ended-{conversation.assigned_at}"
+            send_automated(services, conversation, workstream, "agent_ended",
+                           occasion=f"agent_ended-{occasion}")
+            survey = workstream.post_conversation_survey
+            if survey is not None:
+                send_automated(services, conversation, workstream, "post_conversation_survey",
+                               occasion=f"survey-{occasion}", text=f"{survey.message} {survey.url}")
+        minutes = 0 if workstream is None else workstream.wrap_up.minutes
+        if minutes:
+            conversation = _to_wrap_up(services, distributor, conversation, minutes)
+            if workstream is not None and not workstream.wrap_up.block_capacity:
+                distributor.release(agent_id, conversation.id)
+                distributor.sweep()
+            return conversation
+    if conversation.state in ("active", "wrap_up"):
+        if not close_conversation(services, distributor, conversation):
+            raise Refused(409, "conversation_changed", "the conversation changed; try again")
+        distributor.sweep()  # the capacity freed goes to what waits
+    found = distributor.tables.conversation(conversation_id)
+    assert found is not None
+    return found
+
+
+def _to_wrap_up(services: Services, distributor: Distributor, seen: Conversation,
+                minutes: int) -> Conversation:
+    now = services.clock.now()
+
+    def mutate(current: Conversation) -> Conversation:
+        if (current.state, current.updated_at) != (seen.state, seen.updated_at):
+            raise Refused(409, "conversation_changed", "the conversation changed; try again")
+        return current.model_copy(update={"state": "wrap_up", "updated_at": now,
+                                          "wrap_up_ends_at": now + timedelta(minutes=minutes)})
+
+    wrapped = distributor.tables.conversations.update(seen.id, "conversation", mutate)
+    _release_claim(distributor, seen, now)
+    return wrapped
+
+
+def _release_claim(distributor: Distributor, seen: Conversation, now: datetime) -> None:
+    """The customer's next message opens a new conversation."""
+    distributor.tables.contacts.update(seen.page_id, seen.psid, lambda c: None if (
+        c.open_conversation_id != seen.id) else c.model_copy(
+            update={"open_conversation_id": None, "updated_at": now}))
