@@ -14,7 +14,9 @@ from typing import Any
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def cpu_seconds_per_call(call: Callable[[], object], *, repeat: int = 5, number: int = 500) -> float:
+def cpu_seconds_per_call(
+    call: Callable[[], object], *, repeat: int = 5, number: int = 500
+) -> float:
     """Best of ``repeat`` runs of ``number`` calls, in process CPU seconds per call: the best
     run is the least disturbed by the rest of the machine."""
     best = float("inf")
@@ -35,16 +37,25 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 def summary_ms(latencies: list[float]) -> dict[str, float]:
-    return {"p50_ms": round(percentile(latencies, 0.50) * 1000, 3),
-            "p99_ms": round(percentile(latencies, 0.99) * 1000, 3),
-            "mean_ms": round(statistics.fmean(latencies) * 1000, 3) if latencies else float("nan")}
+    return {
+        "p50_ms": round(percentile(latencies, 0.50) * 1000, 3),
+        "p99_ms": round(percentile(latencies, 0.99) * 1000, 3),
+        "mean_ms": round(statistics.fmean(latencies) * 1000, 3) if latencies else float("nan"),
+    }
 
 
 def write_result(name: str, result: dict[str, Any]) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
-    result = {"benchmark": name, "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
-              "machine": {"python": platform.python_version(), "processor": platform.machine(),
-                          "cpus": __import__("os").cpu_count()}, **result}
+    result = {
+        "benchmark": name,
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {
+            "python": platform.python_version(),
+            "processor": platform.machine(),
+            "cpus": __import__("os").cpu_count(),
+        },
+        **result,
+    }
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(result, indent=2) + "\n")
     return path

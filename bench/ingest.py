@@ -47,10 +47,15 @@ _mids = itertools.count()
 def webhook_body(events: int, page_id: str = PAGE_ID) -> bytes:
     """A Meta-shaped body (compact, non-ASCII escaped) with ``events`` unique messages."""
     now = int(time.time() * 1000)
-    messaging = [{"sender": {"id": f"{5550000 + i}"}, "recipient": {"id": page_id},
-                  "timestamp": now,
-                  "message": {"mid": f"m_bench_{next(_mids)}", "text": "Olá, preciso de ajuda ä"}}
-                 for i in range(events)]
+    messaging = [
+        {
+            "sender": {"id": f"{5550000 + i}"},
+            "recipient": {"id": page_id},
+            "timestamp": now,
+            "message": {"mid": f"m_bench_{next(_mids)}", "text": "Olá, preciso de ajuda ä"},
+        }
+        for i in range(events)
+    ]
     payload = {"object": "page", "entry": [{"id": page_id, "time": now, "messaging": messaging}]}
     return json.dumps(payload, ensure_ascii=True, separators=(",", ":")).encode()
 
@@ -59,9 +64,14 @@ class _Directory:
     def __init__(self) -> None:
         now = datetime.now(UTC)
         self.keys = AccountKeys("acc_bench", "100000000000001", APP_SECRET, "verify")
-        self.page_entity = Page(page_id=PAGE_ID, account_id="acc_bench", name="Bench",
-                                provisioning_state=ProvisioningState.RUNNING, created_at=now,
-                                updated_at=now)
+        self.page_entity = Page(
+            page_id=PAGE_ID,
+            account_id="acc_bench",
+            name="Bench",
+            provisioning_state=ProvisioningState.RUNNING,
+            created_at=now,
+            updated_at=now,
+        )
 
     def account(self, account_id: str, *, fresh: bool = False) -> AccountKeys:
         return self.keys
@@ -87,10 +97,14 @@ class _NoArchive:
 
 
 def _ingress(queue: object) -> WebhookIngress:
-    return WebhookIngress(directory=cast(Any, _Directory()), queue=cast(Any, queue),
-                          archive=cast(WebhookArchive, _NoArchive()),
-                          counters=cast(IngressCounters, None), clock=Clock(),
-                          max_body_bytes=4 * 1024 * 1024)
+    return WebhookIngress(
+        directory=cast(Any, _Directory()),
+        queue=cast(Any, queue),
+        archive=cast(WebhookArchive, _NoArchive()),
+        counters=cast(IngressCounters, None),
+        clock=Clock(),
+        max_body_bytes=4 * 1024 * 1024,
+    )
 
 
 def in_process(events: int, data_dir: Path) -> dict[str, Any]:
@@ -98,8 +112,9 @@ def in_process(events: int, data_dir: Path) -> dict[str, Any]:
     signature = sign(APP_SECRET, body)
 
     def floor() -> None:
-        hmac.compare_digest(hmac.new(APP_SECRET.encode(), body, hashlib.sha256).hexdigest(),
-                            signature[7:])
+        hmac.compare_digest(
+            hmac.new(APP_SECRET.encode(), body, hashlib.sha256).hexdigest(), signature[7:]
+        )
         json.loads(body)
 
     without_queue = _ingress(_NoQueue())
@@ -116,11 +131,15 @@ def in_process(events: int, data_dir: Path) -> dict[str, Any]:
     body_build_s = cpu_seconds_per_call(lambda: sign(APP_SECRET, webhook_body(events)))
     enqueue_s = cpu_seconds_per_call(lambda: fresh_body_call(with_queue), number=200) - body_build_s
     queue.close()
-    return {"events_per_request": events, "body_bytes": len(body),
-            "floor_us": round(floor_s * 1e6, 2), "ingest_us": round(ingest_s * 1e6, 2),
-            "ingest_ratio_to_floor": round(ingest_s / floor_s, 2),
-            "ingest_with_enqueue_us": round(enqueue_s * 1e6, 2),
-            "ingest_with_enqueue_ratio_to_floor": round(enqueue_s / floor_s, 2)}
+    return {
+        "events_per_request": events,
+        "body_bytes": len(body),
+        "floor_us": round(floor_s * 1e6, 2),
+        "ingest_us": round(ingest_s * 1e6, 2),
+        "ingest_ratio_to_floor": round(ingest_s / floor_s, 2),
+        "ingest_with_enqueue_us": round(enqueue_s * 1e6, 2),
+        "ingest_with_enqueue_ratio_to_floor": round(enqueue_s / floor_s, 2),
+    }
 
 
 async def _load(url: str, bodies: list[bytes], concurrency: int) -> dict[str, Any]:
@@ -129,20 +148,31 @@ async def _load(url: str, bodies: list[bytes], concurrency: int) -> dict[str, An
     pending = iter(bodies)
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(timeout=30, limits=limits) as client:
+
         async def worker() -> None:
             for body in pending:
                 started = time.perf_counter()
-                answer = await client.post(url, content=body, headers={
-                    "X-Hub-Signature-256": sign(APP_SECRET, body),
-                    "Content-Type": "application/json"})
+                answer = await client.post(
+                    url,
+                    content=body,
+                    headers={
+                        "X-Hub-Signature-256": sign(APP_SECRET, body),
+                        "Content-Type": "application/json",
+                    },
+                )
                 latencies.append(time.perf_counter() - started)
                 statuses[answer.status_code] = statuses.get(answer.status_code, 0) + 1
+
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         wall = time.perf_counter() - started
-    return {"concurrency": concurrency, "requests": len(bodies),
-            "requests_per_s": round(len(bodies) / wall, 1), "statuses": statuses,
-            **summary_ms(latencies)}
+    return {
+        "concurrency": concurrency,
+        "requests": len(bodies),
+        "requests_per_s": round(len(bodies) / wall, 1),
+        "statuses": statuses,
+        **summary_ms(latencies),
+    }
 
 
 async def _fixed_rate(url: str, bodies: list[bytes], rate: float) -> dict[str, Any]:
@@ -150,12 +180,20 @@ async def _fixed_rate(url: str, bodies: list[bytes], rate: float) -> dict[str, A
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=256)) as client:
+
         async def one(body: bytes) -> None:
             started = time.perf_counter()
-            answer = await client.post(url, content=body, headers={
-                "X-Hub-Signature-256": sign(APP_SECRET, body), "Content-Type": "application/json"})
+            answer = await client.post(
+                url,
+                content=body,
+                headers={
+                    "X-Hub-Signature-256": sign(APP_SECRET, body),
+                    "Content-Type": "application/json",
+                },
+            )
             latencies.append(time.perf_counter() - started)
             statuses[answer.status_code] = statuses.get(answer.status_code, 0) + 1
+
         tasks = []
         start = time.perf_counter()
         for index, body in enumerate(bodies):
@@ -164,29 +202,48 @@ async def _fixed_rate(url: str, bodies: list[bytes], rate: float) -> dict[str, A
                 await asyncio.sleep(delay)
             tasks.append(asyncio.create_task(one(body)))
         await asyncio.gather(*tasks)
-    return {"rate_per_s": rate, "requests": len(bodies), "statuses": statuses,
-            **summary_ms(latencies)}
+    return {
+        "rate_per_s": rate,
+        "requests": len(bodies),
+        "statuses": statuses,
+        **summary_ms(latencies),
+    }
 
 
 def over_http(data_dir: Path, requests: int) -> dict[str, Any]:
     key = "bench-management-key-" + "0" * 20
-    config = StackConfig(data_dir=data_dir, devhost_port=free_port(), simulator_port=free_port(),
-                         azurite_ports=None, azurite_in_memory=True, log_dir=data_dir / "logs",
-                         management_api_key=key, demo=False,
-                         extra_env={"DEVHOST_RUN_TRIGGERS": "0"})
+    config = StackConfig(
+        data_dir=data_dir,
+        devhost_port=free_port(),
+        simulator_port=free_port(),
+        azurite_ports=None,
+        azurite_in_memory=True,
+        log_dir=data_dir / "logs",
+        management_api_key=key,
+        demo=False,
+        extra_env={"DEVHOST_RUN_TRIGGERS": "0"},
+    )
     stack = LocalStack(config)
     stack.start()
     try:
-        manage = httpx.Client(base_url=f"{config.devhost_url}/api/manage",
-                              headers={"Authorization": f"Bearer {key}"}, timeout=60)
+        manage = httpx.Client(
+            base_url=f"{config.devhost_url}/api/manage",
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=60,
+        )
         simulator = SimulatorClient(config.simulator_url)
         simulator.put_app("100000000000555", APP_SECRET)
-        account = manage.post("/accounts", json={"name": "bench", "app_id": "100000000000555",
-                                                 "app_secret": APP_SECRET}).json()
-        token = simulator.put_page(PAGE_ID, "Bench", app_id="100000000000555",
-                                   account_id=account["id"])["access_token"]
-        added = manage.post(f"/accounts/{account['id']}/pages",
-                            json={"page_id": PAGE_ID, "name": "Bench", "access_token": token})
+        account = manage.post(
+            "/accounts",
+            json={"name": "bench", "app_id": "100000000000555", "app_secret": APP_SECRET},
+        ).json()
+        token = simulator.put_page(
+            PAGE_ID, "Bench", app_id="100000000000555", account_id=account["id"]
+        )["access_token"]
+        added = manage.post(
+            f"/accounts/{account['id']}/pages",
+            json={"page_id": PAGE_ID, "name": "Bench", "access_token": token},
+        )
         assert added.json()["provisioning_state"] == "Running", added.text
         url = f"{config.devhost_url}/api/facebook/webhook/{account['id']}"
         runs = []
@@ -194,8 +251,9 @@ def over_http(data_dir: Path, requests: int) -> dict[str, Any]:
             asyncio.run(_load(url, [webhook_body(events) for _ in range(20)], 4))  # warm-up
             for concurrency in (1, 16, 64):
                 bodies = [webhook_body(events) for _ in range(requests)]
-                runs.append({"events_per_request": events,
-                             **asyncio.run(_load(url, bodies, concurrency))})
+                runs.append(
+                    {"events_per_request": events, **asyncio.run(_load(url, bodies, concurrency))}
+                )
         paced = asyncio.run(_fixed_rate(url, [webhook_body(1) for _ in range(requests * 2)], 200))
         return {"closed_loop": runs, "fixed_rate": paced}
     finally:
@@ -211,11 +269,19 @@ def plot(result: dict[str, Any], path: Path) -> None:
     figure, (cpu, http) = plt.subplots(1, 2, figsize=(11, 4))
     labels = [f"{r['events_per_request']} event(s)" for r in result["in_process"]]
     width = 0.25
-    for offset, (key, name) in enumerate((("floor_us", "floor: HMAC + json.loads"),
-                                          ("ingest_us", "verify + parse + messages"),
-                                          ("ingest_with_enqueue_us", "… + enqueue (SQLite)"))):
-        cpu.bar([i + offset * width for i in range(len(labels))],
-                [r[key] for r in result["in_process"]], width, label=name)
+    for offset, (key, name) in enumerate(
+        (
+            ("floor_us", "floor: HMAC + json.loads"),
+            ("ingest_us", "verify + parse + messages"),
+            ("ingest_with_enqueue_us", "… + enqueue (SQLite)"),
+        )
+    ):
+        cpu.bar(
+            [i + offset * width for i in range(len(labels))],
+            [r[key] for r in result["in_process"]],
+            width,
+            label=name,
+        )
     cpu.set_xticks([i + width for i in range(len(labels))], labels)
     cpu.set_ylabel("CPU µs per request")
     cpu.set_yscale("log")
@@ -223,10 +289,19 @@ def plot(result: dict[str, Any], path: Path) -> None:
     cpu.legend(fontsize=8)
     for events in (1, 10):
         rows = [r for r in result["http"]["closed_loop"] if r["events_per_request"] == events]
-        http.plot([r["concurrency"] for r in rows], [r["p99_ms"] for r in rows], marker="o",
-                  label=f"p99, {events} event(s)")
-        http.plot([r["concurrency"] for r in rows], [r["p50_ms"] for r in rows], marker=".",
-                  linestyle="--", label=f"p50, {events} event(s)")
+        http.plot(
+            [r["concurrency"] for r in rows],
+            [r["p99_ms"] for r in rows],
+            marker="o",
+            label=f"p99, {events} event(s)",
+        )
+        http.plot(
+            [r["concurrency"] for r in rows],
+            [r["p50_ms"] for r in rows],
+            marker=".",
+            linestyle="--",
+            label=f"p50, {events} event(s)",
+        )
     http.set_xscale("log", base=2)
     http.set_xlabel("concurrent clients")
     http.set_ylabel("latency ms")
@@ -247,14 +322,20 @@ def main() -> None:
     path = write_result("ingest", result)
     plot(result, RESULTS / "ingest.png")
     for row in result["in_process"]:
-        print(f"{row['events_per_request']:>2} event(s): floor {row['floor_us']} µs, ingest "
-              f"{row['ingest_us']} µs ({row['ingest_ratio_to_floor']}× floor), with enqueue "
-              f"{row['ingest_with_enqueue_us']} µs ({row['ingest_with_enqueue_ratio_to_floor']}×)")
+        print(
+            f"{row['events_per_request']:>2} event(s): floor {row['floor_us']} µs, ingest "
+            f"{row['ingest_us']} µs ({row['ingest_ratio_to_floor']}× floor), with enqueue "
+            f"{row['ingest_with_enqueue_us']} µs ({row['ingest_with_enqueue_ratio_to_floor']}×)"
+        )
     for row in result["http"]["closed_loop"]:
-        print(f"HTTP {row['events_per_request']:>2} event(s) × {row['concurrency']:>2} clients: "
-              f"{row['requests_per_s']} req/s, p50 {row['p50_ms']} ms, p99 {row['p99_ms']} ms")
+        print(
+            f"HTTP {row['events_per_request']:>2} event(s) × {row['concurrency']:>2} clients: "
+            f"{row['requests_per_s']} req/s, p50 {row['p50_ms']} ms, p99 {row['p99_ms']} ms"
+        )
     paced = result["http"]["fixed_rate"]
-    print(f"HTTP at {paced['rate_per_s']} req/s: p50 {paced['p50_ms']} ms, p99 {paced['p99_ms']} ms")
+    print(
+        f"HTTP at {paced['rate_per_s']} req/s: p50 {paced['p50_ms']} ms, p99 {paced['p99_ms']} ms"
+    )
     print(f"written: {path}")
 
 

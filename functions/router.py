@@ -6,8 +6,7 @@ dead-lettered with the reason after the queue's maximum delivery count).
 
 import azure.functions as func
 
-from messenger_channel.conversations.router import handle_inbound
-from messenger_channel.ingress.webhook import InboundEnvelope
+from messenger_channel.conversations.router import process_inbound
 from messenger_channel.services import get_services
 
 bp = func.Blueprint()
@@ -17,4 +16,4 @@ bp = func.Blueprint()
 @bp.service_bus_queue_trigger(arg_name="msg", queue_name="inbound",
                               connection="ServiceBusConnection", is_sessions_enabled=True)
 def router(msg: func.ServiceBusMessage) -> None:
-    handle_inbound(get_services(), InboundEnvelope.model_validate_json(msg.get_body()))
+    process_inbound(get_services(), msg.get_body())

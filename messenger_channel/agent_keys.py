@@ -41,7 +41,7 @@ class AgentKeys:
         self._table: Table[AgentKey] = store.table("AgentKeys", AgentKey)
 
     def register(self, agent_id: str, key: str, now: datetime) -> str:
-        """Store the key's hash for ``agent_id``; returns the hash (the agent keeps it to revoke)."""
+        """Store the hash of ``key`` for ``agent_id``; the hash is returned, to revoke it later."""
         if len(key) < MIN_KEY_LENGTH:
             raise ValueError(f"an agent key has at least {MIN_KEY_LENGTH} characters")
         digest = hash_key(key)

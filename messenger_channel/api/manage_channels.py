@@ -107,15 +107,24 @@ def _translated() -> Iterator[None]:
     except SetupConflict as conflict:
         raise ApiError(409, conflict.code, str(conflict)) from None
     except TokenRejected as rejected:
-        raise ApiError(422, "validation_error", f"access_token: {rejected}",
-                       [{"field": "access_token", "message": str(rejected)}]) from None
+        raise ApiError(
+            422,
+            "validation_error",
+            f"access_token: {rejected}",
+            [{"field": "access_token", "message": str(rejected)}],
+        ) from None
 
 
 def _account_out(setup: ChannelSetup, account: Account) -> AccountOut:
-    return AccountOut(id=account.id, name=account.name, app_id=account.app_id,
-                      callback_url=setup.callback_url(account.id),
-                      verify_token=account.verify_token, created_at=account.created_at,
-                      updated_at=account.updated_at)
+    return AccountOut(
+        id=account.id,
+        name=account.name,
+        app_id=account.app_id,
+        callback_url=setup.callback_url(account.id),
+        verify_token=account.verify_token,
+        created_at=account.created_at,
+        updated_at=account.updated_at,
+    )
 
 
 def page_out(setup: ChannelSetup, page: Page, account: Account | None) -> PageOut:
@@ -123,14 +132,19 @@ def page_out(setup: ChannelSetup, page: Page, account: Account | None) -> PageOu
     issued = account is not None and page.connected
     workstream = workstream_for_page(setup.store, page.page_id) if page.connected else None
     return PageOut(
-        page_id=page.page_id, account_id=page.account_id, name=page.name,
-        provisioning_state=page.provisioning_state, provisioning_error=page.provisioning_error,
+        page_id=page.page_id,
+        account_id=page.account_id,
+        name=page.name,
+        provisioning_state=page.provisioning_state,
+        provisioning_error=page.provisioning_error,
         callback_url=setup.callback_url(page.account_id) if issued else None,
         verify_token=account.verify_token if issued and account is not None else None,
         token_health=TokenHealthOut(**page.token_health.model_dump()),
         subscription=SubscriptionOut(**page.subscription.model_dump()),
         workstream_id=workstream.id if workstream is not None else None,
-        created_at=page.created_at, updated_at=page.updated_at)
+        created_at=page.created_at,
+        updated_at=page.updated_at,
+    )
 
 
 Cursor = Annotated[str | None, Query(description="the `next` of the previous page")]
@@ -146,12 +160,18 @@ def create_account(body: AccountCreate, services: ServicesDep, _: ManagerDep) ->
 
 
 @router.get("/accounts", response_model=ListPage[AccountOut])
-def list_accounts(services: ServicesDep, _: ManagerDep, cursor: Cursor = None,
-                  since: Since = None, limit: Limit = 100) -> ListPage[AccountOut]:
+def list_accounts(
+    services: ServicesDep,
+    _: ManagerDep,
+    cursor: Cursor = None,
+    since: Since = None,
+    limit: Limit = 100,
+) -> ListPage[AccountOut]:
     setup = ChannelSetup(services)
     accounts = [_account_out(setup, a) for a in setup.tables.all_accounts() if not a.deleting]
-    return paginate(accounts, changed_at=lambda a: a.updated_at, cursor=cursor, since=since,
-                    limit=limit)
+    return paginate(
+        accounts, changed_at=lambda a: a.updated_at, cursor=cursor, since=since, limit=limit
+    )
 
 
 @router.get("/accounts/{account_id}", response_model=AccountOut)
@@ -162,12 +182,14 @@ def get_account(account_id: str, services: ServicesDep, _: ManagerDep) -> Accoun
 
 
 @router.patch("/accounts/{account_id}", response_model=AccountOut)
-def patch_account(account_id: str, body: AccountPatch, services: ServicesDep,
-                  _: ManagerDep) -> AccountOut:
+def patch_account(
+    account_id: str, body: AccountPatch, services: ServicesDep, _: ManagerDep
+) -> AccountOut:
     setup = ChannelSetup(services)
     with _translated():
-        return _account_out(setup, setup.update_account(account_id, name=body.name,
-                                                        app_secret=body.app_secret))
+        return _account_out(
+            setup, setup.update_account(account_id, name=body.name, app_secret=body.app_secret)
+        )
 
 
 @router.delete("/accounts/{account_id}", status_code=202, response_model=AccountOut)
@@ -186,14 +208,21 @@ def add_page(account_id: str, body: PageCreate, services: ServicesDep, _: Manage
 
 
 @router.get("/accounts/{account_id}/pages", response_model=ListPage[PageOut])
-def list_pages(account_id: str, services: ServicesDep, _: ManagerDep, cursor: Cursor = None,
-               since: Since = None, limit: Limit = 100) -> ListPage[PageOut]:
+def list_pages(
+    account_id: str,
+    services: ServicesDep,
+    _: ManagerDep,
+    cursor: Cursor = None,
+    since: Since = None,
+    limit: Limit = 100,
+) -> ListPage[PageOut]:
     setup = ChannelSetup(services)
     with _translated():
         account = setup.account(account_id)
     pages = [page_out(setup, p, account) for p in setup.tables.pages_of(account_id)]
-    return paginate(pages, changed_at=lambda p: p.updated_at, cursor=cursor, since=since,
-                    limit=limit)
+    return paginate(
+        pages, changed_at=lambda p: p.updated_at, cursor=cursor, since=since, limit=limit
+    )
 
 
 @router.get("/accounts/{account_id}/pages/{page_id}", response_model=PageOut)
@@ -204,8 +233,9 @@ def get_page(account_id: str, page_id: str, services: ServicesDep, _: ManagerDep
 
 
 @router.patch("/accounts/{account_id}/pages/{page_id}", response_model=PageOut)
-def patch_page(account_id: str, page_id: str, body: PagePatch, services: ServicesDep,
-               _: ManagerDep) -> PageOut:
+def patch_page(
+    account_id: str, page_id: str, body: PagePatch, services: ServicesDep, _: ManagerDep
+) -> PageOut:
     setup = ChannelSetup(services)
     with _translated():
         page = setup.page(account_id, page_id)
@@ -222,4 +252,3 @@ def delete_page(account_id: str, page_id: str, services: ServicesDep, _: Manager
     with _translated():
         page = setup.delete_page(account_id, page_id)
         return page_out(setup, page, setup.tables.account(account_id))
-

@@ -42,12 +42,15 @@ def manage_health(services: ServicesDep, _: ManagerDep) -> HealthOut:
             continue
         pages = [p for p in setup.tables.pages_of(account.id) if p.connected]
         shown = [page_out(setup, page, account) for page in pages]
-        accounts.append(AccountHealth(id=account.id, name=account.name, app_id=account.app_id,
-                                      pages=shown))
+        accounts.append(
+            AccountHealth(id=account.id, name=account.name, app_id=account.app_id, pages=shown)
+        )
         found = account_failures(account, pages, services.secrets)
         for page, out in zip(pages, shown, strict=True):
             found += page_failures(page, out.workstream_id)
-        failures += [RuleFailureOut(rule=f.rule, subject=f.subject, message=f.message)
-                     for f in found]
-    return HealthOut(status="attention" if failures else "ok", accounts=accounts,
-                     failing_rules=failures)
+        failures += [
+            RuleFailureOut(rule=f.rule, subject=f.subject, message=f.message) for f in found
+        ]
+    return HealthOut(
+        status="attention" if failures else "ok", accounts=accounts, failing_rules=failures
+    )

@@ -35,14 +35,13 @@ class ReplayRequest(BaseModel):
 
 class ReplayOut(BaseModel):
     account_id: str
-    bodies: int
     events: int
 
 
 @router.post("/replay", status_code=202, response_model=ReplayOut)
 def replay_events(body: ReplayRequest, services: ServicesDep, _: ManagerDep) -> ReplayOut:
     try:
-        report = replay(build_ingress(services), body.account_id, body.from_, body.to)
+        events = replay(build_ingress(services), body.account_id, body.from_, body.to)
     except UnknownAccount:
         raise ApiError(404, "not_found", f"account {body.account_id} does not exist") from None
-    return ReplayOut(account_id=body.account_id, bodies=report.bodies, events=report.events)
+    return ReplayOut(account_id=body.account_id, events=events)

@@ -16,8 +16,9 @@ queue's redelivery, ends in the complete result without a duplicate:
 5. greeting, survey question, classification, offer, "no agent" message: each a no-op once
    done (deterministic outbound ids; ETag-guarded transitions from the expected state).
 
-Archiving: the webhook archives every accepted body before it enqueues its events (see
-``ingress.webhook``), and replay reads that archive, so the router does not archive again.
+Archiving (``process_inbound``) comes first: each event's queue message is kept in Blob
+storage before anything else, so it is archived before its message can be completed, and the
+webhook's hot path has no blob write. Replay reads that archive.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from messenger_channel.conversations.models import (
     short_hash,
 )
 from messenger_channel.facebook.webhook_events import InboundEvent
+from messenger_channel.ingress.archive import WebhookArchive
 from messenger_channel.ingress.webhook import InboundEnvelope
 from messenger_channel.routing.distribution import Distributor
 from messenger_channel.routing.facts import routing_facts
@@ -63,6 +65,13 @@ SKIP = "Skip"
 # (wrap-up) or it closes, the next message opens a new one.
 CONTINUING = ("survey", "waiting", "offered", "active")
 _STATUS_RANK: dict[MessageStatus, int] = {"queued": 0, "sent": 1, "delivered": 2, "read": 3}
+
+
+def process_inbound(services: Services, body: bytes) -> None:
+    """One ``inbound`` queue message: archived, then handled."""
+    envelope = InboundEnvelope.model_validate_json(body)
+    WebhookArchive(services.blobs).keep(envelope.account_id, envelope.received_at, body)
+    handle_inbound(services, envelope)
 
 
 def handle_inbound(services: Services, envelope: InboundEnvelope) -> None:

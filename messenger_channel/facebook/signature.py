@@ -21,6 +21,6 @@ def signature_valid(header: str | None, app_secret: str, body: bytes) -> bool:
     """Constant-time check of the header against the body; any malformed header is invalid."""
     if not header or not header.startswith(PREFIX):
         return False
-    given = header[len(PREFIX):].strip().lower().encode("ascii", errors="replace")
-    expected = sign(app_secret, body)[len(PREFIX):].encode("ascii")
+    given = header[len(PREFIX) :].strip().lower().encode("ascii", errors="replace")
+    expected = sign(app_secret, body)[len(PREFIX) :].encode("ascii")
     return hmac.compare_digest(given, expected)

@@ -1,5 +1,8 @@
-"""Every accepted webhook body, as received, in Blob storage by account and day, so events can
-be replayed (``POST /api/manage/replay``) and nothing accepted is ever lost."""
+"""Every accepted event in Blob storage by account and day, as the ``inbound`` queue message
+(the envelope with the event as Meta sent it), so events can be replayed
+(``POST /api/manage/replay``) and nothing accepted is ever lost. The router archives each
+event before it completes the event's queue message; the webhook keeps only the payloads it
+quarantines."""
 
 from __future__ import annotations
 
@@ -40,6 +43,7 @@ class WebhookArchive:
         self._blobs = blobs
 
     def keep(self, account_id: str, received_at: datetime, body: bytes) -> str:
+        """Idempotent: a redelivered message has the same bytes, so the same name."""
         name = blob_name(account_id, received_at, body)
         self._blobs.upload(ARCHIVE_CONTAINER, name, body, "application/json")
         return name
@@ -50,12 +54,13 @@ class WebhookArchive:
         return name
 
     def between(self, account_id: str, start: datetime, end: datetime) -> Iterator[ArchivedBody]:
-        """Archived bodies of ``account_id`` received in ``[start, end)``, oldest first."""
+        """What was archived for ``account_id`` and received in ``[start, end)``, oldest first."""
         day = start.replace(hour=0, minute=0, second=0, microsecond=0)
         while day < end:
             for info in self._blobs.list(ARCHIVE_CONTAINER, f"{account_id}/{day:%Y/%m/%d}/"):
                 moment = _received_at(info.name)
                 if moment is not None and start <= moment < end:
-                    yield ArchivedBody(info.name, moment,
-                                       self._blobs.download(ARCHIVE_CONTAINER, info.name))
+                    yield ArchivedBody(
+                        info.name, moment, self._blobs.download(ARCHIVE_CONTAINER, info.name)
+                    )
             day += timedelta(days=1)

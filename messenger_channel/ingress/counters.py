@@ -29,16 +29,26 @@ class IngressCounters:
     def __init__(self, store: TableStore) -> None:
         self._table: Table[IngressCounter] = store.table("IngressCounters", IngressCounter)
 
-    def add(self, account_id: str, reason: Reason, now: datetime, detail: str | None = None,
-            amount: int = 1) -> None:
+    def add(
+        self,
+        account_id: str,
+        reason: Reason,
+        now: datetime,
+        detail: str | None = None,
+        amount: int = 1,
+    ) -> None:
         detail = detail[:500] if detail else None
         # A new counter starts at 0 and goes through the same increment as an existing one.
         self._table.create_or_update(
-            account_id, reason,
-            lambda: IngressCounter(account_id=account_id, reason=reason, count=0,
-                                   last_at=now, last_detail=detail),
-            lambda c: c.model_copy(update={"count": c.count + amount, "last_at": now,
-                                           "last_detail": detail}))
+            account_id,
+            reason,
+            lambda: IngressCounter(
+                account_id=account_id, reason=reason, count=0, last_at=now, last_detail=detail
+            ),
+            lambda c: c.model_copy(
+                update={"count": c.count + amount, "last_at": now, "last_detail": detail}
+            ),
+        )
 
     def of(self, account_id: str) -> dict[str, int]:
         return {c.reason: c.count for c in self._table.list_partition(account_id)}

@@ -27,8 +27,9 @@ class AccountKeys:
 
 
 class AccountDirectory:
-    def __init__(self, tables: ChannelTables, secrets: SecretStore,
-                 ttl: float = CACHE_SECONDS) -> None:
+    def __init__(
+        self, tables: ChannelTables, secrets: SecretStore, ttl: float = CACHE_SECONDS
+    ) -> None:
         self._tables = tables
         self._secrets = secrets
         self._lock = threading.Lock()

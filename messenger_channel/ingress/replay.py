@@ -1,4 +1,4 @@
-"""Re-enqueue archived webhook events (``POST /api/manage/replay``).
+"""Re-enqueue archived events (``POST /api/manage/replay``).
 
 Harmless by design: replayed events carry their original message ids, so inside the queue's
 duplicate-detection window (a day) Service Bus drops those already delivered; after it, the
@@ -7,36 +7,39 @@ router's idempotency (events are keyed by their id) keeps them from being applie
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
-from messenger_channel.facebook.webhook_events import decode_webhook, split_webhook
-from messenger_channel.ingress.webhook import INBOUND_QUEUE, WebhookIngress
+from pydantic import ValidationError
 
+from messenger_channel.bus.port import OutgoingMessage
+from messenger_channel.ingress.webhook import INBOUND_QUEUE, InboundEnvelope, WebhookIngress
 
-@dataclass(frozen=True)
-class ReplayReport:
-    bodies: int
-    events: int
+# Sent in batches: one queue call per archived event would make a long replay slow.
+BATCH = 100
 
 
 class UnknownAccount(Exception):
     pass
 
 
-def replay(ingress: WebhookIngress, account_id: str, start: datetime,
-           end: datetime) -> ReplayReport:
-    account = ingress.directory.account(account_id, fresh=True)
-    if account is None:
+def replay(ingress: WebhookIngress, account_id: str, start: datetime, end: datetime) -> int:
+    """The number of events put back on the ``inbound`` queue."""
+    if ingress.directory.account(account_id, fresh=True) is None:
         raise UnknownAccount(account_id)
-    bodies = events = 0
+    batch: list[OutgoingMessage] = []
+    replayed = 0
     for archived in ingress.archive.between(account_id, start, end):
-        batch = split_webhook(decode_webhook(archived.body))
-        if batch is None:
-            continue
-        messages = ingress.messages_for(account, batch.events, archived.received_at)
-        if messages:
-            ingress.queue.send(INBOUND_QUEUE, messages)
-        bodies += 1
-        events += len(messages)
-    return ReplayReport(bodies=bodies, events=events)
+        try:
+            envelope = InboundEnvelope.model_validate_json(archived.body)
+        except ValidationError:
+            continue  # not an envelope this version can read; it stays in the archive
+        batch.append(OutgoingMessage(body=archived.body, session_id=envelope.session_id,
+                                     message_id=envelope.event_id))
+        if len(batch) == BATCH:
+            ingress.queue.send(INBOUND_QUEUE, batch)
+            replayed += len(batch)
+            batch = []
+    if batch:
+        ingress.queue.send(INBOUND_QUEUE, batch)
+        replayed += len(batch)
+    return replayed

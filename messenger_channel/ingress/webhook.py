@@ -1,7 +1,8 @@
 """The webhook Facebook calls: verification (GET) and event delivery (POST).
 
-Only fast, local work happens here (check, split, archive, enqueue, answer): Meta wants a
-200 within 5 s and disables a webhook that keeps failing. The order of the checks is API.md's:
+Only fast, local work happens here (check, split, enqueue, answer): Meta wants a 200 within
+5 s and disables a webhook that keeps failing. Archiving each event is the router's first
+step, so no blob write sits on this path. The order of the checks is API.md's:
 404 unknown account → 413 too large → 403 bad signature → 400 not JSON → 200 (quarantined
 when it is not a Messenger page payload) or 503 when the events cannot be stored.
 """
@@ -22,6 +23,7 @@ from pydantic import BaseModel, ConfigDict
 from messenger_channel.bus.port import OutgoingMessage, QueueSender, QueueUnavailable
 from messenger_channel.clock import Clock
 from messenger_channel.facebook.signature import signature_valid
+from messenger_channel.facebook.webhook_event_ids import session_id
 from messenger_channel.facebook.webhook_events import (
     EventKind,
     EventSource,
@@ -68,6 +70,10 @@ class InboundEnvelope(BaseModel):
     def event(self) -> InboundEvent:
         """The validated event: the full parse, which gives the kind and id carried here."""
         return parse_event(self.raw, self.source, self.page_id)
+
+    @property
+    def session_id(self) -> str:
+        return session_id(self.page_id, self.customer_psid, self.customer_user_ref)
 
 
 def envelope_json(account: AccountKeys, received_at: str, event: RawEvent) -> bytes:
@@ -158,7 +164,6 @@ class WebhookIngress:
             self.counters.add(account.account_id, "rejected_event", now, amount=len(batch.rejected),
                               detail="; ".join(r.reason for r in batch.rejected))
         messages = self.messages_for(account, batch.events, now)
-        self.archive.keep(account.account_id, now, body)
         if messages:
             self.queue.send(INBOUND_QUEUE, messages)
         return ACCEPTED

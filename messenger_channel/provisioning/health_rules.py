@@ -16,18 +16,30 @@ class RuleFailure:
     message: str
 
 
-def account_failures(account: Account, pages: list[Page], secrets: SecretStore) -> list[RuleFailure]:
+def account_failures(
+    account: Account, pages: list[Page], secrets: SecretStore
+) -> list[RuleFailure]:
     subject = f"account:{account.id}"
     failures = []
     try:
         secrets.get(account.app_secret_ref)
     except SecretNotFound:
-        failures.append(RuleFailure("account_settings_complete", subject,
-                                    "the app secret is missing from the secret store; set it "
-                                    "again with PATCH app_secret"))
+        failures.append(
+            RuleFailure(
+                "account_settings_complete",
+                subject,
+                "the app secret is missing from the secret store; set it "
+                "again with PATCH app_secret",
+            )
+        )
     if not any(page.connected for page in pages):
-        failures.append(RuleFailure("account_has_pages", subject,
-                                    "the account has no page; add one so customers can write"))
+        failures.append(
+            RuleFailure(
+                "account_has_pages",
+                subject,
+                "the account has no page; add one so customers can write",
+            )
+        )
     return failures
 
 
@@ -35,18 +47,32 @@ def page_failures(page: Page, workstream_id: str | None) -> list[RuleFailure]:
     subject = f"page:{page.page_id}"
     failures = []
     if workstream_id is None:
-        failures.append(RuleFailure("page_has_workstream", subject,
-                                    "no workstream routes this page's conversations; create one"))
+        failures.append(
+            RuleFailure(
+                "page_has_workstream",
+                subject,
+                "no workstream routes this page's conversations; create one",
+            )
+        )
     if page.provisioning_state is not ProvisioningState.RUNNING:
-        failures.append(RuleFailure("page_running", subject,
-                                    f"the page is {page.provisioning_state}"
-                                    + (f": {page.provisioning_error}" if page.provisioning_error
-                                       else "")))
+        failures.append(
+            RuleFailure(
+                "page_running",
+                subject,
+                f"the page is {page.provisioning_state}"
+                + (f": {page.provisioning_error}" if page.provisioning_error else ""),
+            )
+        )
     if page.token_health.status not in ("healthy", "unknown"):
-        failures.append(RuleFailure("token_healthy", subject,
-                                    page.token_health.problem or page.token_health.status))
+        failures.append(
+            RuleFailure(
+                "token_healthy", subject, page.token_health.problem or page.token_health.status
+            )
+        )
     if page.provisioning_state is ProvisioningState.RUNNING and not page.subscription.subscribed:
-        failures.append(RuleFailure("page_subscribed", subject,
-                                    "the app is not subscribed to the page's webhooks"))
+        failures.append(
+            RuleFailure(
+                "page_subscribed", subject, "the app is not subscribed to the page's webhooks"
+            )
+        )
     return failures
-

@@ -33,9 +33,18 @@ State = ProvisioningState
 
 # The webhook fields the product handles (API.md, issue "Channel setup").
 SUBSCRIBED_FIELDS = (
-    "messages", "messaging_postbacks", "message_deliveries", "message_reads", "message_echoes",
-    "message_reactions", "message_edits", "messaging_referrals", "messaging_optins",
-    "messaging_handovers", "standby", "messaging_policy_enforcement",
+    "messages",
+    "messaging_postbacks",
+    "message_deliveries",
+    "message_reads",
+    "message_echoes",
+    "message_reactions",
+    "message_edits",
+    "messaging_referrals",
+    "messaging_optins",
+    "messaging_handovers",
+    "standby",
+    "messaging_policy_enforcement",
 )
 
 
@@ -87,15 +96,22 @@ class ChannelSetup:
         try:
             self.tables.app_ids.create(AppIdClaim(app_id=app_id, account_id=account_id))
         except AlreadyExists:
-            raise SetupConflict("app_id_taken",
-                                f"app {app_id} already belongs to another account") from None
+            raise SetupConflict(
+                "app_id_taken", f"app {app_id} already belongs to another account"
+            ) from None
         secret_name = new_secret_name("app-secret", account_id)
         now = self.clock.now()
         try:
             self.secrets.set(secret_name, app_secret)
-            account = Account(id=account_id, name=name, app_id=app_id, app_secret_ref=secret_name,
-                              verify_token=random_tokens.token_urlsafe(32), created_at=now,
-                              updated_at=now)
+            account = Account(
+                id=account_id,
+                name=name,
+                app_id=app_id,
+                app_secret_ref=secret_name,
+                verify_token=random_tokens.token_urlsafe(32),
+                created_at=now,
+                updated_at=now,
+            )
             self.tables.accounts.create(account)
         except BaseException:
             # Never half-written: no claim or secret outlives a failed create.
@@ -104,8 +120,9 @@ class ChannelSetup:
             raise
         return account
 
-    def update_account(self, account_id: str, *, name: str | None,
-                       app_secret: str | None) -> Account:
+    def update_account(
+        self, account_id: str, *, name: str | None, app_secret: str | None
+    ) -> Account:
         account = self.account(account_id)
         new_ref = None
         if app_secret is not None:
@@ -113,10 +130,13 @@ class ChannelSetup:
             self.secrets.set(new_ref, app_secret)
 
         def change(current: Account) -> Account:
-            return current.model_copy(update={
-                "name": name if name is not None else current.name,
-                "app_secret_ref": new_ref or current.app_secret_ref,
-                "updated_at": self.clock.now()})
+            return current.model_copy(
+                update={
+                    "name": name if name is not None else current.name,
+                    "app_secret_ref": new_ref or current.app_secret_ref,
+                    "updated_at": self.clock.now(),
+                }
+            )
 
         updated = self.tables.accounts.update("account", account.id, change)
         if new_ref is not None:
@@ -126,8 +146,11 @@ class ChannelSetup:
     def delete_account(self, account_id: str) -> Account:
         """Deprovision every page, then forget the account (at once, or from token_check)."""
         account = self.account(account_id)
-        account = self.tables.accounts.update("account", account.id, lambda a: a.model_copy(
-            update={"deleting": True, "updated_at": self.clock.now()}))
+        account = self.tables.accounts.update(
+            "account",
+            account.id,
+            lambda a: a.model_copy(update={"deleting": True, "updated_at": self.clock.now()}),
+        )
         for page in self.tables.pages_of(account.id):
             if page.connected:
                 self._deprovision(page)
@@ -157,20 +180,37 @@ class ChannelSetup:
         self._set(page_id, state=State.PROCESSING, token_ref=token_ref)
         check = self.check_token(account, page_id, access_token)
         if check.problem is not None:
-            return self._set(page_id, state=State.ERROR, error=check.problem, source="token",
-                             token_health=check.health)
+            return self._set(
+                page_id,
+                state=State.ERROR,
+                error=check.problem,
+                source="token",
+                token_health=check.health,
+            )
         problem = self._subscribe(page_id, access_token)
         if problem is not None:
-            return self._set(page_id, state=State.ERROR, error=problem, source="subscription",
-                             token_health=check.health)
-        return self._set(page_id, state=State.RUNNING, token_health=check.health,
-                         subscription=self._subscribed())
+            return self._set(
+                page_id,
+                state=State.ERROR,
+                error=problem,
+                source="subscription",
+                token_health=check.health,
+            )
+        return self._set(
+            page_id, state=State.RUNNING, token_health=check.health, subscription=self._subscribed()
+        )
 
     def _claim(self, account_id: str, page_id: str, name: str) -> None:
         """Attach the page to this account: exactly one of two concurrent adds wins."""
         now = self.clock.now()
-        draft = Page(page_id=page_id, account_id=account_id, name=name,
-                     provisioning_state=State.DRAFT, created_at=now, updated_at=now)
+        draft = Page(
+            page_id=page_id,
+            account_id=account_id,
+            name=name,
+            provisioning_state=State.DRAFT,
+            created_at=now,
+            updated_at=now,
+        )
         try:
             self.tables.pages.create(draft)
             return
@@ -178,25 +218,29 @@ class ChannelSetup:
             pass
         current = self.tables.pages.get_with_etag("page", page_id)
         if current is not None and current.entity.connected:
-            raise SetupConflict("page_already_connected",
-                                f"page {page_id} is already connected to an account; delete it "
-                                "there first (a page serves one channel)")
+            raise SetupConflict(
+                "page_already_connected",
+                f"page {page_id} is already connected to an account; delete it "
+                "there first (a page serves one channel)",
+            )
         try:
             if current is None:
                 self.tables.pages.create(draft)
             else:
                 self.tables.pages.replace(draft, current.etag)
         except (AlreadyExists, ConcurrencyConflict):
-            raise SetupConflict("page_already_connected",
-                                f"page {page_id} was connected by another request") from None
+            raise SetupConflict(
+                "page_already_connected", f"page {page_id} was connected by another request"
+            ) from None
 
     def rotate_token(self, account_id: str, page_id: str, access_token: str) -> Page:
         """Check the new token first; a failing one changes nothing (``TokenRejected``)."""
         account = self.account(account_id)
         page = self.page(account.id, page_id)
         if not page.connected or page.provisioning_state is State.DEPROVISIONING:
-            raise SetupConflict("page_not_connected",
-                                f"page {page_id} is {page.provisioning_state}; add it again")
+            raise SetupConflict(
+                "page_not_connected", f"page {page_id} is {page.provisioning_state}; add it again"
+            )
         check = self.check_token(account, page_id, access_token)
         if check.problem is not None:
             raise TokenRejected(check.problem)
@@ -206,9 +250,13 @@ class ChannelSetup:
         token_ref = new_secret_name("page-token", page_id)
         self.secrets.set(token_ref, access_token)
         now = self.clock.now()
-        updated = self._set(page_id, state=State.RUNNING, token_ref=token_ref,
-                            token_health=check.health.model_copy(update={"rotated_at": now}),
-                            subscription=self._subscribed())
+        updated = self._set(
+            page_id,
+            state=State.RUNNING,
+            token_ref=token_ref,
+            token_health=check.health.model_copy(update={"rotated_at": now}),
+            subscription=self._subscribed(),
+        )
         if page.token_ref:
             self.secrets.delete(page.token_ref)
         return updated
@@ -236,13 +284,21 @@ class ChannelSetup:
                 self.graph.unsubscribe_app(page.page_id, token)
             except GraphError as error:
                 if not error.token_invalid:
-                    return self._set(page.page_id, state=State.DEPROVISIONING, source="deprovisioning",
-                                     error=f"Facebook refused to unsubscribe the app ({error.message}); "
-                                           "the token check retries it")
+                    return self._set(
+                        page.page_id,
+                        state=State.DEPROVISIONING,
+                        source="deprovisioning",
+                        error=f"Facebook refused to unsubscribe the app ({error.message}); "
+                        "the token check retries it",
+                    )
         if page.token_ref:
             self.secrets.delete(page.token_ref)
-        return self._set(page.page_id, state=State.DEPROVISIONED, token_ref=None,
-                         subscription=Subscription(checked_at=self.clock.now()))
+        return self._set(
+            page.page_id,
+            state=State.DEPROVISIONED,
+            token_ref=None,
+            subscription=Subscription(checked_at=self.clock.now()),
+        )
 
     # -- checks ----------------------------------------------------------------------------
     def check_token(self, account: Account, page_id: str, token: str) -> TokenCheck:
@@ -256,21 +312,30 @@ class ChannelSetup:
                 return TokenCheck(health, health.problem)
             return TokenCheck(unknown, f"could not check the token with Facebook ({error.message})")
         if identity.id != page_id:
-            return TokenCheck(unknown, f"the token belongs to page {identity.name} ({identity.id}), "
-                                       f"not {page_id}")
+            return TokenCheck(
+                unknown, f"the token belongs to page {identity.name} ({identity.id}), not {page_id}"
+            )
         try:
-            info = self.graph.debug_token(token, app_id=account.app_id,
-                                          app_secret=self.secrets.get(account.app_secret_ref))
+            info = self.graph.debug_token(
+                token, app_id=account.app_id, app_secret=self.secrets.get(account.app_secret_ref)
+            )
         except GraphError as error:
             if error.token_invalid:
-                return TokenCheck(unknown, "Facebook refused the account's app credentials "
-                                           f"({error.message}); check the App ID and App Secret")
+                return TokenCheck(
+                    unknown,
+                    "Facebook refused the account's app credentials "
+                    f"({error.message}); check the App ID and App Secret",
+                )
             return TokenCheck(unknown, f"could not check the token with Facebook ({error.message})")
         if info.app_id and info.app_id != account.app_id:
-            return TokenCheck(unknown, f"the token was issued for app {info.app_id}, not this "
-                                       f"account's app {account.app_id}")
-        health = assess_token(info, now=now, warning_days=self.settings.token_warning_days,
-                              rotated_at=None)
+            return TokenCheck(
+                unknown,
+                f"the token was issued for app {info.app_id}, not this "
+                f"account's app {account.app_id}",
+            )
+        health = assess_token(
+            info, now=now, warning_days=self.settings.token_warning_days, rotated_at=None
+        )
         return TokenCheck(health, health.problem if health.status in UNHEALTHY else None)
 
     def _subscribe(self, page_id: str, token: str) -> str | None:
@@ -281,8 +346,9 @@ class ChannelSetup:
         return None
 
     def _subscribed(self) -> Subscription:
-        return Subscription(subscribed=True, fields=list(SUBSCRIBED_FIELDS),
-                            checked_at=self.clock.now())
+        return Subscription(
+            subscribed=True, fields=list(SUBSCRIBED_FIELDS), checked_at=self.clock.now()
+        )
 
     def refresh_token_health(self, page: Page) -> Page:
         """The token check's part of this issue: re-read ``debug_token``; an unhealthy token puts
@@ -293,24 +359,53 @@ class ChannelSetup:
         check = self.check_token(account, page.page_id, self.secrets.get(page.token_ref))
         health = check.health.model_copy(update={"rotated_at": page.token_health.rotated_at})
         if check.problem is not None and health.status in UNHEALTHY:
-            return self._set(page.page_id, state=State.ERROR, error=check.problem, source="token",
-                             token_health=health)
+            return self._set(
+                page.page_id,
+                state=State.ERROR,
+                error=check.problem,
+                source="token",
+                token_health=health,
+            )
         if check.problem is not None:  # Facebook unreachable: keep the state, note the check
-            return self._update(page.page_id, lambda p: p.model_copy(update={
-                "token_health": p.token_health.model_copy(update={"checked_at": health.checked_at})}))
+            return self._update(
+                page.page_id,
+                lambda p: p.model_copy(
+                    update={
+                        "token_health": p.token_health.model_copy(
+                            update={"checked_at": health.checked_at}
+                        )
+                    }
+                ),
+            )
         if page.provisioning_state is State.ERROR and page.error_source == "token":
             return self._set(page.page_id, state=State.RUNNING, token_health=health)
         return self._update(page.page_id, lambda p: p.model_copy(update={"token_health": health}))
 
     # -- writes ----------------------------------------------------------------------------
-    def _set(self, page_id: str, *, state: State, error: str | None = None,
-             source: str | None = None, **changes: object) -> Page:
+    def _set(
+        self,
+        page_id: str,
+        *,
+        state: State,
+        error: str | None = None,
+        source: str | None = None,
+        **changes: object,
+    ) -> Page:
         """Move a page to ``state``; leaving Error or Deprovisioning clears the old reason."""
-        return self._update(page_id, lambda p: p.model_copy(update={
-            "provisioning_state": state, "provisioning_error": error, "error_source": source,
-            **changes}))
+        return self._update(
+            page_id,
+            lambda p: p.model_copy(
+                update={
+                    "provisioning_state": state,
+                    "provisioning_error": error,
+                    "error_source": source,
+                    **changes,
+                }
+            ),
+        )
 
     def _update(self, page_id: str, change: Callable[[Page], Page]) -> Page:
         now: datetime = self.clock.now()
         return self.tables.pages.update(
-            "page", page_id, lambda p: change(p).model_copy(update={"updated_at": now}))
+            "page", page_id, lambda p: change(p).model_copy(update={"updated_at": now})
+        )

@@ -40,9 +40,14 @@ def run_token_check(services: Services) -> TokenCheckReport:
     for account in setup.tables.all_accounts():
         if account.deleting:
             setup.finish_account_deletion(account)
-    log.info("token check done", extra={"checked": report.checked,
-                                        "deprovisioned": report.deprovisioned,
-                                        "failed": len(report.failed)})
+    log.info(
+        "token check done",
+        extra={
+            "checked": report.checked,
+            "deprovisioned": report.deprovisioned,
+            "failed": len(report.failed),
+        },
+    )
     return report
 
 

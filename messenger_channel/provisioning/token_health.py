@@ -16,16 +16,22 @@ UNHEALTHY = frozenset({"expired", "invalid", "missing_permission"})
 
 
 def _expired(base: TokenHealth) -> TokenHealth:
-    return base.model_copy(update={
-        "status": "expired",
-        "problem": "the Page access token has expired; create a new one and rotate it"})
+    return base.model_copy(
+        update={
+            "status": "expired",
+            "problem": "the Page access token has expired; create a new one and rotate it",
+        }
+    )
 
 
 def _invalid(base: TokenHealth, reason: str) -> TokenHealth:
-    return base.model_copy(update={
-        "status": "invalid",
-        "problem": f"Facebook says the Page access token is not valid ({reason}); "
-                   "create a new one and rotate it"})
+    return base.model_copy(
+        update={
+            "status": "invalid",
+            "problem": f"Facebook says the Page access token is not valid ({reason}); "
+            "create a new one and rotate it",
+        }
+    )
 
 
 def refused_token(error: GraphError, now: datetime) -> TokenHealth:
@@ -34,11 +40,17 @@ def refused_token(error: GraphError, now: datetime) -> TokenHealth:
     return _expired(base) if error.subcode == EXPIRED_SUBCODE else _invalid(base, error.message)
 
 
-def assess_token(info: TokenDebugInfo, *, now: datetime, warning_days: int,
-                 rotated_at: datetime | None) -> TokenHealth:
+def assess_token(
+    info: TokenDebugInfo, *, now: datetime, warning_days: int, rotated_at: datetime | None
+) -> TokenHealth:
     expires_at = info.expires_at
-    base = TokenHealth(expires_at=expires_at, data_access_expires_at=info.data_access_expires_at,
-                       scopes=sorted(info.scopes), checked_at=now, rotated_at=rotated_at)
+    base = TokenHealth(
+        expires_at=expires_at,
+        data_access_expires_at=info.data_access_expires_at,
+        scopes=sorted(info.scopes),
+        checked_at=now,
+        rotated_at=rotated_at,
+    )
     expired = expires_at is not None and expires_at <= now
     if not info.is_valid:
         subcode = info.error.subcode if info.error is not None else None
@@ -47,15 +59,21 @@ def assess_token(info: TokenDebugInfo, *, now: datetime, warning_days: int,
         return _invalid(base, info.error.message if info.error is not None else "no reason given")
     missing = [scope for scope in REQUIRED_SCOPES if scope not in info.scopes]
     if missing:
-        return base.model_copy(update={
-            "status": "missing_permission",
-            "problem": f"the token lacks {', '.join(missing)}; grant the permission to the app "
-                       "and create a new Page access token"})
+        return base.model_copy(
+            update={
+                "status": "missing_permission",
+                "problem": f"the token lacks {', '.join(missing)}; grant the permission to the app "
+                "and create a new Page access token",
+            }
+        )
     if expired:
         return _expired(base)
     if expires_at is not None and expires_at - now <= timedelta(days=warning_days):
-        return base.model_copy(update={
-            "status": "expiring",
-            "problem": f"the Page access token expires on {expires_at.date().isoformat()}; "
-                       "rotate it before then"})
+        return base.model_copy(
+            update={
+                "status": "expiring",
+                "problem": f"the Page access token expires on {expires_at.date().isoformat()}; "
+                "rotate it before then",
+            }
+        )
     return base.model_copy(update={"status": "healthy"})
