@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import inspect
+import os
 from typing import Any
 
 import anyio.to_thread
 
 from devhost.loader import FunctionSpec
 
-# The Python worker's default thread pool is larger than one; HTTP calls run concurrently.
-_THREADS = anyio.CapacityLimiter(32)
+# Like the Python worker's default pool for sync functions (PYTHON_THREADPOOL_THREAD_COUNT
+# unset: Python's own default, min(32, CPUs + 4)); more threads only convoy on the GIL.
+_THREADS = anyio.CapacityLimiter(min(32, (os.cpu_count() or 1) + 4))
 
 
 async def invoke_async(spec: FunctionSpec, argument: Any) -> Any:
