@@ -193,6 +193,16 @@ def _wrk_load(base_url: str, webhook_path: str, events: int, concurrency: int,
             "non_2xx": int(errors.group(1)) if errors else 0, "load_generator": "wrk"}
 
 
+async def _post(client: httpx.AsyncClient, url: str, body: bytes, latencies: list[float],
+                statuses: dict[int, int]) -> None:
+    """One signed webhook post, timed; its status counted."""
+    started = time.perf_counter()
+    answer = await client.post(url, content=body, headers={
+        "X-Hub-Signature-256": sign(APP_SECRET, body), "Content-Type": "application/json"})
+    latencies.append(time.perf_counter() - started)
+    statuses[answer.status_code] = statuses.get(answer.status_code, 0) + 1
+
+
 async def _load(url: str, bodies: list[bytes], concurrency: int) -> dict[str, Any]:
     latencies: list[float] = []
     statuses: dict[int, int] = {}
@@ -202,17 +212,7 @@ async def _load(url: str, bodies: list[bytes], concurrency: int) -> dict[str, An
 
         async def worker() -> None:
             for body in pending:
-                started = time.perf_counter()
-                answer = await client.post(
-                    url,
-                    content=body,
-                    headers={
-                        "X-Hub-Signature-256": sign(APP_SECRET, body),
-                        "Content-Type": "application/json",
-                    },
-                )
-                latencies.append(time.perf_counter() - started)
-                statuses[answer.status_code] = statuses.get(answer.status_code, 0) + 1
+                await _post(client, url, body, latencies, statuses)
 
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
@@ -232,26 +232,13 @@ async def _fixed_rate(url: str, bodies: list[bytes], rate: float) -> dict[str, A
     statuses: dict[int, int] = {}
     async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=256)) as client:
 
-        async def one(body: bytes) -> None:
-            started = time.perf_counter()
-            answer = await client.post(
-                url,
-                content=body,
-                headers={
-                    "X-Hub-Signature-256": sign(APP_SECRET, body),
-                    "Content-Type": "application/json",
-                },
-            )
-            latencies.append(time.perf_counter() - started)
-            statuses[answer.status_code] = statuses.get(answer.status_code, 0) + 1
-
         tasks = []
         start = time.perf_counter()
         for index, body in enumerate(bodies):
             delay = start + index / rate - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(one(body)))
+            tasks.append(asyncio.create_task(_post(client, url, body, latencies, statuses)))
         await asyncio.gather(*tasks)
     return {
         "rate_per_s": rate,

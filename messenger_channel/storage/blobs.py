@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import re
-import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -93,11 +92,7 @@ class BlobStore(ServiceStore):
     SERVICE_CLIENT = BlobServiceClient
     ENDPOINT_SETTING = "AzureWebJobsStorage__blobServiceUri"
 
-    def __init__(self, service: BlobServiceClient, *, prefix: str = "") -> None:
-        self._service = service
-        self._prefix = prefix
-        self._created: set[str] = set()
-        self._lock = threading.Lock()
+    _service: BlobServiceClient
 
     client_options = staticmethod(client_options)
 

@@ -4,6 +4,7 @@ network defaults, and the translation of SDK exceptions into the storage layer's
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, ClassVar, Self
@@ -87,7 +88,11 @@ class ServiceStore:
     ENDPOINT_SETTING: ClassVar[str]  # named when an identity-based setup lacks the endpoint
 
     def __init__(self, service: Any, *, prefix: str = "") -> None:
-        raise NotImplementedError
+        self._service = service
+        self._prefix = prefix
+        # Containers or tables this store has made sure exist: created once per store.
+        self._created: set[str] = set()
+        self._lock = threading.Lock()
 
     @staticmethod
     def client_options(overrides: dict[str, Any]) -> dict[str, Any]:

@@ -27,7 +27,6 @@ import binascii
 import json
 import random
 import re
-import threading
 import time
 import types
 from abc import ABC, abstractmethod
@@ -726,13 +725,12 @@ class TableStore(ServiceStore):
     SERVICE_CLIENT = TableServiceClient
     ENDPOINT_SETTING = "AzureWebJobsStorage__tableServiceUri"
 
+    _service: TableServiceClient
+
     def __init__(self, service: TableServiceClient, *, prefix: str = "") -> None:
         if prefix and not _TABLE_PREFIX.fullmatch(prefix):
             raise ValueError("a table prefix is a letter followed by letters and digits")
-        self._service = service
-        self._prefix = prefix
-        self._created: set[str] = set()
-        self._lock = threading.Lock()
+        super().__init__(service, prefix=prefix)
 
     client_options = staticmethod(client_options)
 
