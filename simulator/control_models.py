@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from simulator.models import (
     App,
     FaultKind,
-    Operation,
+    FaultSpec,
     ProfileAccess,
     SimConfig,
     TokenState,
@@ -55,18 +55,9 @@ class UserPut(_Body):
     last_message_at: int | None = Field(None, ge=0)
 
 
-class FaultIn(_Body):
-    page_id: str | None = None
-    psid: str | None = None
-    operation: Operation | None = None
-    kind: FaultKind = FaultKind.GRAPH_ERROR
-    code: int | None = None
-    subcode: int | None = None
-    http_status: int | None = Field(None, ge=400, le=599)
-    message: str | None = None
-    body: Literal["text", "graph"] = "text"
-    times: int | None = Field(None, ge=1)
-    delay_seconds: float = Field(0.0, ge=0, le=600)
+class FaultIn(FaultSpec):
+    # The validator below fills in a default; assignment must not re-run it.
+    model_config = ConfigDict(extra="forbid", validate_assignment=False)
 
     @model_validator(mode="after")
     def _complete(self) -> FaultIn:

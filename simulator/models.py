@@ -95,8 +95,9 @@ class User(_Model):
     last_message_at: int | None = None
 
 
-class Fault(_Model):
-    id: str
+class FaultSpec(_Model):
+    """What a fault matches and how it answers; the control API's body adds nothing else."""
+
     page_id: str | None = None
     psid: str | None = None
     operation: Operation | None = None
@@ -109,6 +110,10 @@ class Fault(_Model):
     body: Literal["text", "graph"] = "text"
     times: int | None = Field(None, ge=1)
     delay_seconds: float = Field(0.0, ge=0, le=600)
+
+
+class Fault(FaultSpec):
+    id: str
     hits: int = 0
 
     def matches(self, operation: Operation, page_id: str | None, psid: str | None) -> bool:
