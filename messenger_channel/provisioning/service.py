@@ -381,6 +381,20 @@ class ChannelSetup:
             return self._set(page.page_id, state=State.RUNNING, token_health=health)
         return self._update(page.page_id, lambda p: p.model_copy(update={"token_health": health}))
 
+    def token_refused(self, page_id: str, error: GraphError) -> Page | None:
+        """A Graph call made with the page's token got a 190 (send, profile...): the token is
+        ``invalid`` (or ``expired``) at once and the page goes to ``Error``; its inbound events
+        keep flowing. None when the page is gone or no longer connected."""
+        page = self.tables.page(page_id)
+        if page is None or not page.connected:
+            return None
+        health = refused_token(error, self.clock.now()).model_copy(
+            update={"rotated_at": page.token_health.rotated_at}
+        )
+        return self._set(
+            page_id, state=State.ERROR, error=health.problem, source="token", token_health=health
+        )
+
     # -- writes ----------------------------------------------------------------------------
     def _set(
         self,
