@@ -74,6 +74,7 @@ class TokenHealthOut(BaseModel):
     scopes: list[str]
     checked_at: ApiTime | None
     rotated_at: ApiTime | None
+    rotation_due_at: ApiTime | None
     problem: str | None
 
 
@@ -81,6 +82,9 @@ class SubscriptionOut(BaseModel):
     subscribed: bool
     fields: list[str]
     checked_at: ApiTime | None
+    resubscribed_at: ApiTime | None
+    resubscribe_count: int
+    problem: str | None
 
 
 class PageOut(BaseModel):

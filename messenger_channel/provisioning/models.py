@@ -31,6 +31,9 @@ class TokenHealth(BaseModel):
     scopes: list[str] = []
     checked_at: datetime | None = None
     rotated_at: datetime | None = None
+    # Never-expiring tokens: when the seed's 60-day rotation falls due (from rotated_at, or
+    # from the page's creation when never rotated).
+    rotation_due_at: datetime | None = None
     problem: str | None = None
 
 
@@ -38,6 +41,10 @@ class Subscription(BaseModel):
     subscribed: bool = False
     fields: list[str] = []
     checked_at: datetime | None = None
+    # Meta drops a subscription after an hour of webhook failures; the token check restores it.
+    resubscribed_at: datetime | None = None
+    resubscribe_count: int = 0
+    problem: str | None = None
 
 
 class Account(Entity):

@@ -13,6 +13,9 @@ REQUIRED_SCOPES = ("pages_messaging", "pages_manage_metadata")
 # Graph's subcode for an expired session (error 190/463).
 EXPIRED_SUBCODE = 463
 UNHEALTHY = frozenset({"expired", "invalid", "missing_permission"})
+# Microsoft's advice for the Facebook channel: refresh Page tokens on a 60-day schedule, since
+# even a never-expiring token can be invalidated (a password change, a removed admin...).
+ROTATION_INTERVAL = timedelta(days=60)
 
 
 def _expired(base: TokenHealth) -> TokenHealth:
@@ -77,3 +80,19 @@ def assess_token(
             }
         )
     return base.model_copy(update={"status": "healthy"})
+
+
+def with_rotation_reminder(health: TokenHealth, *, since: datetime, now: datetime) -> TokenHealth:
+    """A never-expiring, healthy token gets its rotation date (``since`` is its last rotation,
+    or the page's creation); past it, the problem says so, while the status stays ``healthy``
+    because Graph still accepts the token."""
+    if health.status != "healthy" or health.expires_at is not None:
+        return health
+    due = since + ROTATION_INTERVAL
+    problem = (
+        f"the Page access token has not been rotated since {since.date().isoformat()}; "
+        "create a new one and rotate it (60-day schedule)"
+        if due <= now
+        else None
+    )
+    return health.model_copy(update={"rotation_due_at": due, "problem": problem})
