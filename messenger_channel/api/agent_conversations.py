@@ -37,6 +37,7 @@ from messenger_channel.conversations.models import (
     MessageStatus,
     State,
 )
+from messenger_channel.conversations.sender import send_action
 from messenger_channel.conversations.window import WindowKind, messaging_window
 from messenger_channel.routing.distribution import Distributor, Refused
 from messenger_channel.services import Services
@@ -141,7 +142,7 @@ def _visible(services: Services, conversation_id: str, agent_id: str) -> Convers
 
 
 @contextmanager
-def _refusals(conversation_id: str) -> Iterator[None]:
+def refusals(conversation_id: str) -> Iterator[None]:
     try:
         yield
     except InvalidKey:  # an id we never issued
@@ -150,7 +151,7 @@ def _refusals(conversation_id: str) -> Iterator[None]:
         raise ApiError(refused.status, refused.code, str(refused)) from None
 
 
-def _answer(services: Services, conversation: Conversation) -> ConversationOut:
+def conversation_answer(services: Services, conversation: Conversation) -> ConversationOut:
     contacts = ConversationTables(services.tables).contacts
     return conversation_out(services, conversation,
                             contacts.get(conversation.page_id, conversation.psid))
@@ -182,14 +183,14 @@ def accept(conversation_id: str, agent_id: AgentIdDep,
     if agent is None:
         raise not_found(f"conversation {conversation_id}")
     distributor = Distributor(services)
-    with _refusals(conversation_id):
+    with refusals(conversation_id):
         conversation = distributor.accept(conversation_id, agent_id, agent)
     workstream = distributor.workstream(conversation.workstream_id)
     if workstream is not None:
         send_automated(services, conversation, workstream, "agent_assigned",
                        occasion=f"agent_assigned-{agent_id}-{conversation.offers_made}",
                        values={"AgentName": agent.name})
-    return _answer(services, conversation)
+    return conversation_answer(services, conversation)
 
 
 @router.post("/{conversation_id}/close", response_model=ConversationOut)
@@ -197,9 +198,9 @@ def close(conversation_id: str, agent_id: AgentIdDep,
           services: ServicesDep) -> ConversationOut:
     """To ``wrap_up`` (for the workstream's ``wrap_up.minutes``; 0: closed at once); a second
     close ends wrap-up. Only the agent who holds the conversation may close it."""
-    with _refusals(conversation_id):
+    with refusals(conversation_id):
         conversation = agent_closes(services, conversation_id, agent_id)
-    return _answer(services, conversation)
+    return conversation_answer(services, conversation)
 
 
 @router.get("/{conversation_id}/messages", response_model=ListPage[MessageOut])
@@ -225,6 +226,8 @@ def list_messages(
     if conversation.agent_id == agent_id and conversation.unread:
         tables.conversations.update(conversation.id, "conversation", lambda c: c.model_copy(
             update={"unread": 0, "updated_at": services.clock.now()}))
+        # The customer sees "seen" once their agent has read what they wrote, not on each poll.
+        send_action(services, conversation, "mark_seen")
     return ListPage[MessageOut](items=[message_out(m) for m in page.items], next=page.next,
                                 since=change_cursor(latest))
 

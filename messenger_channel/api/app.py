@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from messenger_channel.api import (
     agent_api,
     manage_channels,
+    manage_deadletters,
     manage_health,
     manage_replay,
     manage_workforce,
@@ -26,6 +27,7 @@ def create_api() -> FastAPI:
     install_error_handlers(app)
     app.include_router(manage_channels.router)
     app.include_router(manage_health.router)
+    app.include_router(manage_deadletters.router)
     app.include_router(manage_replay.router)
     app.include_router(manage_workforce.router)
     app.include_router(agent_api.router)

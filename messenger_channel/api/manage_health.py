@@ -1,4 +1,5 @@
-"""``GET /api/manage/health``: provisioning, token health, subscriptions and the failing rules."""
+"""``GET /api/manage/health``: provisioning, token health, subscriptions, the failing rules, and
+the queues (depth, dead letters) and failed sends."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pydantic import BaseModel
 from messenger_channel.api.auth import ManagerDep, ServicesDep
 from messenger_channel.api.manage_channels import PageOut, page_out
 from messenger_channel.provisioning.health_rules import account_failures, page_failures
+from messenger_channel.provisioning.queue_health import QueueHealth, failed_sends, queue_health
 from messenger_channel.provisioning.service import ChannelSetup
 
 router = APIRouter(prefix="/api/manage", tags=["health"])
@@ -26,10 +28,21 @@ class AccountHealth(BaseModel):
     pages: list[PageOut]
 
 
+class QueueOut(BaseModel):
+    name: str
+    depth: int | None  # live messages; null where the backend cannot count them (Service Bus)
+    dead_letters: int | None  # null when they could not be read (see problem)
+    dead_letters_at_least: bool  # the count stopped at its cap
+    dead_letters_by_page: dict[str, int]  # inbound only: sessions are page:psid
+    problem: str | None
+
+
 class HealthOut(BaseModel):
     status: str  # "ok" or "attention"
     accounts: list[AccountHealth]
     failing_rules: list[RuleFailureOut]
+    queues: list[QueueOut]
+    failed_sends: dict[str, dict[str, int]]  # page id -> failure reason -> count
 
 
 @router.get("/health", response_model=HealthOut)
@@ -51,6 +64,26 @@ def manage_health(services: ServicesDep, _: ManagerDep) -> HealthOut:
         failures += [
             RuleFailureOut(rule=f.rule, subject=f.subject, message=f.message) for f in found
         ]
+    queues = [_queue_out(queue) for queue in queue_health(services)]
+    failures += [
+        RuleFailureOut(rule="no_dead_letters", subject=f"queue:{q.name}",
+                       message=f"{q.dead_letters} dead-lettered message(s); fix the cause, then "
+                       f"POST /api/manage/deadletters/{q.name}/redrive")
+        for q in queues if q.dead_letters
+    ]
     return HealthOut(
-        status="attention" if failures else "ok", accounts=accounts, failing_rules=failures
+        status="attention" if failures else "ok", accounts=accounts, failing_rules=failures,
+        queues=queues, failed_sends=failed_sends(services),
+    )
+
+
+def _queue_out(queue: QueueHealth) -> QueueOut:
+    found = queue.dead_letters
+    return QueueOut(
+        name=queue.name,
+        depth=found.depth if found else None,
+        dead_letters=found.count if found else None,
+        dead_letters_at_least=found.at_least if found else False,
+        dead_letters_by_page=found.by_page if found else {},
+        problem=queue.problem,
     )

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -42,3 +43,32 @@ class QueueSender(Protocol):
     def check(self) -> None:
         """Raise ``QueueUnavailable`` when the queues cannot be reached."""
         ...
+
+
+# Counting reads the dead letters themselves (Service Bus gives no count without the admin
+# role): beyond this many, the count shown is a lower bound.
+MAX_COUNTED = 5000
+
+
+@dataclass(frozen=True)
+class DeadLetterCount:
+    queue: str
+    count: int
+    # Inbound sessions are "{page_id}:{psid}"; outbound ones are conversations, not pages.
+    by_page: dict[str, int] = field(default_factory=dict)
+    at_least: bool = False  # MAX_COUNTED reached
+    depth: int | None = None  # live messages; None where only dead letters can be read
+
+
+class DeadLetterQueues(Protocol):
+    def count(self, queue: str) -> DeadLetterCount: ...
+
+    def redrive(self, queue: str) -> int:
+        """Put every dead letter of ``queue`` back in it; returns how many moved."""
+        ...
+
+
+def count_of(queue: str, session_ids: Iterable[str]) -> DeadLetterCount:
+    sessions = list(session_ids)
+    pages = Counter(s.split(":", 1)[0] for s in sessions if queue == "inbound" and ":" in s)
+    return DeadLetterCount(queue, len(sessions), dict(pages), len(sessions) >= MAX_COUNTED)

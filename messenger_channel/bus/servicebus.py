@@ -21,6 +21,7 @@ from azure.servicebus.exceptions import MessageSizeExceededError
 
 from messenger_channel.bus.port import OutgoingMessage, QueueUnavailable
 from messenger_channel.bus.queues import QUEUES
+from messenger_channel.bus.servicebus_deadletters import ReceiverClient
 
 # The SDK's type for application property values (``PrimitiveTypes``, not exported).
 _PropertyValue = int | float | bytes | bool | str | uuid.UUID
@@ -51,22 +52,26 @@ class ServiceBusQueueSender:
     two queues send in parallel.
     """
 
-    def __init__(self, client: SenderClient, queues: Collection[str] = tuple(QUEUES)) -> None:
+    def __init__(self, client: SenderClient, queues: Collection[str] = tuple(QUEUES),
+                 receivers: ReceiverClient | None = None) -> None:
         self._client = client
+        # The same SDK client, for reading dead letters; a sender-only fake has none.
+        self.receivers = receivers
         self._locks = {queue: threading.Lock() for queue in queues}
         self._senders: dict[str, MessageSender] = {}
         self._closed = False
 
     @classmethod
     def from_connection_string(cls, connection_string: str) -> ServiceBusQueueSender:
-        return cls(ServiceBusClient.from_connection_string(connection_string))
+        client = ServiceBusClient.from_connection_string(connection_string)
+        return cls(client, receivers=client)
 
     @classmethod
     def from_namespace(cls, fully_qualified_namespace: str,
                        credential: TokenCredential | None = None) -> ServiceBusQueueSender:
         """Identity-based: managed identity in Azure, the developer's login elsewhere."""
-        return cls(ServiceBusClient(fully_qualified_namespace,
-                                    credential or DefaultAzureCredential()))
+        client = ServiceBusClient(fully_qualified_namespace, credential or DefaultAzureCredential())
+        return cls(client, receivers=client)
 
     def send(self, queue: str, messages: Sequence[OutgoingMessage]) -> None:
         """Send in as few batches as fit. Each batch is atomic, several are not: after a

@@ -13,6 +13,7 @@ from typing import Any
 from messenger_channel.conversations.models import Contact, ConversationTables, short_hash
 from messenger_channel.facebook.graph_errors import GraphError
 from messenger_channel.provisioning.repository import ChannelTables
+from messenger_channel.provisioning.service import ChannelSetup
 from messenger_channel.secrets import SecretStoreError
 from messenger_channel.services import Services
 from messenger_channel.storage.errors import AlreadyExists
@@ -68,6 +69,8 @@ def _profile(services: Services, page_id: str, psid: str) -> tuple[dict[str, Any
         token = services.secrets.get(page.token_ref)
         return services.graph.user_profile(psid, token, PROFILE_FIELDS), None
     except GraphError as error:
+        if error.token_invalid:  # a 190 puts the page in Error at once (issue 7)
+            ChannelSetup(services).token_refused(page_id, error)
         reason = ("no_profile_access" if error.subcode == NO_PROFILE_SUBCODE
                   else f"profile_error_{error.kind.value}")
         log.warning("user profile unavailable",

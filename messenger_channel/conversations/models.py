@@ -59,6 +59,7 @@ class Contact(Entity):
     open_conversation_id: str | None = None
     last_conversation_id: str | None = None
     last_agent_id: str | None = None  # keep-same-agent affinity
+    linked_contact_id: str | None = None  # the agents' contact this profile belongs to
     pending_referral: dict[str, Any] | None = None  # a referral before any message
     created_at: datetime
     updated_at: datetime

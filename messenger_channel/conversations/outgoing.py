@@ -9,6 +9,7 @@ the row and enqueues only if the queue never took it; the queue drops a second c
 from __future__ import annotations
 
 from messenger_channel.conversations.models import (
+    AttachmentInfo,
     Conversation,
     ConversationTables,
     Message,
@@ -28,12 +29,14 @@ def automated_message_id(conversation_id: str, occasion: str) -> str:
 
 
 def send_in_conversation(services: Services, conversation: Conversation,
-                         outbound: OutboundMessage) -> Message:
+                         outbound: OutboundMessage,
+                         attachment: AttachmentInfo | None = None) -> Message:
     tables = ConversationTables(services.tables)
     index_key = mid_key(outbound.message_id)
     row = Message(conversation_id=conversation.id,
                   id=message_key(outbound.created_at, outbound.message_id),
                   direction="out", author=outbound.author, text=outbound.text,
+                  attachments=[] if attachment is None else [attachment],
                   status="queued", agent_id=outbound.agent_id, trigger=outbound.trigger,
                   quick_replies=list(outbound.quick_replies), created_at=outbound.created_at)
     try:

@@ -43,6 +43,7 @@ from messenger_channel.conversations.models import (
     mid_key,
     short_hash,
 )
+from messenger_channel.conversations.sender import reconcile_echo
 from messenger_channel.facebook.webhook_events import InboundEvent
 from messenger_channel.ingress.archive import WebhookArchive
 from messenger_channel.ingress.webhook import InboundEnvelope
@@ -76,10 +77,14 @@ def process_inbound(services: Services, body: bytes) -> None:
 
 def handle_inbound(services: Services, envelope: InboundEnvelope) -> None:
     context = {"page_id": envelope.page_id, "event_id": envelope.event_id}
-    if envelope.own_echo:
-        log.info("echo of our own send dropped", extra=context)
-        return
     event = envelope.event()
+    if envelope.own_echo:
+        # The sender's record usually has the send already; the echo closes the window of a
+        # send whose answer was lost (see ``sender``).
+        echo = event.echo
+        reconciled = echo is not None and reconcile_echo(services, echo.metadata, echo.mid)
+        log.info("echo of our own send", extra={**context, "reconciled": reconciled})
+        return
     if event.customer_psid is None or event.kind in (
             "optin", "handover", "policy_enforcement", "unknown"):
         log.info("event archived, not routed", extra={**context, "kind": event.kind})
@@ -166,7 +171,8 @@ class _Router:
         surveyed = workstream is not None and bool(workstream.pre_conversation_survey)
         text, payload = self.text_and_payload()
         conversation = Conversation(
-            id=conversation_id, page_id=self.page_id, psid=self.psid, contact_id=contact.id,
+            id=conversation_id, page_id=self.page_id, psid=self.psid,
+            contact_id=contact.linked_contact_id or contact.id,
             workstream_id=None if workstream is None else workstream.id,
             state="survey" if surveyed else "waiting",
             waiting_since=None if surveyed else self.now,

@@ -31,3 +31,26 @@ def messaging_window(last_customer_message_at: datetime | None, human_agent_tag:
         tagged_end = last_customer_message_at + HUMAN_AGENT
         return MessagingWindow("human_agent" if now < tagged_end else "closed", tagged_end)
     return MessagingWindow("closed", standard_end)
+
+
+@dataclass(frozen=True)
+class SendType:
+    """How the Send API may carry a message now: ``messaging_type`` and, for a tag, ``tag``."""
+
+    messaging_type: Literal["RESPONSE", "MESSAGE_TAG"]
+    tag: Literal["HUMAN_AGENT"] | None = None
+
+
+def send_type(last_customer_message_at: datetime | None, tag_at_opening: bool,
+              tag_now: bool, *, human: bool, now: datetime) -> SendType | None:
+    """RESPONSE within 24 hours; after that HUMAN_AGENT for a human agent's message within 7
+    days when the workstream's tag is on and was on when the conversation opened (switching
+    it on mid-conversation takes effect after a close and reopen, as in Dynamics); None:
+    Facebook would refuse it (``outside_messaging_window``). Automated messages never use the
+    tag: Meta forbids it for automation."""
+    window = messaging_window(last_customer_message_at, tag_at_opening and tag_now, now)
+    if window.kind == "standard":
+        return SendType("RESPONSE")
+    if window.kind == "human_agent" and human:
+        return SendType("MESSAGE_TAG", "HUMAN_AGENT")
+    return None

@@ -69,10 +69,14 @@ def page_failures(page: Page, workstream_id: str | None) -> list[RuleFailure]:
                 "token_healthy", subject, page.token_health.problem or page.token_health.status
             )
         )
+    elif page.token_health.problem:  # healthy, but the 60-day rotation is due
+        failures.append(RuleFailure("token_rotated", subject, page.token_health.problem))
     if page.provisioning_state is ProvisioningState.RUNNING and not page.subscription.subscribed:
         failures.append(
             RuleFailure(
-                "page_subscribed", subject, "the app is not subscribed to the page's webhooks"
+                "page_subscribed",
+                subject,
+                page.subscription.problem or "the app is not subscribed to the page's webhooks",
             )
         )
     return failures

@@ -8,6 +8,7 @@ its retention period); the tables hold only those names.
 
 from __future__ import annotations
 
+import logging
 import secrets as random_tokens
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from datetime import datetime
 
 from messenger_channel.facebook.graph import GraphClient
 from messenger_channel.facebook.graph_errors import GraphError
+from messenger_channel.provisioning.alerts import Alerts, page_observations
 from messenger_channel.provisioning.models import (
     Account,
     AppIdClaim,
@@ -24,12 +26,18 @@ from messenger_channel.provisioning.models import (
     TokenHealth,
 )
 from messenger_channel.provisioning.repository import ChannelTables
-from messenger_channel.provisioning.token_health import UNHEALTHY, assess_token, refused_token
+from messenger_channel.provisioning.token_health import (
+    UNHEALTHY,
+    assess_token,
+    refused_token,
+    with_rotation_reminder,
+)
 from messenger_channel.secrets import SecretStore, new_secret_name
 from messenger_channel.services import Services
 from messenger_channel.storage.errors import AlreadyExists, ConcurrencyConflict
 
 State = ProvisioningState
+log = logging.getLogger(__name__)
 
 # The webhook fields the product handles (API.md, issue "Channel setup").
 SUBSCRIBED_FIELDS = (
@@ -62,14 +70,27 @@ class TokenRejected(Exception):
     """A new token failed its checks; nothing was changed."""
 
 
+class GraphBusy(Exception):
+    """Graph rate-limited a check: the caller stops asking and checks the page later."""
+
+
 @dataclass(frozen=True)
 class TokenCheck:
     health: TokenHealth
     problem: str | None  # None: the token may be used
+    rate_limited: bool = False
 
 
 def _new_id(prefix: str) -> str:
     return prefix + random_tokens.token_hex(8)
+
+
+def _unchecked(unknown: TokenHealth, error: GraphError) -> TokenCheck:
+    return TokenCheck(
+        unknown,
+        f"could not check the token with Facebook ({error.message})",
+        rate_limited=error.rate_limited,
+    )
 
 
 class ChannelSetup:
@@ -80,6 +101,7 @@ class ChannelSetup:
         self.graph: GraphClient = services.graph
         self.clock = services.clock
         self.settings = services.settings
+        self.alerts = Alerts(services.tables, services.clock, services.settings.alert_webhook_url)
 
     # -- accounts --------------------------------------------------------------------------
     def callback_url(self, account_id: str) -> str:
@@ -196,8 +218,9 @@ class ChannelSetup:
                 source="subscription",
                 token_health=check.health,
             )
+        health = with_rotation_reminder(check.health, since=self.clock.now(), now=self.clock.now())
         return self._set(
-            page_id, state=State.RUNNING, token_health=check.health, subscription=self._subscribed()
+            page_id, state=State.RUNNING, token_health=health, subscription=self._subscribed()
         )
 
     def _claim(self, account_id: str, page_id: str, name: str) -> None:
@@ -254,11 +277,14 @@ class ChannelSetup:
             page_id,
             state=State.RUNNING,
             token_ref=token_ref,
-            token_health=check.health.model_copy(update={"rotated_at": now}),
+            token_health=with_rotation_reminder(
+                check.health.model_copy(update={"rotated_at": now}), since=now, now=now
+            ),
             subscription=self._subscribed(),
         )
         if page.token_ref:
             self.secrets.delete(page.token_ref)
+        self.alert_on(updated)
         return updated
 
     def rename_page(self, account_id: str, page_id: str, name: str) -> Page:
@@ -310,7 +336,7 @@ class ChannelSetup:
             if error.token_invalid:
                 health = refused_token(error, now)
                 return TokenCheck(health, health.problem)
-            return TokenCheck(unknown, f"could not check the token with Facebook ({error.message})")
+            return _unchecked(unknown, error)
         if identity.id != page_id:
             return TokenCheck(
                 unknown, f"the token belongs to page {identity.name} ({identity.id}), not {page_id}"
@@ -326,7 +352,7 @@ class ChannelSetup:
                     "Facebook refused the account's app credentials "
                     f"({error.message}); check the App ID and App Secret",
                 )
-            return TokenCheck(unknown, f"could not check the token with Facebook ({error.message})")
+            return _unchecked(unknown, error)
         if info.app_id and info.app_id != account.app_id:
             return TokenCheck(
                 unknown,
@@ -352,12 +378,20 @@ class ChannelSetup:
 
     def refresh_token_health(self, page: Page) -> Page:
         """The token check's part of this issue: re-read ``debug_token``; an unhealthy token puts
-        the page in ``Error``, a healthy one takes it out of an ``Error`` the token caused."""
+        the page in ``Error``, a healthy one takes it out of an ``Error`` the token caused.
+        ``GraphBusy`` when Graph rate-limits the check (nothing is written)."""
         account = self.tables.account(page.account_id)
         if account is None or page.token_ref is None:
             return page
         check = self.check_token(account, page.page_id, self.secrets.get(page.token_ref))
-        health = check.health.model_copy(update={"rotated_at": page.token_health.rotated_at})
+        if check.rate_limited:
+            raise GraphBusy(check.problem)
+        rotated_at = page.token_health.rotated_at
+        health = with_rotation_reminder(
+            check.health.model_copy(update={"rotated_at": rotated_at}),
+            since=rotated_at or page.created_at,
+            now=check.health.checked_at or self.clock.now(),
+        )
         if check.problem is not None and health.status in UNHEALTHY:
             return self._set(
                 page.page_id,
@@ -381,6 +415,58 @@ class ChannelSetup:
             return self._set(page.page_id, state=State.RUNNING, token_health=health)
         return self._update(page.page_id, lambda p: p.model_copy(update={"token_health": health}))
 
+    def refresh_subscription(self, page: Page) -> Page:
+        """Is our app still subscribed to the page's webhooks with every field? Meta removes it
+        after an hour of webhook failures and expects a manual fix; this re-subscribes at once
+        and records it. Only for a page whose token works (else Graph could not answer)."""
+        account = self.tables.account(page.account_id)
+        if (
+            account is None
+            or page.token_ref is None
+            or page.token_health.status in UNHEALTHY
+            or page.provisioning_state not in (State.RUNNING, State.ERROR)
+            or (page.provisioning_state is State.ERROR and page.error_source != "subscription")
+        ):
+            return page
+        token = self.secrets.get(page.token_ref)
+        now = self.clock.now()
+        try:
+            apps = self.graph.subscribed_apps(page.page_id, token)
+        except GraphError as error:
+            if error.rate_limited:
+                raise GraphBusy(error.message) from None
+            unread = page.subscription.model_copy(update={
+                "checked_at": now, "problem": f"could not read the subscription ({error.message})"})
+            return self._set_subscription(page.page_id, unread)
+        ours = next((app for app in apps if app.id == account.app_id), None)
+        if ours is not None and set(SUBSCRIBED_FIELDS) <= set(ours.subscribed_fields):
+            current = page.subscription.model_copy(update={
+                "subscribed": True, "fields": list(ours.subscribed_fields), "checked_at": now,
+                "problem": None})
+            return self._keep_or_recover(page, current)
+        try:
+            self.graph.subscribe_app(page.page_id, token, SUBSCRIBED_FIELDS)
+        except GraphError as error:
+            if error.rate_limited:
+                raise GraphBusy(error.message) from None
+            lost = page.subscription.model_copy(update={
+                "subscribed": False, "fields": list(ours.subscribed_fields) if ours else [],
+                "checked_at": now,
+                "problem": f"the app is not subscribed and Facebook refused to subscribe it again "
+                f"({error.message})"})
+            return self._set_subscription(page.page_id, lost)
+        restored = self._subscribed().model_copy(update={
+            "resubscribed_at": now, "resubscribe_count": page.subscription.resubscribe_count + 1})
+        return self._keep_or_recover(page, restored)
+
+    def _keep_or_recover(self, page: Page, subscription: Subscription) -> Page:
+        if page.provisioning_state is State.ERROR:  # the subscription had put it there
+            return self._set(page.page_id, state=State.RUNNING, subscription=subscription)
+        return self._set_subscription(page.page_id, subscription)
+
+    def _set_subscription(self, page_id: str, subscription: Subscription) -> Page:
+        return self._update(page_id, lambda p: p.model_copy(update={"subscription": subscription}))
+
     def token_refused(self, page_id: str, error: GraphError) -> Page | None:
         """A Graph call made with the page's token got a 190 (send, profile...): the token is
         ``invalid`` (or ``expired``) at once and the page goes to ``Error``; its inbound events
@@ -391,9 +477,22 @@ class ChannelSetup:
         health = refused_token(error, self.clock.now()).model_copy(
             update={"rotated_at": page.token_health.rotated_at}
         )
-        return self._set(
+        updated = self._set(
             page_id, state=State.ERROR, error=health.problem, source="token", token_health=health
         )
+        self.alert_on(updated)
+        return updated
+
+    def alert_on(self, page: Page) -> int:
+        """Alert on what changed in the page's health; returns how many alerts went out. An
+        alert that cannot be recorded is logged: it never fails the caller (a send, a check)."""
+        sent = 0
+        for seen in page_observations(page):
+            try:
+                sent += self.alerts.observe(seen)
+            except Exception:
+                log.exception("health alert not recorded", extra={"page_id": page.page_id})
+        return sent
 
     # -- writes ----------------------------------------------------------------------------
     def _set(

@@ -1,0 +1,97 @@
+"""``/api/agent``: contacts, linking a customer to one, and conversations agents start."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from messenger_channel.api.agent_conversations import (
+    ConversationOut,
+    conversation_answer,
+    refusals,
+)
+from messenger_channel.api.auth import AgentIdDep, ServicesDep
+from messenger_channel.api.types import ApiTime
+from messenger_channel.conversations.agent_contacts import (
+    AgentContact,
+    create_contact,
+    link_contact,
+    search_contacts,
+    start_conversation,
+)
+
+router = APIRouter(tags=["agent"])
+
+
+class ContactBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    email: str | None = Field(None, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
+    phone: str | None = Field(None, max_length=40, pattern=r"^\+?[0-9 ()./-]{3,}$")
+
+
+class ContactOut(BaseModel):
+    id: str
+    name: str
+    email: str | None
+    phone: str | None
+    created_at: ApiTime
+
+
+class ContactList(BaseModel):
+    items: list[ContactOut]
+
+
+class LinkBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    contact_id: str = Field(min_length=1, max_length=100)
+
+
+class StartBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    page_id: str = Field(min_length=1, max_length=64)
+    psid: str | None = Field(None, min_length=1, max_length=64)
+    contact_id: str | None = Field(None, min_length=1, max_length=100)
+
+    @model_validator(mode="after")
+    def _one_customer(self) -> StartBody:
+        if (self.psid is None) == (self.contact_id is None):
+            raise ValueError("give either psid or contact_id")
+        return self
+
+
+def _out(contact: AgentContact) -> ContactOut:
+    return ContactOut.model_validate(contact.model_dump())
+
+
+@router.get("/contacts", response_model=ContactList)
+def find_contacts(agent_id: AgentIdDep, services: ServicesDep, query: str = "") -> ContactList:
+    """Contacts whose name, email or phone holds ``query`` (any case), newest first."""
+    return ContactList(items=[_out(c) for c in search_contacts(services, query)])
+
+
+@router.post("/contacts", status_code=201, response_model=ContactOut)
+def new_contact(body: ContactBody, agent_id: AgentIdDep, services: ServicesDep) -> ContactOut:
+    return _out(create_contact(services, agent_id, body.name, body.email, body.phone))
+
+
+@router.post("/conversations/{conversation_id}/contact", response_model=ConversationOut)
+def link(conversation_id: str, body: LinkBody, agent_id: AgentIdDep,
+         services: ServicesDep) -> ConversationOut:
+    """Link the customer to a contact: this conversation and every later one."""
+    with refusals(conversation_id):
+        conversation = link_contact(services, conversation_id, agent_id, body.contact_id)
+    return conversation_answer(services, conversation)
+
+
+@router.post("/conversations", status_code=201, response_model=ConversationOut)
+def start(body: StartBody, agent_id: AgentIdDep, services: ServicesDep) -> ConversationOut:
+    """Start or reopen a conversation with a customer who wrote to the page before; 409
+    ``outside_messaging_window`` when Facebook would refuse the agent's message."""
+    with refusals("new"):
+        conversation = start_conversation(services, agent_id, body.page_id, psid=body.psid,
+                                          contact_id=body.contact_id)
+    return conversation_answer(services, conversation)

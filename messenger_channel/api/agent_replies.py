@@ -1,0 +1,119 @@
+"""``/api/agent``: replying, typing, and the agents' attachments.
+
+Same visibility as the conversation routes: replying and typing need the conversation to be
+held by the agent; an attachment is readable by its uploader until sent, then by whoever sees
+its conversation. Anything else is a 404, like an id that does not exist.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, File, Request, Response, UploadFile
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from messenger_channel.api.agent_conversations import refusals, visible_to
+from messenger_channel.api.auth import AgentIdDep, ServicesDep
+from messenger_channel.api.errors import ApiError, not_found
+from messenger_channel.conversations.agent_files import find_file, open_file, store_upload
+from messenger_channel.conversations.attachments import MAX_ATTACHMENT_BYTES
+from messenger_channel.conversations.models import ConversationTables, MessageStatus
+from messenger_channel.conversations.replies import MAX_ATTACHMENTS, agent_reply, held_conversation
+from messenger_channel.conversations.sender import send_action
+
+router = APIRouter(tags=["agent"])
+
+# Room for the multipart envelope around a file at the size limit.
+_MULTIPART_OVERHEAD = 64 * 1024
+# A reply's text before splitting: long enough for any answer, short enough for one request.
+MAX_REPLY_CHARS = 20_000
+
+
+class ReplyBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: str | None = Field(None, max_length=MAX_REPLY_CHARS)
+    attachment_ids: list[str] = Field(default_factory=list, max_length=MAX_ATTACHMENTS)
+
+
+class Queued(BaseModel):
+    id: str
+    status: MessageStatus
+    # The reply as sent: longer text and each attachment are messages of their own, in order.
+    message_ids: list[str]
+
+
+class TypingBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    on: bool
+
+
+class AttachmentCreated(BaseModel):
+    id: str
+    name: str
+    content_type: str
+    size: int
+
+
+@router.post("/conversations/{conversation_id}/messages", status_code=202,
+             response_model=Queued)
+def reply(conversation_id: str, body: ReplyBody, agent_id: AgentIdDep,
+          services: ServicesDep) -> Queued:
+    """Queued for the sender; 409 with the reason when Facebook would refuse it
+    (``outside_messaging_window``, ``attachments_disabled``, ``conversation_closed``,
+    ``page_token_invalid``)."""
+    with refusals(conversation_id):
+        made = agent_reply(services, conversation_id, agent_id, body.text, body.attachment_ids)
+    return Queued(id=made[0].id, status="queued", message_ids=[m.id for m in made])
+
+
+@router.post("/conversations/{conversation_id}/typing", status_code=204,
+             response_class=Response)
+def typing(conversation_id: str, body: TypingBody, agent_id: AgentIdDep,
+           services: ServicesDep) -> Response:
+    """``typing_on``/``typing_off`` to the customer, best effort (a lost indicator costs
+    nothing): 204 once asked, whatever Facebook said."""
+    with refusals(conversation_id):
+        context = held_conversation(services, conversation_id, agent_id)
+    send_action(services, context.conversation, "typing_on" if body.on else "typing_off")
+    return Response(status_code=204)
+
+
+@router.post("/attachments", status_code=201, response_model=AttachmentCreated)
+def upload(request: Request, file: Annotated[UploadFile, File()], agent_id: AgentIdDep,
+           services: ServicesDep) -> AttachmentCreated:
+    """A file to attach to a reply (multipart field ``file``): jpg, jpeg, png, gif, mp3, ogg,
+    oga, amr, mp4, pdf, docx, txt, xlsx, xls, up to 25 MB, checked by content."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > (
+            MAX_ATTACHMENT_BYTES + _MULTIPART_OVERHEAD):
+        raise ApiError(413, "body_too_large",
+                       f"attachments are limited to {MAX_ATTACHMENT_BYTES // 2**20} MB")
+    data = file.file.read(MAX_ATTACHMENT_BYTES + 1)
+    with refusals("attachment"):
+        record = store_upload(services, agent_id, file.filename or "", data)
+    return AttachmentCreated(id=record.id, name=record.name, content_type=record.content_type,
+                             size=record.size)
+
+
+@router.get("/attachments/{attachment_id}", response_class=StreamingResponse)
+def download(attachment_id: str, agent_id: AgentIdDep,
+             services: ServicesDep) -> StreamingResponse:
+    record = find_file(services, attachment_id)
+    if record is None:
+        raise not_found(f"attachment {attachment_id}")
+    if record.conversation_id is None:
+        allowed = record.uploaded_by == agent_id
+    else:
+        conversation = ConversationTables(services.tables).conversation(record.conversation_id)
+        allowed = conversation is not None and visible_to(conversation, agent_id)
+    if not allowed:
+        raise not_found(f"attachment {attachment_id}")
+    stream = open_file(services, record)
+    return StreamingResponse(iter(stream), media_type=record.content_type, headers={
+        "Content-Disposition": f"attachment; filename*=UTF-8''{quote(record.name)}",
+        "Content-Length": str(stream.properties.size),
+        "X-Content-Type-Options": "nosniff"})

@@ -1,0 +1,179 @@
+"""The agents' contacts (the customer records of the service desk), linking a customer's
+Messenger profile to one, and conversations an agent starts or reopens.
+
+============== ============ ============ =====================================================
+table          PartitionKey RowKey       why
+============== ============ ============ =====================================================
+AgentContacts  ``contact``  contact id   a service desk has thousands of contacts, not
+                                         millions: search scans the one partition (Table
+                                         Storage has no substring match); a search index
+                                         would replace it at a larger scale
+============== ============ ============ =====================================================
+
+Linking sets the profile's ``linked_contact_id`` (on ``Contacts``, keyed by page and PSID), so
+every later conversation of that customer starts linked (the router reads it), and the
+conversation at hand is linked at once.
+
+An agent may start a conversation with a customer who wrote to the page before, or reopen
+one, while Facebook would take the message: within 24 hours of the customer's last message,
+or 7 days when the workstream's human agent tag is on. The new conversation takes the tag as it
+is now, so a tag switched on during a conversation applies once it is closed and reopened.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from messenger_channel.conversations.models import (
+    Contact,
+    Conversation,
+    ConversationTables,
+    short_hash,
+)
+from messenger_channel.conversations.replies import conversation_send_type, held_conversation
+from messenger_channel.routing.distribution import Distributor, Refused
+from messenger_channel.services import Services
+from messenger_channel.storage.errors import InvalidKey
+from messenger_channel.storage.tables import Entity, Table
+from messenger_channel.workforce.agents import get_agent
+from messenger_channel.workforce.workstreams import workstream_for_page
+
+MAX_FOUND = 50
+
+
+class AgentContact(Entity):
+    id: str
+    name: str
+    email: str | None = None
+    phone: str | None = None
+    created_by: str
+    created_at: datetime
+
+    def partition_key(self) -> str:
+        return "contact"
+
+    def row_key(self) -> str:
+        return self.id
+
+    def matches(self, query: str) -> bool:
+        wanted = query.casefold()
+        return any(wanted in (value or "").casefold()
+                   for value in (self.name, self.email, self.phone))
+
+
+def agent_contacts(services: Services) -> Table[AgentContact]:
+    return services.tables.table("AgentContacts", AgentContact)
+
+
+def create_contact(services: Services, agent_id: str, name: str, email: str | None,
+                   phone: str | None) -> AgentContact:
+    contact = AgentContact(id=f"pc_{uuid.uuid4().hex[:20]}", name=name, email=email,
+                           phone=phone, created_by=agent_id, created_at=services.clock.now())
+    agent_contacts(services).create(contact)
+    return contact
+
+
+def search_contacts(services: Services, query: str) -> list[AgentContact]:
+    """Contacts whose name, email or phone holds ``query`` (any case), newest first."""
+    found = [c for c in agent_contacts(services).list_partition("contact") if c.matches(query)]
+    return sorted(found, key=lambda c: c.created_at, reverse=True)[:MAX_FOUND]
+
+
+def _existing_contact(services: Services, contact_id: str) -> AgentContact:
+    try:
+        contact = agent_contacts(services).get("contact", contact_id)
+    except InvalidKey:
+        contact = None
+    if contact is None:
+        raise Refused(404, "not_found", f"contact {contact_id} does not exist")
+    return contact
+
+
+def link_contact(services: Services, conversation_id: str, agent_id: str,
+                 contact_id: str) -> Conversation:
+    """Link the conversation's customer to ``contact_id``, now and for later conversations."""
+    conversation = held_conversation(services, conversation_id, agent_id).conversation
+    _existing_contact(services, contact_id)
+    tables = ConversationTables(services.tables)
+    now = services.clock.now()
+    tables.contacts.update(conversation.page_id, conversation.psid, lambda c: c.model_copy(
+        update={"linked_contact_id": contact_id, "updated_at": now}))
+    return tables.conversations.update(conversation.id, "conversation", lambda c: c.model_copy(
+        update={"contact_id": contact_id, "updated_at": now}))
+
+
+def _profile(services: Services, page_id: str, psid: str | None,
+             contact_id: str | None) -> Contact:
+    """The customer's Messenger profile on the page: by PSID, or by the contact it is linked
+    to (or its own id, which a conversation shows until it is linked)."""
+    tables = ConversationTables(services.tables)
+    try:
+        if psid is not None:
+            found = tables.contacts.get(page_id, psid)
+        else:
+            page = tables.contacts.query(
+                "PartitionKey eq @page and (linked_contact_id eq @id or id eq @id )",
+                {"page": page_id, "id": contact_id}, page_size=1)
+            found = page.items[0] if page.items else None
+    except InvalidKey:
+        found = None
+    if found is None:
+        raise Refused(404, "not_found",
+                      "this customer has never written to the page: Facebook only lets a "
+                      "page answer customers who wrote first")
+    return found
+
+
+def start_conversation(services: Services, agent_id: str, page_id: str, *,
+                       psid: str | None = None, contact_id: str | None = None) -> Conversation:
+    """A new conversation held by the agent with a customer who wrote before. Raises
+    ``Refused``: 404 unknown customer, 409 ``conversation_open`` (the customer has one),
+    ``outside_messaging_window``, ``no_capacity``."""
+    agent = get_agent(services.tables, agent_id)
+    if agent is None:
+        raise Refused(404, "not_found", "agent not found")
+    profile = _profile(services, page_id, psid, contact_id)
+    tables = ConversationTables(services.tables)
+    if profile.open_conversation_id is not None:
+        raise Refused(409, "conversation_open",
+                      f"the customer's conversation {profile.open_conversation_id} is open")
+    previous = (None if profile.last_conversation_id is None
+                else tables.conversation(profile.last_conversation_id))
+    workstream = workstream_for_page(services.tables, page_id)
+    now = services.clock.now()
+    conversation = Conversation(
+        id=f"cv_{short_hash(page_id, profile.psid, 'agent', agent_id, now.isoformat())}",
+        page_id=page_id, psid=profile.psid,
+        contact_id=profile.linked_contact_id or profile.id,
+        workstream_id=None if workstream is None else workstream.id, state="active",
+        locale=profile.locale or (workstream.language if workstream else "en-US"),
+        queue_id=(previous.queue_id if previous is not None and previous.queue_id
+                  else None if workstream is None else workstream.fallback_queue_id),
+        agent_id=agent_id, opened_by=f"agent:{agent_id}", assigned_at=now,
+        last_customer_message_at=None if previous is None else previous.last_customer_message_at,
+        human_agent_tag=workstream is not None and workstream.human_agent_tag,
+        last_activity_at=now, created_at=now, updated_at=now)
+    if conversation_send_type(services, conversation, human=True) is None:
+        raise Refused(409, "outside_messaging_window",
+                      "Facebook no longer accepts messages to this customer: the messaging "
+                      "window has closed")
+    distributor = Distributor(services)
+    units = 0 if workstream is None else workstream.capacity_per_conversation
+    if not distributor.reserve(agent, conversation.id, units):
+        raise Refused(409, "no_capacity", "you have no capacity left for another conversation")
+
+    def claim(c: Contact) -> Contact:
+        if c.open_conversation_id is not None:
+            raise Refused(409, "conversation_open", "the customer's conversation is open")
+        return c.model_copy(update={"open_conversation_id": conversation.id,
+                                    "last_conversation_id": conversation.id,
+                                    "last_agent_id": agent_id, "updated_at": now})
+
+    try:
+        tables.contacts.update(page_id, profile.psid, claim)
+    except Refused:
+        distributor.release(agent_id, conversation.id)
+        raise
+    tables.conversations.create(conversation)
+    return conversation

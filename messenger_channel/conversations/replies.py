@@ -1,0 +1,174 @@
+"""An agent's reply: checked against Facebook's rules at once, then written and queued.
+
+A reply that Facebook would refuse is refused here with the reason (409), so the agent knows
+before anything is queued; the sender checks again when it sends, because time passes and the
+page's token may break meanwhile.
+
+Messenger takes text up to 2,000 characters and text or one attachment per message: a reply
+becomes several messages, in order — its text split at paragraph, else sentence, else word
+boundaries (a single word longer than the limit is cut), then one message per attachment.
+Each is a row of the history with its own status; the answer gives the first one's id.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from messenger_channel.conversations.agent_files import AgentFile, agent_files, find_file
+from messenger_channel.conversations.models import Conversation, ConversationTables, Message
+from messenger_channel.conversations.outgoing import send_in_conversation
+from messenger_channel.conversations.window import SendType, send_type
+from messenger_channel.outbound import OutboundMessage
+from messenger_channel.provisioning.models import Page
+from messenger_channel.provisioning.repository import ChannelTables
+from messenger_channel.provisioning.token_health import UNHEALTHY
+from messenger_channel.routing.distribution import Refused
+from messenger_channel.services import Services
+from messenger_channel.storage.errors import InvalidKey
+from messenger_channel.workforce.workstreams import Workstream, get_workstream
+
+TEXT_LIMIT = 2000
+MAX_ATTACHMENTS = 10
+
+_PARAGRAPHS = re.compile(r"\n\s*\n")
+_SENTENCES = re.compile(r"(?<=[.!?…。])\s+")
+_WORDS = re.compile(r"\s+")
+
+
+def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
+    """``text`` in pieces of at most ``limit`` characters, cut at the coarsest boundary that
+    fits: paragraphs, then sentences, then words, then anywhere."""
+    text = text.strip()
+    if len(text) <= limit:
+        return [text] if text else []
+    return _pack(text, limit, (_PARAGRAPHS, "\n\n"), (_SENTENCES, " "), (_WORDS, " "))
+
+
+def _pack(text: str, limit: int, *levels: tuple[re.Pattern[str], str]) -> list[str]:
+    if len(text) <= limit:
+        return [text]
+    if not levels:
+        return [text[i:i + limit] for i in range(0, len(text), limit)]
+    (pattern, joiner), finer = levels[0], levels[1:]
+    pieces: list[str] = []
+    current = ""
+    for part in (p.strip() for p in pattern.split(text)):
+        if not part:
+            continue
+        joined = f"{current}{joiner}{part}" if current else part
+        if len(joined) <= limit:
+            current = joined
+            continue
+        if current:
+            pieces.append(current)
+        if len(part) <= limit:
+            current = part
+        else:  # this part alone is too long: cut it at the next finer boundary
+            *whole, current = _pack(part, limit, *finer)
+            pieces.extend(whole)
+    if current:
+        pieces.append(current)
+    return pieces
+
+
+@dataclass(frozen=True)
+class ReplyContext:
+    conversation: Conversation
+    workstream: Workstream | None
+
+
+def held_conversation(services: Services, conversation_id: str, agent_id: str) -> ReplyContext:
+    """The conversation the agent holds, with its workstream; 404 otherwise (an id that is not
+    theirs reveals nothing)."""
+    try:
+        conversation = ConversationTables(services.tables).conversation(conversation_id)
+    except InvalidKey:
+        conversation = None
+    if conversation is None or conversation.agent_id != agent_id:
+        raise Refused(404, "not_found", f"conversation {conversation_id} does not exist")
+    workstream = (None if conversation.workstream_id is None
+                  else get_workstream(services.tables, conversation.workstream_id))
+    return ReplyContext(conversation, workstream)
+
+
+def usable_page(services: Services, page_id: str) -> Page | None:
+    """The page, when its token can send (not known broken)."""
+    page = ChannelTables(services.tables).page(page_id)
+    if page is None or page.token_ref is None or page.token_health.status in UNHEALTHY:
+        return None
+    return page
+
+
+def conversation_send_type(services: Services, conversation: Conversation, *,
+                           human: bool) -> SendType | None:
+    workstream = (None if conversation.workstream_id is None
+                  else get_workstream(services.tables, conversation.workstream_id))
+    return send_type(conversation.last_customer_message_at, conversation.human_agent_tag,
+                     workstream is not None and workstream.human_agent_tag,
+                     human=human, now=services.clock.now())
+
+
+def check_can_send(services: Services, conversation: Conversation, *, human: bool) -> None:
+    """Raise ``Refused(409, reason)`` when Facebook would refuse a message now."""
+    if usable_page(services, conversation.page_id) is None:
+        raise Refused(409, "page_token_invalid",
+                      "the page's access token is not valid; an operator must renew it")
+    if conversation_send_type(services, conversation, human=human) is None:
+        raise Refused(409, "outside_messaging_window",
+                      "Facebook no longer accepts messages to this customer: the messaging "
+                      "window has closed")
+
+
+def agent_reply(services: Services, conversation_id: str, agent_id: str, text: str | None,
+                attachment_ids: list[str]) -> list[Message]:
+    """Queue the agent's reply; the history rows made, in order. Raises ``Refused``."""
+    context = held_conversation(services, conversation_id, agent_id)
+    conversation = context.conversation
+    parts = split_text(text or "")
+    if not parts and not attachment_ids:
+        raise Refused(422, "validation_error", "a reply needs text or attachment_ids")
+    if len(attachment_ids) > MAX_ATTACHMENTS:
+        raise Refused(422, "validation_error",
+                      f"a reply carries at most {MAX_ATTACHMENTS} attachments")
+    if conversation.state != "active":
+        raise Refused(409, "conversation_closed",
+                      f"the conversation is {conversation.state}; replies need it active")
+    if attachment_ids and (context.workstream is None
+                           or not context.workstream.agent_attachments):
+        raise Refused(409, "attachments_disabled",
+                      "the workstream does not allow agents to send attachments")
+    files = [_own_file(services, attachment_id, agent_id, conversation.id)
+             for attachment_id in attachment_ids]
+    check_can_send(services, conversation, human=True)
+    reply_id = f"ag_{uuid.uuid4().hex}"
+    now = services.clock.now()
+    made: list[Message] = []
+    pieces: list[tuple[str | None, AgentFile | None]] = [(part, None) for part in parts]
+    pieces += [(None, record) for record in files]
+    for index, (part, record) in enumerate(pieces):
+        if record is not None:
+            agent_files(services).update(record.id, "file", lambda f: f.model_copy(
+                update={"conversation_id": conversation.id}))
+        outbound = OutboundMessage(
+            message_id=reply_id if index == 0 else f"{reply_id}-{index + 1}",
+            conversation_id=conversation.id, page_id=conversation.page_id,
+            psid=conversation.psid, author="agent", agent_id=agent_id, text=part,
+            attachment_id=None if record is None else record.id,
+            # A millisecond apart: the history sorts by time, and the parts read in order.
+            created_at=now + timedelta(milliseconds=index))
+        made.append(send_in_conversation(services, conversation, outbound,
+                                         None if record is None else record.info()))
+    return made
+
+
+def _own_file(services: Services, attachment_id: str, agent_id: str,
+              conversation_id: str) -> AgentFile:
+    record = find_file(services, attachment_id)
+    if record is None or record.uploaded_by != agent_id or record.conversation_id not in (
+            None, conversation_id):
+        raise Refused(422, "validation_error",
+                      f"attachment {attachment_id} is not a file you uploaded")
+    return record

@@ -1,0 +1,276 @@
+"""The ``sender``: one ``outbound`` queue message to the Messenger Send API.
+
+    process_outbound(services, body)
+
+**Window.** From the conversation's ``last_customer_message_at`` (``window.send_type``):
+RESPONSE within 24 hours, HUMAN_AGENT for an agent's message within 7 days when the tag is on
+and was on at opening; otherwise ``failed``/``outside_messaging_window`` without calling
+Facebook.
+
+**Errors.** GraphError's classification decides: a 190 marks the page's token invalid and the
+page ``Error`` (``ChannelSetup.token_refused``) and fails the message ``page_token_invalid``;
+retryable errors (rate limits, 1200, 2, 5xx, timeouts) are retried; anything else fails at once
+with ``GraphError.failure_reason``.
+
+**Retries, in order.** Never by sleeping: a retry is a scheduled copy of the queue message
+(``attempt`` + 1, exponential backoff with jitter), until ``MAX_ATTEMPTS``, then ``failed``.
+The queue's sessions deliver one conversation's messages one at a time in order, but a
+scheduled copy goes to the back of the line, so each conversation has a send cursor
+(``SendCursor``): while a message waits for its retry, later messages of the conversation are
+parked on the cursor instead of sent; when the waiting message is sent or fails for good, the
+parked ones are sent, oldest first, in the same invocation. The session makes one invocation
+per conversation at a time; the cursor's ETag guards anyway.
+
+**Exactly once toward Facebook.** The send record is the message's history row: ``sent`` with
+Facebook's ``message_id`` is written before the function returns (before the queue message is
+completed), and every delivery reads it first, so a redelivered or parked copy of a sent
+message is not sent again. The one window left is a crash (or a timeout that Facebook did
+honour) between Graph's answer and that write: the request carries
+``metadata = out:<conversation id>:<message id>``, Facebook echoes it back, and the router
+marks the row ``sent`` from the echo (``reconcile_echo``), so a retry after the echo arrived
+finds the record. Only a retry before the echo can still duplicate.
+
+A message whose processing raises (storage down) is abandoned by the host and redelivered,
+then dead-lettered by the queue's delivery count.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import Field
+
+from messenger_channel.conversations.agent_files import find_file, read_file
+from messenger_channel.conversations.models import Conversation, ConversationTables, Message
+from messenger_channel.conversations.replies import conversation_send_type, usable_page
+from messenger_channel.conversations.window import SendType
+from messenger_channel.facebook.graph import SenderAction
+from messenger_channel.facebook.graph_errors import FailureReason, GraphError
+from messenger_channel.outbound import OUTBOUND_QUEUE, OutboundMessage
+from messenger_channel.provisioning.service import ChannelSetup
+from messenger_channel.secrets import SecretStoreError
+from messenger_channel.services import Services
+from messenger_channel.storage.tables import Entity, Table
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 6
+FIRST_RETRY = timedelta(seconds=10)
+LONGEST_RETRY = timedelta(minutes=15)
+METADATA_PREFIX = "out:"
+_random = secrets.SystemRandom()
+
+
+class SendCursor(Entity):
+    """Where a conversation's sending stands: the message waiting for its retry, and the later
+    messages parked behind it, in the order they came."""
+
+    conversation_id: str
+    retrying: str | None = None
+    parked: list[OutboundMessage] = Field(default_factory=list)
+
+    def partition_key(self) -> str:
+        return self.conversation_id
+
+    def row_key(self) -> str:
+        return "cursor"
+
+
+def retry_delay(attempt: int) -> timedelta:
+    """Exponential from ``FIRST_RETRY``, capped, with jitter (half to all of it) so that a
+    page's conversations throttled together do not come back together."""
+    ceiling = min(LONGEST_RETRY, FIRST_RETRY * (1 << (attempt - 1)))
+    return ceiling * _random.uniform(0.5, 1.0)
+
+
+def process_outbound(services: Services, body: bytes) -> None:
+    _Sender(services).handle(OutboundMessage.model_validate_json(body))
+
+
+def metadata_for(message: OutboundMessage) -> str:
+    return f"{METADATA_PREFIX}{message.conversation_id}:{message.message_id}"
+
+
+def reconcile_echo(services: Services, metadata: str | None, mid: str | None) -> bool:
+    """The echo of one of our sends: its row becomes ``sent`` with Facebook's id, if the sender
+    has not recorded it yet. True when the echo was ours to reconcile."""
+    if metadata is None or mid is None or not metadata.startswith(METADATA_PREFIX):
+        return False
+    conversation_id, _, message_id = metadata.removeprefix(METADATA_PREFIX).partition(":")
+    tables = ConversationTables(services.tables)
+    row = tables.message_by_mid(conversation_id, message_id) if message_id else None
+    if row is None:
+        return False
+    now = services.clock.now()
+    tables.messages.update(conversation_id, row.id, lambda m: m.model_copy(update={
+        "status": "sent", "facebook_message_id": mid, "failure_reason": None,
+        "updated_at": now}) if m.status == "queued" else None)
+    return True
+
+
+def page_token(services: Services, page_id: str) -> str | None:
+    """The page's access token, unless the page cannot send (token known broken, unreadable)."""
+    page = usable_page(services, page_id)
+    if page is None or page.token_ref is None:
+        return None
+    try:
+        return services.secrets.get(page.token_ref)
+    except SecretStoreError:
+        log.warning("page token unreadable", extra={"page_id": page_id})
+        return None
+
+
+def send_action(services: Services, conversation: Conversation, action: SenderAction) -> bool:
+    """A sender action (typing, mark_seen): its own request, best effort — a customer who
+    misses a typing indicator loses nothing, so it is never retried; a 190 still marks the
+    token. True when Facebook took it."""
+    token = page_token(services, conversation.page_id)
+    if token is None:
+        return False
+    try:
+        services.graph.sender_action(conversation.page_id, token, conversation.psid, action)
+    except GraphError as error:
+        if error.token_invalid:
+            ChannelSetup(services).token_refused(conversation.page_id, error)
+        log.warning("sender action failed", extra={
+            "conversation_id": conversation.id, "page_id": conversation.page_id,
+            "action": action, "graph_error_kind": error.kind.value})
+        return False
+    return True
+
+
+class _Sender:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.tables = ConversationTables(services.tables)
+        self.cursors: Table[SendCursor] = services.tables.table("SendCursors", SendCursor)
+
+    def handle(self, message: OutboundMessage) -> None:
+        cursor = self.cursors.get(message.conversation_id, "cursor")
+        blocked_by = None if cursor is None else cursor.retrying
+        if blocked_by not in (None, message.message_id):
+            self._park(message)
+            log.info("message parked behind a retry", extra={
+                "conversation_id": message.conversation_id, "message_id": message.message_id,
+                "waiting_for": blocked_by})
+            return
+        current: OutboundMessage | None = message
+        if cursor is not None and cursor.parked and blocked_by is None:
+            # Interrupted while sending the parked ones: they go first, this one after them.
+            self._park(message)
+            current = cursor.parked[0]
+        while current is not None:
+            retry_at = self._deliver(current)
+            if retry_at is not None:
+                self._set_cursor(current, retrying=True)
+                self.services.queue.send(OUTBOUND_QUEUE, [current.model_copy(
+                    update={"attempt": current.attempt + 1}).queue_message(retry_at)])
+                return
+            remaining = self._set_cursor(current, retrying=False)
+            current = remaining.parked[0] if remaining.parked else None
+
+    # -- the cursor --------------------------------------------------------------------------
+
+    def _park(self, message: OutboundMessage) -> None:
+        def mutate(cursor: SendCursor) -> SendCursor | None:
+            if any(p.message_id == message.message_id for p in cursor.parked):
+                return None
+            return cursor.model_copy(update={"parked": [*cursor.parked, message]})
+
+        self.cursors.create_or_update(message.conversation_id, "cursor", lambda: SendCursor(
+            conversation_id=message.conversation_id), mutate)
+
+    def _set_cursor(self, message: OutboundMessage, *, retrying: bool) -> SendCursor:
+        """``message`` waits for its retry (``retrying``) or is done: off the parked list."""
+        def mutate(cursor: SendCursor) -> SendCursor:
+            return cursor.model_copy(update={
+                "retrying": message.message_id if retrying else None,
+                "parked": [p for p in cursor.parked if p.message_id != message.message_id]})
+
+        return self.cursors.create_or_update(message.conversation_id, "cursor", lambda: (
+            SendCursor(conversation_id=message.conversation_id)), mutate)
+
+    # -- one message -------------------------------------------------------------------------
+
+    def _deliver(self, message: OutboundMessage) -> datetime | None:
+        """Send ``message`` unless its record says it went (or failed); the time of its retry
+        when it must be tried again, else None."""
+        context = {"conversation_id": message.conversation_id, "page_id": message.page_id,
+                   "message_id": message.message_id, "attempt": message.attempt}
+        row = self.tables.message_by_mid(message.conversation_id, message.message_id)
+        conversation = self.tables.conversation(message.conversation_id)
+        if row is None or conversation is None:
+            log.error("outbound message without its history row: dropped", extra=context)
+            return None
+        if row.status != "queued":
+            log.info("already %s: not sent again", row.status, extra=context)
+            return None
+        allowed = conversation_send_type(self.services, conversation,
+                                         human=message.author == "agent")
+        if allowed is None:
+            self._failed(row, FailureReason.OUTSIDE_MESSAGING_WINDOW, context)
+            return None
+        token = page_token(self.services, message.page_id)
+        if token is None:
+            self._failed(row, FailureReason.PAGE_TOKEN_INVALID, context)
+            return None
+        try:
+            facebook_id = self._send(message, token, allowed)
+        except GraphError as error:
+            return self._graph_failed(row, message, error, context)
+        now = self.services.clock.now()
+        self.tables.messages.update(row.conversation_id, row.id, lambda m: m.model_copy(update={
+            "status": "sent", "facebook_message_id": facebook_id, "failure_reason": None,
+            "updated_at": now}) if m.status == "queued" else None)
+        log.info("message sent", extra=context)
+        return None
+
+    def _send(self, message: OutboundMessage, token: str, allowed: SendType) -> str:
+        graph = self.services.graph
+        content: dict[str, Any] = {"metadata": metadata_for(message)}
+        if message.attachment_id is not None:
+            record = find_file(self.services, message.attachment_id)
+            if record is None:
+                raise RuntimeError(f"attachment {message.attachment_id} is missing")
+            uploaded = graph.upload_attachment(
+                message.page_id, token, attachment_type=record.facebook_type,
+                filename=record.name, content_type=record.content_type,
+                data=read_file(self.services, record))
+            content["attachment"] = {"type": record.facebook_type,
+                                     "payload": {"attachment_id": uploaded}}
+        else:
+            content["text"] = message.text
+            if message.quick_replies:
+                content["quick_replies"] = [
+                    {"content_type": "text", "title": title[:20], "payload": title}
+                    for title in message.quick_replies]
+        request: dict[str, Any] = {"recipient": {"id": message.psid},
+                                   "messaging_type": allowed.messaging_type, "message": content}
+        if allowed.tag is not None:
+            request["tag"] = allowed.tag
+        return graph.send_message(message.page_id, token, request).message_id
+
+    def _graph_failed(self, row: Message, message: OutboundMessage, error: GraphError,
+                      context: dict[str, Any]) -> datetime | None:
+        context = {**context, "graph_code": error.code, "graph_subcode": error.subcode,
+                   "graph_error_kind": error.kind.value}
+        if error.token_invalid:
+            ChannelSetup(self.services).token_refused(message.page_id, error)
+        elif error.retryable and message.attempt < MAX_ATTEMPTS:
+            retry_at = self.services.clock.now() + retry_delay(message.attempt)
+            log.warning("send failed; retry scheduled", extra={
+                **context, "retry_at": retry_at.isoformat()})
+            return retry_at
+        self._failed(row, error.failure_reason, context)
+        return None
+
+    def _failed(self, row: Message, reason: FailureReason, context: dict[str, Any]) -> None:
+        now = self.services.clock.now()
+        self.tables.messages.update(row.conversation_id, row.id, lambda m: m.model_copy(update={
+            "status": "failed", "failure_reason": reason.value, "updated_at": now})
+            if m.status == "queued" else None)
+        log.warning("message failed: %s", reason.value, extra={**context,
+                                                               "failure_reason": reason.value})
