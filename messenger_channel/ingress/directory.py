@@ -33,8 +33,10 @@ class AccountDirectory:
         self._tables = tables
         self._secrets = secrets
         self._lock = threading.Lock()
-        self._accounts: TTLCache[str, AccountKeys | None] = TTLCache(maxsize=4096, ttl=ttl)
-        self._pages: TTLCache[str, Page | None] = TTLCache(maxsize=16384, ttl=ttl)
+        # Only what was found is cached: a page or account added a moment after a miss must
+        # receive its first events at once, not after the cache expires.
+        self._accounts: TTLCache[str, AccountKeys] = TTLCache(maxsize=4096, ttl=ttl)
+        self._pages: TTLCache[str, Page] = TTLCache(maxsize=16384, ttl=ttl)
 
     def account(self, account_id: str, *, fresh: bool = False) -> AccountKeys | None:
         """``fresh`` skips the cache: after a signature mismatch the secret may have rotated."""
@@ -43,7 +45,10 @@ class AccountDirectory:
                 return self._accounts[account_id]
         keys = self._load_account(account_id)
         with self._lock:
-            self._accounts[account_id] = keys
+            if keys is None:
+                self._accounts.pop(account_id, None)
+            else:
+                self._accounts[account_id] = keys
         return keys
 
     def _load_account(self, account_id: str) -> AccountKeys | None:
@@ -61,6 +66,7 @@ class AccountDirectory:
             if page_id in self._pages:
                 return self._pages[page_id]
         page = self._tables.page(page_id)
-        with self._lock:
-            self._pages[page_id] = page
+        if page is not None:
+            with self._lock:
+                self._pages[page_id] = page
         return page

@@ -286,3 +286,18 @@ json_values = st.recursive(
 def test_any_signed_body_gets_no_5xx(setup: Setup, payload: object) -> None:
     status, _ = setup.post(body_of(payload))
     assert status < 500
+
+
+def test_a_page_added_after_a_miss_receives_at_once(setup: Setup, simulator_url: str) -> None:
+    late_page = "100000000000433"
+    assert setup.post(body_of(page_payload(message("m_early", page=late_page),
+                                           page=late_page)))[0] == 200
+    assert setup.drained() == []
+    with SimulatorClient(simulator_url) as simulator:
+        token = simulator.put_page(late_page, "Late page", app_id=APP_ID,
+                                   account_id=setup.account_id)["access_token"]
+    added = ChannelSetup(setup.services).add_page(setup.account_id, late_page, "Late", token)
+    assert added.provisioning_state == "Running"
+    assert setup.post(body_of(page_payload(message("m_late", page=late_page),
+                                           page=late_page)))[0] == 200
+    assert len(setup.drained()) == 1
