@@ -131,7 +131,7 @@ def visible_to(conversation: Conversation, agent_id: str) -> bool:
     return agent_id == conversation.agent_id or agent_id in conversation.offered_to
 
 
-def _visible(services: Services, conversation_id: str, agent_id: str) -> Conversation:
+def visible_conversation(services: Services, conversation_id: str, agent_id: str) -> Conversation:
     try:
         conversation = ConversationTables(services.tables).conversation(conversation_id)
     except InvalidKey:
@@ -211,7 +211,7 @@ def list_messages(
 ) -> ListPage[MessageOut]:
     """Oldest first; with ``since``, the messages new or changed (status, reaction, edit)
     after it. Reading them clears the conversation's unread count for its agent."""
-    conversation = _visible(services, conversation_id, agent_id)
+    conversation = visible_conversation(services, conversation_id, agent_id)
     tables = ConversationTables(services.tables)
     history = tables.history(conversation.id)
     changed = history

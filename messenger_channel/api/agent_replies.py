@@ -14,14 +14,17 @@ from fastapi import APIRouter, File, Request, Response, UploadFile
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from messenger_channel.api.agent_conversations import refusals, visible_to
+from messenger_channel.api.agent_conversations import refusals, visible_conversation, visible_to
 from messenger_channel.api.auth import AgentIdDep, ServicesDep
 from messenger_channel.api.errors import ApiError, not_found
+from messenger_channel.bus.port import QueueUnavailable
 from messenger_channel.conversations.agent_files import find_file, open_file, store_upload
-from messenger_channel.conversations.attachments import MAX_ATTACHMENT_BYTES
+from messenger_channel.conversations.attachments import CONTAINER, MAX_ATTACHMENT_BYTES, blob_name
 from messenger_channel.conversations.models import ConversationTables, MessageStatus
 from messenger_channel.conversations.replies import MAX_ATTACHMENTS, agent_reply, held_conversation
 from messenger_channel.conversations.sender import send_action
+from messenger_channel.services import Services
+from messenger_channel.storage.blobs import BlobStream
 
 router = APIRouter(tags=["agent"])
 
@@ -65,8 +68,13 @@ def reply(conversation_id: str, body: ReplyBody, agent_id: AgentIdDep,
     """Queued for the sender; 409 with the reason when Facebook would refuse it
     (``outside_messaging_window``, ``attachments_disabled``, ``conversation_closed``,
     ``page_token_invalid``)."""
-    with refusals(conversation_id):
-        made = agent_reply(services, conversation_id, agent_id, body.text, body.attachment_ids)
+    try:
+        with refusals(conversation_id):
+            made = agent_reply(services, conversation_id, agent_id, body.text,
+                               body.attachment_ids)
+    except QueueUnavailable:
+        raise ApiError(503, "queue_unavailable",
+                       "the reply could not be queued; try again shortly") from None
     return Queued(id=made[0].id, status="queued", message_ids=[m.id for m in made])
 
 
@@ -100,8 +108,11 @@ def upload(request: Request, file: Annotated[UploadFile, File()], agent_id: Agen
 
 
 @router.get("/attachments/{attachment_id}", response_class=StreamingResponse)
-def download(attachment_id: str, agent_id: AgentIdDep,
-             services: ServicesDep) -> StreamingResponse:
+def download(attachment_id: str, agent_id: AgentIdDep, services: ServicesDep,
+             conversation_id: str | None = None) -> StreamingResponse:
+    """An agent's upload, or, with ``conversation_id``, a file the customer sent in it."""
+    if conversation_id is not None:
+        return _customer_file(services, agent_id, conversation_id, attachment_id)
     record = find_file(services, attachment_id)
     if record is None:
         raise not_found(f"attachment {attachment_id}")
@@ -112,8 +123,25 @@ def download(attachment_id: str, agent_id: AgentIdDep,
         allowed = conversation is not None and visible_to(conversation, agent_id)
     if not allowed:
         raise not_found(f"attachment {attachment_id}")
-    stream = open_file(services, record)
-    return StreamingResponse(iter(stream), media_type=record.content_type, headers={
-        "Content-Disposition": f"attachment; filename*=UTF-8''{quote(record.name)}",
+    return _stream(open_file(services, record), record.name, record.content_type)
+
+
+def _customer_file(services: Services, agent_id: str, conversation_id: str,
+                   attachment_id: str) -> StreamingResponse:
+    conversation = visible_conversation(services, conversation_id, agent_id)
+    for message in ConversationTables(services.tables).history(conversation.id):
+        for attachment in message.attachments:
+            if attachment.id == attachment_id and attachment.status == "stored" and (
+                    message.direction == "in"):
+                stream = services.blobs.open_stream(
+                    CONTAINER, blob_name(conversation.id, attachment.id))
+                return _stream(stream, attachment.name,
+                               attachment.content_type or "application/octet-stream")
+    raise not_found(f"attachment {attachment_id}")
+
+
+def _stream(stream: BlobStream, name: str, content_type: str) -> StreamingResponse:
+    return StreamingResponse(iter(stream), media_type=content_type, headers={
+        "Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}",
         "Content-Length": str(stream.properties.size),
         "X-Content-Type-Options": "nosniff"})

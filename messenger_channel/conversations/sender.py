@@ -17,9 +17,9 @@ with ``GraphError.failure_reason``.
 The queue's sessions deliver one conversation's messages one at a time in order, but a
 scheduled copy goes to the back of the line, so each conversation has a send cursor
 (``SendCursor``): while a message waits for its retry, later messages of the conversation are
-parked on the cursor instead of sent; when the waiting message is sent or fails for good, the
-parked ones are sent, oldest first, in the same invocation. The session makes one invocation
-per conversation at a time; the cursor's ETag guards anyway.
+parked (``ParkedMessage`` rows, same table) instead of sent; when the waiting message is sent
+or fails for good, the parked ones are sent, oldest first, in the same invocation. The session
+makes one invocation per conversation at a time; the cursor's ETag guards anyway.
 
 **Exactly once toward Facebook.** The send record is the message's history row: ``sent`` with
 Facebook's ``message_id`` is written before the function returns (before the queue message is
@@ -36,15 +36,19 @@ then dead-lettered by the queue's delivery count.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import Field
-
 from messenger_channel.conversations.agent_files import find_file, read_file
-from messenger_channel.conversations.models import Conversation, ConversationTables, Message
+from messenger_channel.conversations.models import (
+    Conversation,
+    ConversationTables,
+    Message,
+    short_hash,
+)
 from messenger_channel.conversations.replies import conversation_send_type, usable_page
 from messenger_channel.conversations.window import SendType
 from messenger_channel.facebook.graph import SenderAction
@@ -53,6 +57,7 @@ from messenger_channel.outbound import OUTBOUND_QUEUE, OutboundMessage
 from messenger_channel.provisioning.service import ChannelSetup
 from messenger_channel.secrets import SecretStoreError
 from messenger_channel.services import Services
+from messenger_channel.storage.errors import AlreadyExists
 from messenger_channel.storage.tables import Entity, Table
 
 log = logging.getLogger(__name__)
@@ -65,18 +70,32 @@ _random = secrets.SystemRandom()
 
 
 class SendCursor(Entity):
-    """Where a conversation's sending stands: the message waiting for its retry, and the later
-    messages parked behind it, in the order they came."""
+    """Where a conversation's sending stands: the message waiting for its retry."""
 
     conversation_id: str
     retrying: str | None = None
-    parked: list[OutboundMessage] = Field(default_factory=list)
 
     def partition_key(self) -> str:
         return self.conversation_id
 
     def row_key(self) -> str:
         return "cursor"
+
+
+class ParkedMessage(Entity):
+    """A later message waiting behind the retry, one row each (a conversation may pile up many
+    while Facebook throttles; one entity would outgrow 64 KiB). Keys sort by parking time,
+    which is arrival order: the session hands one conversation's messages over one by one."""
+
+    conversation_id: str
+    key: str
+    message: OutboundMessage
+
+    def partition_key(self) -> str:
+        return self.conversation_id
+
+    def row_key(self) -> str:
+        return self.key
 
 
 def retry_delay(attempt: int) -> timedelta:
@@ -147,51 +166,68 @@ class _Sender:
         self.services = services
         self.tables = ConversationTables(services.tables)
         self.cursors: Table[SendCursor] = services.tables.table("SendCursors", SendCursor)
+        self.parked: Table[ParkedMessage] = services.tables.table("SendCursors", ParkedMessage)
 
     def handle(self, message: OutboundMessage) -> None:
         cursor = self.cursors.get(message.conversation_id, "cursor")
         blocked_by = None if cursor is None else cursor.retrying
-        if blocked_by not in (None, message.message_id):
-            self._park(message)
+        if blocked_by not in (None, message.message_id) and self._still_queued(
+                message.conversation_id, blocked_by):
+            self._park(message, self._parked(message.conversation_id))
             log.info("message parked behind a retry", extra={
                 "conversation_id": message.conversation_id, "message_id": message.message_id,
                 "waiting_for": blocked_by})
             return
         current: OutboundMessage | None = message
-        if cursor is not None and cursor.parked and blocked_by is None:
+        parked = self._parked(message.conversation_id)
+        if parked and blocked_by != message.message_id:
             # Interrupted while sending the parked ones: they go first, this one after them.
-            self._park(message)
-            current = cursor.parked[0]
+            self._park(message, parked)
+            current = parked[0].message
         while current is not None:
             retry_at = self._deliver(current)
+            self._set_cursor(current, retrying=retry_at is not None)
             if retry_at is not None:
-                self._set_cursor(current, retrying=True)
                 self.services.queue.send(OUTBOUND_QUEUE, [current.model_copy(
                     update={"attempt": current.attempt + 1}).queue_message(retry_at)])
                 return
-            remaining = self._set_cursor(current, retrying=False)
-            current = remaining.parked[0] if remaining.parked else None
+            remaining = self._parked(current.conversation_id)
+            current = remaining[0].message if remaining else None
+
+    def _still_queued(self, conversation_id: str, message_id: str | None) -> bool:
+        """Whether the message the cursor waits for is still to be sent: the echo may have
+        recorded it meanwhile, and then nothing should wait for its retry."""
+        row = (None if message_id is None
+               else self.tables.message_by_mid(conversation_id, message_id))
+        return row is not None and row.status == "queued"
 
     # -- the cursor --------------------------------------------------------------------------
 
-    def _park(self, message: OutboundMessage) -> None:
-        def mutate(cursor: SendCursor) -> SendCursor | None:
-            if any(p.message_id == message.message_id for p in cursor.parked):
-                return None
-            return cursor.model_copy(update={"parked": [*cursor.parked, message]})
+    def _parked(self, conversation_id: str) -> list[ParkedMessage]:
+        return self.parked.query(
+            "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
+            {"pk": conversation_id, "lo": "p-", "hi": "p."}, page_size=1000).items
 
-        self.cursors.create_or_update(message.conversation_id, "cursor", lambda: SendCursor(
-            conversation_id=message.conversation_id), mutate)
+    def _park(self, message: OutboundMessage, parked: list[ParkedMessage]) -> None:
+        if any(p.message.message_id == message.message_id for p in parked):
+            return  # a redelivery of one already waiting
+        moment = int(self.services.clock.now().timestamp() * 1_000_000)
+        with contextlib.suppress(AlreadyExists):
+            self.parked.create(ParkedMessage(
+                conversation_id=message.conversation_id, message=message,
+                key=f"p-{moment:017d}-{short_hash(message.message_id)}"))
 
-    def _set_cursor(self, message: OutboundMessage, *, retrying: bool) -> SendCursor:
-        """``message`` waits for its retry (``retrying``) or is done: off the parked list."""
-        def mutate(cursor: SendCursor) -> SendCursor:
-            return cursor.model_copy(update={
-                "retrying": message.message_id if retrying else None,
-                "parked": [p for p in cursor.parked if p.message_id != message.message_id]})
-
-        return self.cursors.create_or_update(message.conversation_id, "cursor", lambda: (
-            SendCursor(conversation_id=message.conversation_id)), mutate)
+    def _set_cursor(self, message: OutboundMessage, *, retrying: bool) -> None:
+        """``message`` waits for its retry (``retrying``) or is done; either way it is no
+        longer parked."""
+        self.cursors.create_or_update(
+            message.conversation_id, "cursor",
+            lambda: SendCursor(conversation_id=message.conversation_id),
+            lambda cursor: cursor.model_copy(update={
+                "retrying": message.message_id if retrying else None}))
+        for row in self._parked(message.conversation_id):
+            if row.message.message_id == message.message_id:
+                self.parked.delete(row.conversation_id, row.key)
 
     # -- one message -------------------------------------------------------------------------
 

@@ -12,6 +12,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from messenger_channel.bus.local import LocalQueue
+from messenger_channel.bus.port import QueueUnavailable
+from messenger_channel.bus.queues import OUTBOUND
+from messenger_channel.conversations.agent_files import agent_files
 from messenger_channel.conversations.models import Message
 from messenger_channel.conversations.router import handle_inbound
 from messenger_channel.conversations.sender import MAX_ATTEMPTS, metadata_for, process_outbound
@@ -415,3 +418,86 @@ def test_contacts_search_link_and_later_conversations(engine: Engine, api: TestC
     assert by_contact.status_code == 201, by_contact.text
     assert (by_contact.json()["psid"], by_contact.json()["customer"]["contact_id"]) == (
         chat.psid, contact_id)
+
+
+def test_customer_files_are_served_to_who_sees_the_conversation(
+        engine: Engine, api: TestClient, simulator_url: str) -> None:
+    chat = Chat(engine, api)
+    engine.say(chat.psid, None, attachments=[
+        {"type": "image", "payload": {"url": f"{simulator_url}/_sim/files/image.png"}}])
+    [attachment] = [a for m in engine.history(chat.psid) for a in m.attachments]
+    assert attachment.status == "stored"
+    path = f"/attachments/{attachment.id}"
+    served = chat.agent.call("GET", path, conversation_id=chat.id)
+    assert served.status_code == 200 and served.content.startswith(b"\x89PNG")
+    _, other_key = engine.agent("Bob", queues=[engine.queue("Billing")])
+    other = AgentClient(api, other_key)
+    assert other.call("GET", path, conversation_id=chat.id).status_code == 404
+    assert chat.agent.call("GET", path).status_code == 404  # not an upload of theirs
+
+
+def test_a_retry_recorded_by_its_echo_blocks_nothing(engine: Engine, api: TestClient) -> None:
+    chat = Chat(engine, api)
+    engine.simulator.add_fault(operation="send", page_id=engine.page_id, kind="graph_error",
+                               code=2, times=1)
+    first = chat.queued("first")
+    queue = engine.services.queue
+    assert isinstance(queue, LocalQueue)
+    received = queue.receive(OUTBOUND_QUEUE)
+    assert received is not None
+    outbound = OutboundMessage.model_validate_json(received.body)
+    queue.abandon(received)
+    chat.drain()  # Graph said "unexpected error" (2): a retry is scheduled
+    assert chat.row(first).status == "queued"
+    # ...but the message had gone out (Graph's answer was wrong): its echo records it.
+    handle_inbound(engine.services, engine.envelope(chat.psid, {"message": {
+        "mid": "m_first", "is_echo": True, "text": "first",
+        "metadata": metadata_for(outbound)}}, own_echo_app=True))
+    chat.queued("second")
+    chat.drain()  # not parked behind the retry of a message already sent
+    assert [s["message"]["text"] for s in chat.sent()] == ["second"]
+    chat.later(30 * 60)
+    chat.drain()
+    assert [s["message"]["text"] for s in chat.sent()] == ["second"]
+    assert chat.row(first).facebook_message_id == "m_first"
+
+
+def test_the_survey_link_goes_out_once_when_the_agent_closes(engine: Engine,
+                                                             api: TestClient) -> None:
+    chat = Chat(engine, api, post_conversation_survey={
+        "message": "How did we do?", "url": "https://survey.example.test/s/1"})
+    chat.agent.ok("POST", f"/conversations/{chat.id}/close")
+    chat.drain()
+    chat.drain()
+    assert [s["message"]["text"] for s in chat.sent()] == [
+        "How did we do? https://survey.example.test/s/1"]
+
+
+def test_a_message_that_keeps_failing_the_function_is_dead_lettered(
+        engine: Engine, api: TestClient) -> None:
+    chat = Chat(engine, api)
+    created = chat.agent.api.post("/api/agent/attachments", files={"file": ("a.png", PNG)},
+                                  headers=chat.agent.headers)
+    attachment_id = created.json()["id"]
+    assert chat.reply(None, [attachment_id]).status_code == 202
+    agent_files(engine.services).delete(attachment_id, "file")  # its record is gone
+    queue = engine.services.queue
+    assert isinstance(queue, LocalQueue)
+    for _ in range(OUTBOUND.max_delivery_count):
+        with pytest.raises(RuntimeError, match="missing"):
+            chat.drain()
+    assert chat.drain() == 0
+    [dead] = queue.dead_letters(OUTBOUND_QUEUE)
+    assert dead.dead_letter_reason == "MaxDeliveryCountExceeded"
+
+
+def test_a_reply_the_queue_cannot_take_is_a_503(engine: Engine, api: TestClient,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    chat = Chat(engine, api)
+
+    def unavailable(*_: object) -> None:
+        raise QueueUnavailable("down")
+
+    monkeypatch.setattr(engine.services.queue, "send", unavailable)
+    answer = chat.reply("hello")
+    assert (answer.status_code, answer.json()["error"]) == (503, "queue_unavailable")
