@@ -54,6 +54,7 @@ from messenger_channel.conversations.window import SendType
 from messenger_channel.facebook.graph import SenderAction
 from messenger_channel.facebook.graph_errors import FailureReason, GraphError
 from messenger_channel.outbound import OUTBOUND_QUEUE, OutboundMessage
+from messenger_channel.provisioning.queue_health import record_failed_send
 from messenger_channel.provisioning.service import ChannelSetup
 from messenger_channel.secrets import SecretStoreError
 from messenger_channel.services import Services
@@ -308,5 +309,7 @@ class _Sender:
         self.tables.messages.update(row.conversation_id, row.id, lambda m: m.model_copy(update={
             "status": "failed", "failure_reason": reason.value, "updated_at": now})
             if m.status == "queued" else None)
+        # For the operators' health route: failed sends per page and reason.
+        record_failed_send(self.services, str(context["page_id"]), reason.value)
         log.warning("message failed: %s", reason.value, extra={**context,
                                                                "failure_reason": reason.value})

@@ -19,6 +19,7 @@ from messenger_channel.conversations.models import Message
 from messenger_channel.conversations.router import handle_inbound
 from messenger_channel.conversations.sender import MAX_ATTEMPTS, metadata_for, process_outbound
 from messenger_channel.outbound import OUTBOUND_QUEUE, OutboundMessage
+from messenger_channel.provisioning.queue_health import failed_sends
 from messenger_channel.provisioning.repository import ChannelTables
 from messenger_channel.services import Services
 from messenger_channel.workforce.workstreams import Workstreams
@@ -170,6 +171,7 @@ def test_graph_errors_fail_the_message_with_the_reason(
     chat.drain()
     row = chat.row(message_id)
     assert (row.status, row.failure_reason) == ("failed", reason)
+    assert failed_sends(engine.services)[engine.page_id] == {reason: 1}  # for the health route
 
 
 def test_a_refused_token_fails_the_message_and_puts_the_page_in_error(
