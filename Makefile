@@ -5,12 +5,20 @@ PY     := $(VENV)/bin/python
 
 .PHONY: run test setup lint clean
 
+# The browser tests drive Debian's Chromium through Playwright; nothing is downloaded by Playwright.
+CHROMIUM := /usr/bin/chromium
+
 setup: $(VENV)/.installed node_modules/.installed
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
+
+# Root on a fresh machine (CI); the package lists may be empty there, hence the update on a miss.
+$(CHROMIUM):
+	DEBIAN_FRONTEND=noninteractive apt-get install -y chromium \
+	  || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
@@ -20,8 +28,8 @@ node_modules/.installed: package.json package-lock.json
 run: setup
 	$(PY) -m devhost.stack
 
-## test: the whole suite (unit, integration, e2e), then lint, types and the infra checks
-test: setup
+## test: the whole suite (unit, integration, e2e, browser), then lint, types and the infra checks
+test: setup $(CHROMIUM)
 	$(PY) -m pytest
 	$(MAKE) --no-print-directory lint
 	bash infra/check.sh

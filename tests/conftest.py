@@ -14,6 +14,7 @@ from messenger_channel.clock import Clock
 from messenger_channel.services import Services
 from messenger_channel.storage.blobs import BlobStore
 from messenger_channel.storage.tables import TableStore
+from tests.support.product import Product, start_product
 
 
 @pytest.fixture(scope="session")
@@ -98,3 +99,10 @@ def api(services: Services) -> Iterator[TestClient]:
     app.dependency_overrides[api_services] = lambda: services
     with TestClient(app) as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def product(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Product]:
+    """The whole product (Azurite, simulator, devhost) for the e2e and browser tests: one stack
+    per session, started on first use."""
+    yield from start_product(tmp_path_factory)

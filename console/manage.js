@@ -1,0 +1,192 @@
+// The management view: accounts, pages, token health, and the health overview.
+import { $, el, showError, showFieldErrors } from './dom.js';
+
+export function startManage(api) {
+  async function refresh() {
+    showError($('manage-error'), null);
+    try {
+      const accounts = (await api.get('/accounts')).items;
+      const blocks = await Promise.all(accounts.map(async (account) => {
+        const pages = (await api.get(`/accounts/${encodeURIComponent(account.id)}/pages`)).items;
+        return renderAccount(account, pages);
+      }));
+      $('accounts').replaceChildren(...blocks);
+    } catch (error) { showError($('manage-error'), error); }
+    await Promise.all([refreshHealth(), refreshWorkforce()]);
+  }
+
+  async function refreshWorkforce() {
+    showError($('workforce-error'), null);
+    try {
+      const [queues, agents, workstreams] = await Promise.all(
+        ['/queues', '/agents', '/workstreams'].map((path) => api.get(path)));
+      const queueName = new Map(queues.items.map((q) => [q.id, q.name]));
+      for (const select of document.querySelectorAll('.queue-choice')) {
+        const chosen = select.value;
+        select.replaceChildren(...queues.items.map((q) => el('option', { value: q.id, text: q.name })));
+        if (queueName.has(chosen)) select.value = chosen;
+      }
+      const named = (id) => queueName.get(id) || id;
+      $('workstreams').tBodies[0].replaceChildren(...workstreams.items.map((w) => el('tr', {},
+        el('td', { text: w.name }), el('td', { text: w.page_id }),
+        el('td', { text: `${w.distribution_mode}, ${w.assignment_method.replaceAll('_', ' ')}` }),
+        el('td', { text: named(w.fallback_queue_id) }))));
+      $('agents').tBodies[0].replaceChildren(...agents.items.map((a) => el('tr', {},
+        el('td', { text: a.name }), el('td', { text: a.presence }),
+        el('td', { text: a.queue_ids.map(named).join(', ') }), el('td', { text: a.capacity }))));
+    } catch (error) { showError($('workforce-error'), error); }
+  }
+
+  async function refreshHealth() {
+    try {
+      const health = await api.get('/health');
+      $('health-status').textContent = health.status === 'ok'
+        ? 'Everything is healthy.' : 'Needs attention: see the failing rules.';
+      $('failing-rules').replaceChildren(...health.failing_rules.map((f) =>
+        el('li', { text: `${f.subject}: ${f.message} (${f.rule})` })));
+      if (!health.failing_rules.length) $('failing-rules').replaceChildren(el('li', { text: 'None.' }));
+      $('queues').tBodies[0].replaceChildren(...health.queues.map((q) => el('tr', {},
+        el('td', { text: q.name }),
+        el('td', { text: q.depth === null ? 'not countable' : q.depth }),
+        el('td', { text: q.dead_letters === null ? 'unknown'
+          : `${q.dead_letters}${q.dead_letters_at_least ? '+' : ''}` }),
+        el('td', { text: q.problem || '' }))));
+    } catch (error) { showError($('health-status'), error); }
+  }
+
+  function copyButton(label, value) {
+    const done = el('span', { class: 'meta', 'aria-live': 'polite' });
+    const button = el('button', {
+      type: 'button', text: `Copy ${label}`,
+      onclick: async () => {
+        try { await navigator.clipboard.writeText(value); done.textContent = 'copied'; }
+        catch { done.textContent = 'select and copy it by hand'; }
+      },
+    });
+    return el('span', {}, button, done);
+  }
+
+  function renderAccount(account, pages) {
+    const error = el('p', { class: 'error', role: 'alert' });
+    const id = `acc-${account.id}`;
+    return el('section', { class: 'card account', 'aria-labelledby': id, 'data-account': account.id },
+      el('h3', { id, text: `${account.name} (app ${account.app_id})` }),
+      el('dl', {},
+        el('dt', { text: 'Callback URL' }),
+        el('dd', {}, el('code', { text: account.callback_url }), ' ', copyButton('callback URL', account.callback_url)),
+        el('dt', { text: 'Verify token' }),
+        el('dd', {}, el('code', { text: account.verify_token }), ' ', copyButton('verify token', account.verify_token))),
+      el('p', { class: 'meta', text: 'In the Facebook app: Messenger → Settings → Webhooks → '
+        + 'Add callback URL; paste both values, then subscribe the page to messages, '
+        + 'messaging_postbacks, message_deliveries, message_reads.' }),
+      pageTable(account, pages),
+      addPageForm(account),
+      el('button', {
+        type: 'button', text: `Delete account ${account.name}`,
+        onclick: async () => {
+          if (!window.confirm(`Delete ${account.name} and deprovision its pages?`)) return;
+          try { await api.del(`/accounts/${encodeURIComponent(account.id)}`); await refresh(); }
+          catch (e) { showError(error, e); }
+        },
+      }),
+      error);
+  }
+
+  function pageTable(account, pages) {
+    if (!pages.length) return el('p', { class: 'meta', text: 'No pages yet.' });
+    return el('table', {},
+      el('caption', { text: `Pages of ${account.name}` }),
+      el('thead', {}, el('tr', {}, ...['Page', 'State', 'Token', 'Actions'].map((h) =>
+        el('th', { scope: 'col', text: h })))),
+      el('tbody', {}, ...pages.map((page) => pageRow(account, page))));
+  }
+
+  function pageRow(account, page) {
+    const error = el('p', { class: 'error', role: 'alert' });
+    const path = `/accounts/${encodeURIComponent(account.id)}/pages/${encodeURIComponent(page.page_id)}`;
+    const token = page.token_health;
+    const expiry = token.expires_at ? `, expires ${token.expires_at.slice(0, 10)}` : '';
+    const tokenInput = el('input', { type: 'password', autocomplete: 'off',
+      'aria-label': `New access token for ${page.name}` });
+    return el('tr', { 'data-page': page.page_id },
+      el('td', { text: `${page.name} (${page.page_id})` }),
+      el('td', {}, el('span', { class: `state state-${page.provisioning_state}`, text: page.provisioning_state }),
+        page.provisioning_error ? el('p', { class: 'error', text: page.provisioning_error }) : null),
+      el('td', { text: `${token.status.replaceAll('_', ' ')}${expiry}` }),
+      el('td', {},
+        el('form', {
+          class: 'inline',
+          onsubmit: async (event) => {
+            event.preventDefault();
+            try { await api.patch(path, { access_token: tokenInput.value }); await refresh(); }
+            catch (e) { showError(error, e); }
+          },
+        }, tokenInput, el('button', { type: 'submit', text: 'Rotate token' })),
+        el('button', {
+          type: 'button', text: 'Delete page',
+          onclick: async () => {
+            if (!window.confirm(`Deprovision ${page.name}?`)) return;
+            try { await api.del(path); await refresh(); } catch (e) { showError(error, e); }
+          },
+        }),
+        error));
+  }
+
+  function addPageForm(account) {
+    const error = el('p', { class: 'error', role: 'alert' });
+    const field = (name, label, type = 'text') => {
+      const id = `page-${name}-${account.id}`;
+      return [el('label', { for: id, text: label }),
+        el('input', { id, name, type, required: true, autocomplete: 'off' })];
+    };
+    const form = el('form', { class: 'stack add-page' },
+      el('h4', { text: `Add a page to ${account.name}` }),
+      ...field('page_id', 'Page id'), ...field('name', 'Page name'),
+      ...field('access_token', 'Page access token', 'password'),
+      el('button', { type: 'submit', text: 'Add page' }), error);
+    form.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      showError(error, null);
+      const data = Object.fromEntries(new FormData(form));
+      try {
+        await api.post(`/accounts/${encodeURIComponent(account.id)}/pages`, data);
+        await refresh();
+      } catch (e) { showError(error, e); }
+    });
+    return form;
+  }
+
+  // One behaviour for every "add" form: post its fields, show the API's words (per field when
+  // it names them) next to the form, refresh the lists on success.
+  function bindCreate(formId, path, body, created = () => {}) {
+    const form = $(formId);
+    form.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      const error = form.querySelector('p.error[role="alert"]');
+      showError(error, null);
+      showFieldErrors(form, null);
+      try {
+        const answer = await api.post(path, body(Object.fromEntries(new FormData(form))));
+        form.reset();
+        created(answer);
+        await refresh();
+      } catch (e) {
+        showError(error, e);
+        showFieldErrors(form, e);
+      }
+    });
+  }
+
+  bindCreate('add-account', '/accounts', (data) => data);
+  bindCreate('add-queue', '/queues', (data) => data);
+  bindCreate('add-agent', '/agents', (data) => ({
+    name: data.name, queue_ids: data.queue_ids ? [data.queue_ids] : [],
+    capacity: Number(data.capacity),
+  }), (agent) => {
+    // The key is shown once by the API: the operator hands it to the agent now.
+    $('agent-new-key').textContent = `Key for ${agent.name} (shown once): ${agent.api_key}`;
+  });
+  bindCreate('add-workstream', '/workstreams', (data) => data);
+
+  refresh();
+}

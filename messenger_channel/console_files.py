@@ -1,0 +1,69 @@
+"""The console's static files: which file a request path names, and how it is served.
+
+Kept apart from the Blueprint so the path rules are unit-tested without a Functions host.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+CONSOLE_DIR = Path(__file__).resolve().parent.parent / "console"
+
+# Only these kinds are served: anything else in the folder stays private.
+CONTENT_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".ico": "image/x-icon",
+}
+
+# Everything from our own origin, nothing inline, no framing: a data-rendering bug cannot load
+# or run foreign code. blob: is needed for images fetched with the Authorization header.
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob:; "
+       "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
+       "form-action 'self'")
+
+
+@dataclass(frozen=True)
+class ConsoleFile:
+    status: int
+    body: bytes
+    headers: dict[str, str]
+
+
+def _headers(content_type: str) -> dict[str, str]:
+    return {
+        "Content-Type": content_type,
+        "Content-Security-Policy": CSP,
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+        # Files change with each deployment and carry no version in their names: revalidate.
+        "Cache-Control": "no-cache",
+    }
+
+
+def resolve(path: str, root: Path = CONSOLE_DIR) -> Path | None:
+    """The file ``path`` names inside ``root``, or None for anything outside it, hidden, or of
+    a type we do not serve. The empty path is the index."""
+    parts = [p for p in path.replace("\\", "/").split("/") if p not in ("", ".")]
+    if not parts:
+        parts = ["index.html"]
+    if any(p.startswith(".") or "\x00" in p or ":" in p for p in parts):
+        return None  # "..", dotfiles, NUL and drive letters never name a console file
+    candidate = root.joinpath(*parts).resolve()
+    base = root.resolve()
+    if not candidate.is_relative_to(base) or not candidate.is_file():
+        return None
+    if candidate.suffix not in CONTENT_TYPES:
+        return None
+    return candidate
+
+
+def serve(path: str, root: Path = CONSOLE_DIR) -> ConsoleFile:
+    found = resolve(path, root)
+    if found is None:
+        return ConsoleFile(404, b"not found", _headers("text/plain; charset=utf-8"))
+    return ConsoleFile(200, found.read_bytes(), _headers(CONTENT_TYPES[found.suffix]))

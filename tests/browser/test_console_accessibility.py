@@ -1,0 +1,91 @@
+"""The console passes axe-core (from npm) with no serious or critical violations, and an
+agent can sign in, pick a conversation, accept and reply with the keyboard alone."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from tests.browser.desk import offered_conversation
+from tests.support.product import Product
+
+pytestmark = pytest.mark.e2e
+
+AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
+
+
+@pytest.fixture
+def axe_page(browser: Browser) -> Iterator[Page]:
+    # axe is injected as an inline script, which the console's CSP (rightly) refuses.
+    context = browser.new_context(bypass_csp=True, viewport={"width": 1280, "height": 860})
+    context.set_default_timeout(15_000)
+    yield context.new_page()
+    context.close()
+
+
+def serious_violations(page: Page) -> list[dict[str, Any]]:
+    page.add_script_tag(path=str(AXE))
+    result: dict[str, Any] = page.evaluate("async () => await axe.run(document)")
+    return [{"id": v["id"], "help": v["help"],
+             "targets": [n["target"] for n in v["nodes"]]}
+            for v in result["violations"] if v["impact"] in {"serious", "critical"}]
+
+
+def wait_for(page: Page, product: Product, selector: str) -> None:
+    deadline = time.monotonic() + 20
+    while page.locator(selector).count() == 0 and time.monotonic() < deadline:
+        product.run_function("router")
+        page.wait_for_timeout(300)
+
+
+def test_axe_finds_no_serious_violations(axe_page: Page, product: Product) -> None:
+    agent_key, _ = offered_conversation(product)
+    axe_page.goto(f"{product.devhost_url}/api/console/")
+    assert serious_violations(axe_page) == []
+
+    axe_page.get_by_label("Agent key").fill(agent_key)
+    axe_page.get_by_role("button", name="Sign in as agent").click()
+    wait_for(axe_page, product, ".inbox-item")
+    axe_page.locator(".inbox-item").first.click()
+    axe_page.get_by_role("button", name="Accept").click()
+    expect(axe_page.locator(".message.in")).to_contain_text("Hello?")
+    assert serious_violations(axe_page) == []
+
+    axe_page.evaluate("sessionStorage.clear()")
+    axe_page.goto(f"{product.devhost_url}/api/console/")
+    axe_page.get_by_label("Management key").fill(product.manage.headers["Authorization"][7:])
+    axe_page.get_by_role("button", name="Sign in as operator").click()
+    expect(axe_page.locator(".account").first).to_be_visible()
+    expect(axe_page.locator("#queues tbody tr").first).to_be_visible()
+    expect(axe_page.locator("#agents tbody")).to_contain_text("Kay")
+    assert serious_violations(axe_page) == []
+
+
+def test_an_agent_works_with_the_keyboard_alone(page: Page, product: Product) -> None:
+    agent_key, _ = offered_conversation(product)
+    page.goto(f"{product.devhost_url}/api/console/")
+    page.keyboard.press("Tab")  # the skip link comes first
+    expect(page.locator(".skip")).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(page.get_by_label("Agent key")).to_be_focused()
+    page.keyboard.type(agent_key)
+    page.keyboard.press("Enter")
+    expect(page.get_by_label("Presence")).to_be_visible()
+    wait_for(page, product, ".inbox-item")
+    page.get_by_label("Presence").focus()
+    page.keyboard.press("Tab")
+    expect(page.locator(".inbox-item").first).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("button", name="Accept")).to_be_visible()
+    page.keyboard.press("Tab")  # focus moved to the conversation's heading; Accept is next
+    expect(page.get_by_role("button", name="Accept")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.get_by_label("Reply")).to_be_focused()
+    page.keyboard.type("Typed without a mouse.")
+    page.keyboard.press("Enter")
+    expect(page.locator(".message.out", has_text="Typed without a mouse.")).to_be_visible()
