@@ -39,11 +39,6 @@ def not_found(what: str) -> ApiError:
     return ApiError(404, "not_found", f"{what} does not exist")
 
 
-def validation_error(field: str, message: str) -> ApiError:
-    return ApiError(422, "validation_error", f"{field}: {message}",
-                    [{"field": field, "message": message}])
-
-
 def error_response(status: int, code: str, message: str,
                    fields: list[dict[str, str]] | None = None) -> JSONResponse:
     body: dict[str, Any] = {"error": code, "message": message}

@@ -34,7 +34,6 @@ from messenger_channel.routing.rules import Scalar
 from messenger_channel.storage.tables import Entity, Table, TableStore
 
 State = Literal["survey", "waiting", "offered", "active", "wrap_up", "closed"]
-OPEN_STATES: tuple[State, ...] = ("survey", "waiting", "offered", "active", "wrap_up")
 Direction = Literal["in", "out"]
 Author = Literal["customer", "agent", "automated", "outside"]
 MessageStatus = Literal["received", "queued", "sent", "delivered", "read", "failed"]
@@ -110,10 +109,6 @@ class Conversation(Entity):
 
     def row_key(self) -> str:
         return "conversation"
-
-    @property
-    def is_open(self) -> bool:
-        return self.state != "closed"
 
 
 class AttachmentInfo(BaseModel):
