@@ -34,7 +34,7 @@ from bench.common import RESULTS, cpu_seconds_per_call, summary_ms, write_result
 from devhost.processes import free_port
 from devhost.stack import LocalStack, StackConfig
 from messenger_channel.bus.local import LocalQueue
-from messenger_channel.bus.port import OutgoingMessage
+from messenger_channel.bus.port import QueueMessage
 from messenger_channel.clock import Clock
 from messenger_channel.facebook.signature import sign
 from messenger_channel.ingress.archive import WebhookArchive
@@ -86,7 +86,7 @@ class _Directory:
 
 
 class _NoQueue:
-    def send(self, queue: str, messages: list[OutgoingMessage]) -> None:
+    def send(self, queue: str, messages: list[QueueMessage]) -> None:
         pass
 
     def check(self) -> None:

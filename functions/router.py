@@ -6,14 +6,15 @@ dead-lettered with the reason after the queue's maximum delivery count).
 
 import azure.functions as func
 
-from messenger_channel.conversations.router import process_inbound
+from messenger_channel.bus.queues import INBOUND
+from messenger_channel.conversations.inbound import process_inbound
 from messenger_channel.services import get_services
 
 bp = func.Blueprint()
 
 
 @bp.function_name("router")
-@bp.service_bus_queue_trigger(arg_name="msg", queue_name="inbound",
+@bp.service_bus_queue_trigger(arg_name="msg", queue_name=INBOUND.name,
                               connection="ServiceBusConnection", is_sessions_enabled=True)
 def router(msg: func.ServiceBusMessage) -> None:
     process_inbound(get_services(), msg.get_body())

@@ -7,6 +7,7 @@ an exception (redelivered, then dead-lettered after the queue's maximum delivery
 
 import azure.functions as func
 
+from messenger_channel.bus.queues import OUTBOUND
 from messenger_channel.conversations.sender import process_outbound
 from messenger_channel.services import get_services
 
@@ -14,7 +15,7 @@ bp = func.Blueprint()
 
 
 @bp.function_name("sender")
-@bp.service_bus_queue_trigger(arg_name="msg", queue_name="outbound",
+@bp.service_bus_queue_trigger(arg_name="msg", queue_name=OUTBOUND.name,
                               connection="ServiceBusConnection", is_sessions_enabled=True)
 def sender(msg: func.ServiceBusMessage) -> None:
     process_outbound(get_services(), msg.get_body())

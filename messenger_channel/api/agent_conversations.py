@@ -14,7 +14,6 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from messenger_channel.api.auth import AgentIdDep, ServicesDep
-from messenger_channel.api.errors import ApiError, not_found
 from messenger_channel.api.lists import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
@@ -26,6 +25,7 @@ from messenger_channel.api.lists import (
 from messenger_channel.api.types import ApiTime
 from messenger_channel.conversations.automated import send_automated
 from messenger_channel.conversations.closing import agent_closes
+from messenger_channel.conversations.distribution import Distributor
 from messenger_channel.conversations.models import (
     AttachmentStatus,
     Author,
@@ -39,7 +39,7 @@ from messenger_channel.conversations.models import (
 )
 from messenger_channel.conversations.sender import send_action
 from messenger_channel.conversations.window import WindowKind, messaging_window
-from messenger_channel.routing.distribution import Distributor, Refused
+from messenger_channel.errors import Missing
 from messenger_channel.services import Services
 from messenger_channel.storage.errors import InvalidKey
 from messenger_channel.workforce.agents import get_agent
@@ -137,18 +137,18 @@ def visible_conversation(services: Services, conversation_id: str, agent_id: str
     except InvalidKey:
         conversation = None
     if conversation is None or not visible_to(conversation, agent_id):
-        raise not_found(f"conversation {conversation_id}")
+        raise Missing.of(f"conversation {conversation_id}")
     return conversation
 
 
 @contextmanager
 def refusals(conversation_id: str) -> Iterator[None]:
+    """An id the storage refuses as a key (a control character, too long) was never issued:
+    404, like an unknown one. Other refusals reach the API's handler as they are."""
     try:
         yield
-    except InvalidKey:  # an id we never issued
-        raise not_found(f"conversation {conversation_id}") from None
-    except Refused as refused:
-        raise ApiError(refused.status, refused.code, str(refused)) from None
+    except InvalidKey:
+        raise Missing.of(f"conversation {conversation_id}") from None
 
 
 def conversation_answer(services: Services, conversation: Conversation) -> ConversationOut:
@@ -181,7 +181,7 @@ def accept(conversation_id: str, agent_id: AgentIdDep,
            services: ServicesDep) -> ConversationOut:
     agent = get_agent(services.tables, agent_id)
     if agent is None:
-        raise not_found(f"conversation {conversation_id}")
+        raise Missing.of(f"conversation {conversation_id}")
     distributor = Distributor(services)
     with refusals(conversation_id):
         conversation = distributor.accept(conversation_id, agent_id, agent)

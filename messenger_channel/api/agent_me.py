@@ -7,8 +7,8 @@ from pydantic import BaseModel, ConfigDict
 
 from messenger_channel.api.auth import AgentIdDep, ServicesDep
 from messenger_channel.api.errors import ApiError
+from messenger_channel.conversations.distribution import Distributor
 from messenger_channel.conversations.models import ConversationTables
-from messenger_channel.routing.distribution import Distributor
 from messenger_channel.services import Services
 from messenger_channel.workforce.agents import Agent, AgentOut, Agents, Presence, get_agent
 

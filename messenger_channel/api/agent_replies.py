@@ -16,13 +16,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from messenger_channel.api.agent_conversations import refusals, visible_conversation, visible_to
 from messenger_channel.api.auth import AgentIdDep, ServicesDep
-from messenger_channel.api.errors import ApiError, not_found
+from messenger_channel.api.errors import ApiError
 from messenger_channel.bus.port import QueueUnavailable
 from messenger_channel.conversations.agent_files import find_file, open_file, store_upload
 from messenger_channel.conversations.attachments import CONTAINER, MAX_ATTACHMENT_BYTES, blob_name
 from messenger_channel.conversations.models import ConversationTables, MessageStatus
 from messenger_channel.conversations.replies import MAX_ATTACHMENTS, agent_reply, held_conversation
 from messenger_channel.conversations.sender import send_action
+from messenger_channel.errors import Missing
 from messenger_channel.services import Services
 from messenger_channel.storage.blobs import BlobStream
 
@@ -115,14 +116,14 @@ def download(attachment_id: str, agent_id: AgentIdDep, services: ServicesDep,
         return _customer_file(services, agent_id, conversation_id, attachment_id)
     record = find_file(services, attachment_id)
     if record is None:
-        raise not_found(f"attachment {attachment_id}")
+        raise Missing.of(f"attachment {attachment_id}")
     if record.conversation_id is None:
         allowed = record.uploaded_by == agent_id
     else:
         conversation = ConversationTables(services.tables).conversation(record.conversation_id)
         allowed = conversation is not None and visible_to(conversation, agent_id)
     if not allowed:
-        raise not_found(f"attachment {attachment_id}")
+        raise Missing.of(f"attachment {attachment_id}")
     return _stream(open_file(services, record), record.name, record.content_type)
 
 
@@ -137,7 +138,7 @@ def _customer_file(services: Services, agent_id: str, conversation_id: str,
                     CONTAINER, blob_name(conversation.id, attachment.id))
                 return _stream(stream, attachment.name,
                                attachment.content_type or "application/octet-stream")
-    raise not_found(f"attachment {attachment_id}")
+    raise Missing.of(f"attachment {attachment_id}")
 
 
 def _stream(stream: BlobStream, name: str, content_type: str) -> StreamingResponse:

@@ -1,4 +1,9 @@
-"""The API's error shape: ``{"error": code, "message": words}``; 422 adds ``fields``."""
+"""The API's error shape: ``{"error": code, "message": words}``; 422 adds ``fields``.
+
+The one translation from the core's refusals (``messenger_channel.errors``) to HTTP lives
+here, in ``STATUS_OF``; routes let refusals through and the handler answers them. ``ApiError``
+is for what only the HTTP layer knows (a key, a cursor, a body's size).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from messenger_channel.errors import Conflict, Invalid, Missing, Refusal, TooLarge, Unsupported
+from messenger_channel.storage.errors import InvalidKey
 
 
 class ApiError(Exception):
@@ -39,6 +47,26 @@ def not_found(what: str) -> ApiError:
     return ApiError(404, "not_found", f"{what} does not exist")
 
 
+STATUS_OF: dict[type[Refusal], int] = {
+    Missing: 404, Conflict: 409, Invalid: 422, TooLarge: 413, Unsupported: 415,
+}
+
+
+def refusal_status(refusal: Refusal) -> int:
+    for kind in type(refusal).__mro__:
+        if kind in STATUS_OF:
+            return STATUS_OF[kind]
+    return 400
+
+
+def refusal_response(refusal: Refusal) -> JSONResponse:
+    fields = None
+    if isinstance(refusal, Invalid) and any(field for field, _ in refusal.problems):
+        fields = [{"field": field or "body", "message": message}
+                  for field, message in refusal.problems]
+    return error_response(refusal_status(refusal), refusal.code, refusal.message, fields)
+
+
 def error_response(status: int, code: str, message: str,
                    fields: list[dict[str, str]] | None = None) -> JSONResponse:
     body: dict[str, Any] = {"error": code, "message": message}
@@ -66,6 +94,15 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, error: ApiError) -> JSONResponse:
         return error_response(error.status, error.code, error.message, error.fields)
+
+    @app.exception_handler(Refusal)
+    async def _refusal(_: Request, refusal: Refusal) -> JSONResponse:
+        return refusal_response(refusal)
+
+    @app.exception_handler(InvalidKey)
+    async def _invalid_key(_: Request, error: InvalidKey) -> JSONResponse:
+        # A key the storage refuses (a control character, too long) is an id never issued.
+        return error_response(404, "not_found", "no such resource")
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, error: RequestValidationError) -> JSONResponse:

@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from messenger_channel.api.auth import ManagerDep, ServicesDep
-from messenger_channel.api.errors import ApiError
 from messenger_channel.api.lists import ListPage, paginate
 from messenger_channel.api.types import ApiTime
 from messenger_channel.provisioning.models import Account, Page, ProvisioningState, TokenStatus
-from messenger_channel.provisioning.service import (
-    ChannelSetup,
-    SetupConflict,
-    SetupNotFound,
-    TokenRejected,
-)
+from messenger_channel.provisioning.service import ChannelSetup
 from messenger_channel.workforce.workstreams import workstream_for_page
 
 router = APIRouter(prefix="/api/manage", tags=["channel setup"])
@@ -102,23 +94,6 @@ class PageOut(BaseModel):
     updated_at: ApiTime
 
 
-@contextmanager
-def _translated() -> Iterator[None]:
-    try:
-        yield
-    except SetupNotFound as missing:
-        raise ApiError(404, "not_found", f"{missing} does not exist") from None
-    except SetupConflict as conflict:
-        raise ApiError(409, conflict.code, str(conflict)) from None
-    except TokenRejected as rejected:
-        raise ApiError(
-            422,
-            "validation_error",
-            f"access_token: {rejected}",
-            [{"field": "access_token", "message": str(rejected)}],
-        ) from None
-
-
 def _account_out(setup: ChannelSetup, account: Account) -> AccountOut:
     return AccountOut(
         id=account.id,
@@ -159,8 +134,7 @@ Limit = Annotated[int, Query(ge=1, le=500)]
 @router.post("/accounts", status_code=201, response_model=AccountOut)
 def create_account(body: AccountCreate, services: ServicesDep, _: ManagerDep) -> AccountOut:
     setup = ChannelSetup(services)
-    with _translated():
-        return _account_out(setup, setup.create_account(body.name, body.app_id, body.app_secret))
+    return _account_out(setup, setup.create_account(body.name, body.app_id, body.app_secret))
 
 
 @router.get("/accounts", response_model=ListPage[AccountOut])
@@ -181,8 +155,7 @@ def list_accounts(
 @router.get("/accounts/{account_id}", response_model=AccountOut)
 def get_account(account_id: str, services: ServicesDep, _: ManagerDep) -> AccountOut:
     setup = ChannelSetup(services)
-    with _translated():
-        return _account_out(setup, setup.account(account_id))
+    return _account_out(setup, setup.account(account_id))
 
 
 @router.patch("/accounts/{account_id}", response_model=AccountOut)
@@ -190,25 +163,22 @@ def patch_account(
     account_id: str, body: AccountPatch, services: ServicesDep, _: ManagerDep
 ) -> AccountOut:
     setup = ChannelSetup(services)
-    with _translated():
-        return _account_out(
-            setup, setup.update_account(account_id, name=body.name, app_secret=body.app_secret)
-        )
+    return _account_out(
+        setup, setup.update_account(account_id, name=body.name, app_secret=body.app_secret)
+    )
 
 
 @router.delete("/accounts/{account_id}", status_code=202, response_model=AccountOut)
 def delete_account(account_id: str, services: ServicesDep, _: ManagerDep) -> AccountOut:
     setup = ChannelSetup(services)
-    with _translated():
-        return _account_out(setup, setup.delete_account(account_id))
+    return _account_out(setup, setup.delete_account(account_id))
 
 
 @router.post("/accounts/{account_id}/pages", status_code=201, response_model=PageOut)
 def add_page(account_id: str, body: PageCreate, services: ServicesDep, _: ManagerDep) -> PageOut:
     setup = ChannelSetup(services)
-    with _translated():
-        page = setup.add_page(account_id, body.page_id, body.name, body.access_token)
-        return page_out(setup, page, setup.account(account_id))
+    page = setup.add_page(account_id, body.page_id, body.name, body.access_token)
+    return page_out(setup, page, setup.account(account_id))
 
 
 @router.get("/accounts/{account_id}/pages", response_model=ListPage[PageOut])
@@ -221,8 +191,7 @@ def list_pages(
     limit: Limit = 100,
 ) -> ListPage[PageOut]:
     setup = ChannelSetup(services)
-    with _translated():
-        account = setup.account(account_id)
+    account = setup.account(account_id)
     pages = [page_out(setup, p, account) for p in setup.tables.pages_of(account_id)]
     return paginate(
         pages, changed_at=lambda p: p.updated_at, cursor=cursor, since=since, limit=limit
@@ -232,8 +201,7 @@ def list_pages(
 @router.get("/accounts/{account_id}/pages/{page_id}", response_model=PageOut)
 def get_page(account_id: str, page_id: str, services: ServicesDep, _: ManagerDep) -> PageOut:
     setup = ChannelSetup(services)
-    with _translated():
-        return page_out(setup, setup.page(account_id, page_id), setup.tables.account(account_id))
+    return page_out(setup, setup.page(account_id, page_id), setup.tables.account(account_id))
 
 
 @router.patch("/accounts/{account_id}/pages/{page_id}", response_model=PageOut)
@@ -241,18 +209,16 @@ def patch_page(
     account_id: str, page_id: str, body: PagePatch, services: ServicesDep, _: ManagerDep
 ) -> PageOut:
     setup = ChannelSetup(services)
-    with _translated():
-        page = setup.page(account_id, page_id)
-        if body.access_token is not None:
-            page = setup.rotate_token(account_id, page_id, body.access_token)
-        if body.name is not None:
-            page = setup.rename_page(account_id, page_id, body.name)
-        return page_out(setup, page, setup.account(account_id))
+    page = setup.page(account_id, page_id)
+    if body.access_token is not None:
+        page = setup.rotate_token(account_id, page_id, body.access_token)
+    if body.name is not None:
+        page = setup.rename_page(account_id, page_id, body.name)
+    return page_out(setup, page, setup.account(account_id))
 
 
 @router.delete("/accounts/{account_id}/pages/{page_id}", status_code=202, response_model=PageOut)
 def delete_page(account_id: str, page_id: str, services: ServicesDep, _: ManagerDep) -> PageOut:
     setup = ChannelSetup(services)
-    with _translated():
-        page = setup.delete_page(account_id, page_id)
-        return page_out(setup, page, setup.tables.account(account_id))
+    page = setup.delete_page(account_id, page_id)
+    return page_out(setup, page, setup.tables.account(account_id))

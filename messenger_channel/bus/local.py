@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from messenger_channel.bus.port import OutgoingMessage, QueueUnavailable
+from messenger_channel.bus.port import QueueMessage, QueueUnavailable
 from messenger_channel.bus.queues import QUEUES, QueueSpec
 from messenger_channel.clock import Clock
 
@@ -176,7 +176,7 @@ class LocalQueue:
             raise
 
     # -- QueueSender ------------------------------------------------------------------------
-    def send(self, queue: str, messages: Sequence[OutgoingMessage]) -> None:
+    def send(self, queue: str, messages: Sequence[QueueMessage]) -> None:
         """Enqueue all messages in one transaction; a message id already sent to this queue
         within its duplicate-detection window (counted from the first send) is dropped."""
         spec = self._spec(queue)

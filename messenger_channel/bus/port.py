@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from messenger_channel.bus.queues import INBOUND
+
 # Service Bus limits MessageId and SessionId to 128 characters.
 MAX_ID_LENGTH = 128
 
@@ -17,7 +19,7 @@ class QueueUnavailable(Exception):
 
 
 @dataclass(frozen=True)
-class OutgoingMessage:
+class QueueMessage:
     body: bytes
     session_id: str
     message_id: str
@@ -35,7 +37,7 @@ class OutgoingMessage:
 
 
 class QueueSender(Protocol):
-    def send(self, queue: str, messages: Sequence[OutgoingMessage]) -> None:
+    def send(self, queue: str, messages: Sequence[QueueMessage]) -> None:
         """Durably enqueue every message or raise ``QueueUnavailable``; duplicates (same
         message id within the queue's window) are dropped silently, as Service Bus does."""
         ...
@@ -70,5 +72,5 @@ class DeadLetterQueues(Protocol):
 
 def count_of(queue: str, session_ids: Iterable[str]) -> DeadLetterCount:
     sessions = list(session_ids)
-    pages = Counter(s.split(":", 1)[0] for s in sessions if queue == "inbound" and ":" in s)
+    pages = Counter(s.split(":", 1)[0] for s in sessions if queue == INBOUND.name and ":" in s)
     return DeadLetterCount(queue, len(sessions), dict(pages), len(sessions) >= MAX_COUNTED)

@@ -19,7 +19,7 @@ from azure.identity import DefaultAzureCredential
 from azure.servicebus import ServiceBusClient, ServiceBusMessage, ServiceBusMessageBatch
 from azure.servicebus.exceptions import MessageSizeExceededError
 
-from messenger_channel.bus.port import OutgoingMessage, QueueUnavailable
+from messenger_channel.bus.port import QueueMessage, QueueUnavailable
 from messenger_channel.bus.queues import QUEUES
 from messenger_channel.bus.servicebus_deadletters import ReceiverClient
 
@@ -73,7 +73,7 @@ class ServiceBusQueueSender:
         client = ServiceBusClient(fully_qualified_namespace, credential or DefaultAzureCredential())
         return cls(client, receivers=client)
 
-    def send(self, queue: str, messages: Sequence[OutgoingMessage]) -> None:
+    def send(self, queue: str, messages: Sequence[QueueMessage]) -> None:
         """Send in as few batches as fit. Each batch is atomic, several are not: after a
         ``QueueUnavailable`` the caller resends all, and duplicate detection drops the part
         already sent. A message larger than the queue accepts raises ``ValueError`` before
@@ -139,7 +139,7 @@ class ServiceBusQueueSender:
             raise QueueUnavailable("the Service Bus sender is closed")
 
 
-def _service_bus_message(message: OutgoingMessage) -> ServiceBusMessage:
+def _service_bus_message(message: QueueMessage) -> ServiceBusMessage:
     properties: dict[str | bytes, _PropertyValue] = {
         key: value for key, value in message.properties.items()}
     return ServiceBusMessage(

@@ -24,7 +24,7 @@ from messenger_channel.bus.port import (
     MAX_COUNTED,
     MAX_ID_LENGTH,
     DeadLetterCount,
-    OutgoingMessage,
+    QueueMessage,
     QueueSender,
     QueueUnavailable,
     count_of,
@@ -110,7 +110,7 @@ class ServiceBusDeadLetters:
             receiver.close()
 
 
-def _resent(message: ServiceBusReceivedMessage) -> OutgoingMessage:
+def _resent(message: ServiceBusReceivedMessage) -> QueueMessage:
     original = str(message.message_id)
     suffix = f":r{message.sequence_number}"
     properties = {
@@ -119,7 +119,7 @@ def _resent(message: ServiceBusReceivedMessage) -> OutgoingMessage:
         if _text(key) not in _DEAD_LETTER_PROPERTIES
     }
     properties["original_message_id"] = original
-    return OutgoingMessage(
+    return QueueMessage(
         body=b"".join(message.body),
         session_id=str(message.session_id),
         message_id=original[: MAX_ID_LENGTH - len(suffix)] + suffix,

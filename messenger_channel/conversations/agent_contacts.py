@@ -25,14 +25,16 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
+from messenger_channel.conversations.distribution import Distributor
 from messenger_channel.conversations.models import (
     Contact,
     Conversation,
     ConversationTables,
     short_hash,
 )
-from messenger_channel.conversations.replies import conversation_send_type, held_conversation
-from messenger_channel.routing.distribution import Distributor, Refused
+from messenger_channel.conversations.replies import held_conversation
+from messenger_channel.conversations.send_rules import conversation_send_type, outside_window
+from messenger_channel.errors import Conflict, Missing
 from messenger_channel.services import Services
 from messenger_channel.storage.errors import InvalidKey
 from messenger_channel.storage.tables import Entity, Table
@@ -86,7 +88,7 @@ def _existing_contact(services: Services, contact_id: str) -> AgentContact:
     except InvalidKey:
         contact = None
     if contact is None:
-        raise Refused(404, "not_found", f"contact {contact_id} does not exist")
+        raise Missing(f"contact {contact_id} does not exist")
     return contact
 
 
@@ -119,8 +121,7 @@ def _profile(services: Services, page_id: str, psid: str | None,
     except InvalidKey:
         found = None
     if found is None:
-        raise Refused(404, "not_found",
-                      "this customer has never written to the page: Facebook only lets a "
+        raise Missing("this customer has never written to the page: Facebook only lets a "
                       "page answer customers who wrote first")
     return found
 
@@ -128,16 +129,16 @@ def _profile(services: Services, page_id: str, psid: str | None,
 def start_conversation(services: Services, agent_id: str, page_id: str, *,
                        psid: str | None = None, contact_id: str | None = None) -> Conversation:
     """A new conversation held by the agent with a customer who wrote before. Raises
-    ``Refused``: 404 unknown customer, 409 ``conversation_open`` (the customer has one),
-    ``outside_messaging_window``, ``no_capacity``."""
+    ``Missing`` (unknown customer) or ``Conflict``: ``conversation_open`` (the customer has
+    one), ``outside_messaging_window``, ``no_capacity``."""
     agent = get_agent(services.tables, agent_id)
     if agent is None:
-        raise Refused(404, "not_found", "agent not found")
+        raise Missing("agent not found")
     profile = _profile(services, page_id, psid, contact_id)
     tables = ConversationTables(services.tables)
     if profile.open_conversation_id is not None:
-        raise Refused(409, "conversation_open",
-                      f"the customer's conversation {profile.open_conversation_id} is open")
+        raise Conflict("conversation_open",
+                       f"the customer's conversation {profile.open_conversation_id} is open")
     previous = (None if profile.last_conversation_id is None
                 else tables.conversation(profile.last_conversation_id))
     workstream = workstream_for_page(services.tables, page_id)
@@ -155,24 +156,22 @@ def start_conversation(services: Services, agent_id: str, page_id: str, *,
         human_agent_tag=workstream is not None and workstream.human_agent_tag,
         last_activity_at=now, created_at=now, updated_at=now)
     if conversation_send_type(services, conversation, human=True) is None:
-        raise Refused(409, "outside_messaging_window",
-                      "Facebook no longer accepts messages to this customer: the messaging "
-                      "window has closed")
+        raise outside_window()
     distributor = Distributor(services)
     units = 0 if workstream is None else workstream.capacity_per_conversation
     if not distributor.reserve(agent, conversation.id, units):
-        raise Refused(409, "no_capacity", "you have no capacity left for another conversation")
+        raise Conflict("no_capacity", "you have no capacity left for another conversation")
 
     def claim(c: Contact) -> Contact:
         if c.open_conversation_id is not None:
-            raise Refused(409, "conversation_open", "the customer's conversation is open")
+            raise Conflict("conversation_open", "the customer's conversation is open")
         return c.model_copy(update={"open_conversation_id": conversation.id,
                                     "last_conversation_id": conversation.id,
                                     "last_agent_id": agent_id, "updated_at": now})
 
     try:
         tables.contacts.update(page_id, profile.psid, claim)
-    except Refused:
+    except Conflict:
         distributor.release(agent_id, conversation.id)
         raise
     tables.conversations.create(conversation)

@@ -22,8 +22,8 @@ from posixpath import splitext
 
 from messenger_channel.conversations.attachments import CONTAINER, MAX_ATTACHMENT_BYTES
 from messenger_channel.conversations.models import AttachmentInfo
+from messenger_channel.errors import Invalid, TooLarge, Unsupported
 from messenger_channel.facebook.graph import AttachmentType
-from messenger_channel.routing.distribution import Refused
 from messenger_channel.services import Services
 from messenger_channel.storage.blobs import BlobStream
 from messenger_channel.storage.errors import InvalidKey
@@ -115,23 +115,21 @@ def agent_files(services: Services) -> Table[AgentFile]:
 
 
 def store_upload(services: Services, agent_id: str, filename: str, data: bytes) -> AgentFile:
-    """Check and keep an upload. Raises ``Refused``: 413 over 25 MB, 415 for a type Facebook
-    does not take from agents or content that is not what its name says, 422 when empty."""
+    """Check and keep an upload. Raises ``TooLarge`` over 25 MB, ``Unsupported`` for a type
+    Facebook does not take from agents or content that is not what its name says, ``Invalid``
+    when empty."""
     name = filename.replace("\\", "/").rsplit("/", 1)[-1].strip()[:MAX_NAME_CHARS]
     extension = splitext(name)[1].lower().lstrip(".")
     if extension not in FILE_TYPES:
-        raise Refused(415, "unsupported_media_type",
-                      f"'{extension or name}' files cannot be sent; allowed: "
-                      + ", ".join(FILE_TYPES))
+        raise Unsupported(f"'{extension or name}' files cannot be sent; allowed: "
+                          + ", ".join(FILE_TYPES))
     if len(data) > MAX_ATTACHMENT_BYTES:
-        raise Refused(413, "body_too_large",
-                      f"attachments are limited to {MAX_ATTACHMENT_BYTES // 2**20} MB")
+        raise TooLarge(f"attachments are limited to {MAX_ATTACHMENT_BYTES // 2**20} MB")
     if not data:
-        raise Refused(422, "validation_error", "the file is empty")
+        raise Invalid("the file is empty")
     content_type, facebook_type, matches = FILE_TYPES[extension]
     if not matches(data):
-        raise Refused(415, "unsupported_media_type",
-                      f"the content of {name} is not a .{extension} file")
+        raise Unsupported(f"the content of {name} is not a .{extension} file")
     record = AgentFile(id=f"att_{uuid.uuid4().hex}", name=name, content_type=content_type,
                        facebook_type=facebook_type, size=len(data), uploaded_by=agent_id,
                        created_at=services.clock.now())

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 
 from messenger_channel.conversations.models import Conversation, Message
 from messenger_channel.conversations.outgoing import automated_message_id, send_in_conversation
-from messenger_channel.outbound import OutboundMessage
+from messenger_channel.queue_messages import OutboundMessage
 from messenger_channel.services import Services
 from messenger_channel.workforce.workstreams import Workstream
 

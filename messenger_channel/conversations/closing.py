@@ -14,8 +14,9 @@ import logging
 from datetime import datetime, timedelta
 
 from messenger_channel.conversations.automated import send_automated
+from messenger_channel.conversations.distribution import Distributor
 from messenger_channel.conversations.models import Conversation
-from messenger_channel.routing.distribution import Distributor, Refused
+from messenger_channel.errors import Conflict, Missing
 from messenger_channel.services import Services
 
 log = logging.getLogger(__name__)
@@ -51,11 +52,11 @@ def close_conversation(services: Services, distributor: Distributor,
 
 def agent_closes(services: Services, conversation_id: str, agent_id: str) -> Conversation:
     """The agent's close: ``active`` → ``wrap_up`` (or ``closed``), ``wrap_up`` → ``closed``.
-    Raises ``Refused`` (404 when the agent does not hold it)."""
+    Raises ``Missing`` when the agent does not hold it."""
     distributor = Distributor(services)
     conversation = distributor.tables.conversation(conversation_id)
     if conversation is None or conversation.agent_id != agent_id:
-        raise Refused(404, "not_found", f"conversation {conversation_id} does not exist")
+        raise Missing(f"conversation {conversation_id} does not exist")
     workstream = distributor.workstream(conversation.workstream_id)
     if conversation.state == "active":
         if workstream is not None:
@@ -75,7 +76,7 @@ def agent_closes(services: Services, conversation_id: str, agent_id: str) -> Con
             return conversation
     if conversation.state in ("active", "wrap_up"):
         if not close_conversation(services, distributor, conversation):
-            raise Refused(409, "conversation_changed", "the conversation changed; try again")
+            raise Conflict("conversation_changed", "the conversation changed; try again")
         distributor.sweep()  # the capacity freed goes to what waits
     found = distributor.tables.conversation(conversation_id)
     assert found is not None
@@ -88,7 +89,7 @@ def _to_wrap_up(services: Services, distributor: Distributor, seen: Conversation
 
     def mutate(current: Conversation) -> Conversation:
         if (current.state, current.updated_at) != (seen.state, seen.updated_at):
-            raise Refused(409, "conversation_changed", "the conversation changed; try again")
+            raise Conflict("conversation_changed", "the conversation changed; try again")
         return current.model_copy(update={"state": "wrap_up", "updated_at": now,
                                           "wrap_up_ends_at": now + timedelta(minutes=minutes)})
 

@@ -159,8 +159,10 @@ class Message(Entity):
         return self.id
 
 
-class MidIndex(Entity):
-    """Finds the message of a Facebook ``mid`` within its conversation."""
+class MessageIndex(Entity):
+    """Finds a message within its conversation by an id it is known by: Facebook's ``mid``
+    (customers' messages, reactions, edits) or the product's own message id (what we send).
+    The field keeps its first name, ``mid_hash``: it is stored."""
 
     conversation_id: str
     mid_hash: str
@@ -173,8 +175,8 @@ class MidIndex(Entity):
         return self.mid_hash
 
 
-def mid_key(mid: str) -> str:
-    return f"mid-{short_hash(mid)}"
+def message_index_key(known_id: str) -> str:
+    return f"mid-{short_hash(known_id)}"
 
 
 def message_key(moment: datetime, identity: str) -> str:
@@ -209,7 +211,7 @@ class ConversationTables:
         self.contacts: Table[Contact] = store.table("Contacts", Contact)
         self.conversations: Table[Conversation] = store.table("Conversations", Conversation)
         self.messages: Table[Message] = store.table("Messages", Message)
-        self.mids: Table[MidIndex] = store.table("Messages", MidIndex)
+        self.message_index: Table[MessageIndex] = store.table("Messages", MessageIndex)
         self.loads: Table[AgentLoad] = store.table("AgentLoads", AgentLoad)
 
     def conversation(self, conversation_id: str) -> Conversation | None:
@@ -248,6 +250,7 @@ class ConversationTables:
                 return found
             cursor = page.next
 
-    def message_by_mid(self, conversation_id: str, mid: str) -> Message | None:
-        index = self.mids.get(conversation_id, mid_key(mid))
+    def find_message(self, conversation_id: str, known_id: str) -> Message | None:
+        """The message Facebook knows as ``known_id`` (a mid), or we do (our message id)."""
+        index = self.message_index.get(conversation_id, message_index_key(known_id))
         return None if index is None else self.messages.get(conversation_id, index.message_id)

@@ -13,12 +13,12 @@ from messenger_channel.conversations.models import (
     Conversation,
     ConversationTables,
     Message,
-    MidIndex,
+    MessageIndex,
+    message_index_key,
     message_key,
-    mid_key,
     short_hash,
 )
-from messenger_channel.outbound import OutboundMessage, enqueue_outbound
+from messenger_channel.queue_messages import OutboundMessage, enqueue_outbound
 from messenger_channel.services import Services
 from messenger_channel.storage.errors import AlreadyExists
 from messenger_channel.storage.tables import CreateOp
@@ -32,7 +32,7 @@ def send_in_conversation(services: Services, conversation: Conversation,
                          outbound: OutboundMessage,
                          attachment: AttachmentInfo | None = None) -> Message:
     tables = ConversationTables(services.tables)
-    index_key = mid_key(outbound.message_id)
+    index_key = message_index_key(outbound.message_id)
     row = Message(conversation_id=conversation.id,
                   id=message_key(outbound.created_at, outbound.message_id),
                   direction="out", author=outbound.author, text=outbound.text,
@@ -42,11 +42,11 @@ def send_in_conversation(services: Services, conversation: Conversation,
     try:
         tables.messages.transaction([
             CreateOp(row),
-            CreateOp(MidIndex(conversation_id=conversation.id, mid_hash=index_key,
+            CreateOp(MessageIndex(conversation_id=conversation.id, mid_hash=index_key,
                               message_id=row.id)),
         ])
     except AlreadyExists:
-        index = tables.mids.get(conversation.id, index_key)
+        index = tables.message_index.get(conversation.id, index_key)
         assert index is not None  # written with the row, never deleted
         existing = tables.messages.get(conversation.id, index.message_id)
         assert existing is not None

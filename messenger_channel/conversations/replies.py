@@ -20,12 +20,9 @@ from datetime import timedelta
 from messenger_channel.conversations.agent_files import AgentFile, agent_files, find_file
 from messenger_channel.conversations.models import Conversation, ConversationTables, Message
 from messenger_channel.conversations.outgoing import send_in_conversation
-from messenger_channel.conversations.window import SendType, send_type
-from messenger_channel.outbound import OutboundMessage
-from messenger_channel.provisioning.models import Page
-from messenger_channel.provisioning.repository import ChannelTables
-from messenger_channel.provisioning.token_health import UNHEALTHY
-from messenger_channel.routing.distribution import Refused
+from messenger_channel.conversations.send_rules import check_can_send
+from messenger_channel.errors import Conflict, Invalid, Missing
+from messenger_channel.queue_messages import OutboundMessage
 from messenger_channel.services import Services
 from messenger_channel.storage.errors import InvalidKey
 from messenger_channel.workforce.workstreams import Workstream, get_workstream
@@ -88,58 +85,29 @@ def held_conversation(services: Services, conversation_id: str, agent_id: str) -
     except InvalidKey:
         conversation = None
     if conversation is None or conversation.agent_id != agent_id:
-        raise Refused(404, "not_found", f"conversation {conversation_id} does not exist")
+        raise Missing(f"conversation {conversation_id} does not exist")
     workstream = (None if conversation.workstream_id is None
                   else get_workstream(services.tables, conversation.workstream_id))
     return ReplyContext(conversation, workstream)
 
 
-def usable_page(services: Services, page_id: str) -> Page | None:
-    """The page, when its token can send (not known broken)."""
-    page = ChannelTables(services.tables).page(page_id)
-    if page is None or page.token_ref is None or page.token_health.status in UNHEALTHY:
-        return None
-    return page
-
-
-def conversation_send_type(services: Services, conversation: Conversation, *,
-                           human: bool) -> SendType | None:
-    workstream = (None if conversation.workstream_id is None
-                  else get_workstream(services.tables, conversation.workstream_id))
-    return send_type(conversation.last_customer_message_at, conversation.human_agent_tag,
-                     workstream is not None and workstream.human_agent_tag,
-                     human=human, now=services.clock.now())
-
-
-def check_can_send(services: Services, conversation: Conversation, *, human: bool) -> None:
-    """Raise ``Refused(409, reason)`` when Facebook would refuse a message now."""
-    if usable_page(services, conversation.page_id) is None:
-        raise Refused(409, "page_token_invalid",
-                      "the page's access token is not valid; an operator must renew it")
-    if conversation_send_type(services, conversation, human=human) is None:
-        raise Refused(409, "outside_messaging_window",
-                      "Facebook no longer accepts messages to this customer: the messaging "
-                      "window has closed")
-
-
 def agent_reply(services: Services, conversation_id: str, agent_id: str, text: str | None,
                 attachment_ids: list[str]) -> list[Message]:
-    """Queue the agent's reply; the history rows made, in order. Raises ``Refused``."""
+    """Queue the agent's reply; the history rows made, in order. Raises a ``Refusal``."""
     context = held_conversation(services, conversation_id, agent_id)
     conversation = context.conversation
     parts = split_text(text or "")
     if not parts and not attachment_ids:
-        raise Refused(422, "validation_error", "a reply needs text or attachment_ids")
+        raise Invalid("a reply needs text or attachment_ids")
     if len(attachment_ids) > MAX_ATTACHMENTS:
-        raise Refused(422, "validation_error",
-                      f"a reply carries at most {MAX_ATTACHMENTS} attachments")
+        raise Invalid(f"a reply carries at most {MAX_ATTACHMENTS} attachments")
     if conversation.state != "active":
-        raise Refused(409, "conversation_closed",
-                      f"the conversation is {conversation.state}; replies need it active")
+        raise Conflict("conversation_closed",
+                       f"the conversation is {conversation.state}; replies need it active")
     if attachment_ids and (context.workstream is None
                            or not context.workstream.agent_attachments):
-        raise Refused(409, "attachments_disabled",
-                      "the workstream does not allow agents to send attachments")
+        raise Conflict("attachments_disabled",
+                       "the workstream does not allow agents to send attachments")
     files = [_own_file(services, attachment_id, agent_id, conversation.id)
              for attachment_id in attachment_ids]
     check_can_send(services, conversation, human=True)
@@ -169,6 +137,5 @@ def _own_file(services: Services, attachment_id: str, agent_id: str,
     record = find_file(services, attachment_id)
     if record is None or record.uploaded_by != agent_id or record.conversation_id not in (
             None, conversation_id):
-        raise Refused(422, "validation_error",
-                      f"attachment {attachment_id} is not a file you uploaded")
+        raise Invalid(f"attachment {attachment_id} is not a file you uploaded")
     return record

@@ -49,14 +49,13 @@ from messenger_channel.conversations.models import (
     Message,
     short_hash,
 )
-from messenger_channel.conversations.replies import conversation_send_type, usable_page
+from messenger_channel.conversations.send_rules import conversation_send_type, page_token
 from messenger_channel.conversations.window import SendType
 from messenger_channel.facebook.graph import SenderAction
 from messenger_channel.facebook.graph_errors import FailureReason, GraphError
-from messenger_channel.outbound import OUTBOUND_QUEUE, OutboundMessage
 from messenger_channel.provisioning.queue_health import record_failed_send
 from messenger_channel.provisioning.service import ChannelSetup
-from messenger_channel.secrets import SecretStoreError
+from messenger_channel.queue_messages import OUTBOUND, OutboundMessage
 from messenger_channel.services import Services
 from messenger_channel.storage.errors import AlreadyExists
 from messenger_channel.storage.tables import Entity, Table
@@ -121,7 +120,7 @@ def reconcile_echo(services: Services, metadata: str | None, mid: str | None) ->
         return False
     conversation_id, _, message_id = metadata.removeprefix(METADATA_PREFIX).partition(":")
     tables = ConversationTables(services.tables)
-    row = tables.message_by_mid(conversation_id, message_id) if message_id else None
+    row = tables.find_message(conversation_id, message_id) if message_id else None
     if row is None:
         return False
     now = services.clock.now()
@@ -129,18 +128,6 @@ def reconcile_echo(services: Services, metadata: str | None, mid: str | None) ->
         "status": "sent", "facebook_message_id": mid, "failure_reason": None,
         "updated_at": now}) if m.status == "queued" else None)
     return True
-
-
-def page_token(services: Services, page_id: str) -> str | None:
-    """The page's access token, unless the page cannot send (token known broken, unreadable)."""
-    page = usable_page(services, page_id)
-    if page is None or page.token_ref is None:
-        return None
-    try:
-        return services.secrets.get(page.token_ref)
-    except SecretStoreError:
-        log.warning("page token unreadable", extra={"page_id": page_id})
-        return None
 
 
 def send_action(services: Services, conversation: Conversation, action: SenderAction) -> bool:
@@ -189,7 +176,7 @@ class _Sender:
             retry_at = self._deliver(current)
             self._set_cursor(current, retrying=retry_at is not None)
             if retry_at is not None:
-                self.services.queue.send(OUTBOUND_QUEUE, [current.model_copy(
+                self.services.queue.send(OUTBOUND.name, [current.model_copy(
                     update={"attempt": current.attempt + 1}).queue_message(retry_at)])
                 return
             remaining = self._parked(current.conversation_id)
@@ -199,7 +186,7 @@ class _Sender:
         """Whether the message the cursor waits for is still to be sent: the echo may have
         recorded it meanwhile, and then nothing should wait for its retry."""
         row = (None if message_id is None
-               else self.tables.message_by_mid(conversation_id, message_id))
+               else self.tables.find_message(conversation_id, message_id))
         return row is not None and row.status == "queued"
 
     # -- the cursor --------------------------------------------------------------------------
@@ -237,7 +224,7 @@ class _Sender:
         when it must be tried again, else None."""
         context = {"conversation_id": message.conversation_id, "page_id": message.page_id,
                    "message_id": message.message_id, "attempt": message.attempt}
-        row = self.tables.message_by_mid(message.conversation_id, message.message_id)
+        row = self.tables.find_message(message.conversation_id, message.message_id)
         conversation = self.tables.conversation(message.conversation_id)
         if row is None or conversation is None:
             log.error("outbound message without its history row: dropped", extra=context)

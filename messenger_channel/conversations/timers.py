@@ -7,8 +7,8 @@ from datetime import timedelta
 
 from messenger_channel.conversations.automated import send_automated
 from messenger_channel.conversations.closing import close_conversation
+from messenger_channel.conversations.distribution import Distributor
 from messenger_channel.conversations.models import ConversationTables
-from messenger_channel.routing.distribution import Distributor
 from messenger_channel.services import Services
 
 # Inactivity closes these (API.md names waiting and active; a survey the customer abandoned

@@ -15,77 +15,23 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-import orjson
-from pydantic import BaseModel, ConfigDict
-
-from messenger_channel.bus.port import OutgoingMessage, QueueSender, QueueUnavailable
+from messenger_channel.bus.port import QueueMessage, QueueSender, QueueUnavailable
 from messenger_channel.clock import Clock
 from messenger_channel.facebook.signature import signature_valid
-from messenger_channel.facebook.webhook_event_ids import session_id
-from messenger_channel.facebook.webhook_events import (
-    EventKind,
-    EventSource,
-    InboundEvent,
-    RawEvent,
-    decode_webhook,
-    parse_event,
-    split_webhook,
-)
+from messenger_channel.facebook.webhook_events import RawEvent, decode_webhook, split_webhook
 from messenger_channel.ingress.archive import WebhookArchive
 from messenger_channel.ingress.counters import IngressCounters
 from messenger_channel.ingress.directory import AccountDirectory, AccountKeys
 from messenger_channel.provisioning.repository import ChannelTables
+from messenger_channel.queue_messages import INBOUND, envelope_json
 from messenger_channel.security import same_secret
 from messenger_channel.services import Services
 from messenger_channel.storage.errors import StorageError
 
 log = logging.getLogger(__name__)
 
-INBOUND_QUEUE = "inbound"
 _ACCOUNT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-
-
-class InboundEnvelope(BaseModel):
-    """The body of an ``inbound`` queue message: one event as Meta sent it, with what routing
-    needs already read from it. The webhook writes it with :func:`envelope_json` (no model per
-    event: it is the hot path); the router reads it with ``model_validate_json`` and gets the
-    validated event from :meth:`event`."""
-
-    model_config = ConfigDict(frozen=True)
-
-    account_id: str
-    app_id: str
-    received_at: datetime
-    own_echo: bool  # an echo of a message this product sent: the router drops it
-    kind: EventKind
-    event_id: str  # also the queue message's id
-    page_id: str
-    customer_psid: str | None = None
-    customer_user_ref: str | None = None  # a Chat Plugin guest's, instead of a PSID
-    source: EventSource
-    raw: dict[str, Any]
-
-    def event(self) -> InboundEvent:
-        """The validated event: the full parse, which gives the kind and id carried here."""
-        return parse_event(self.raw, self.source, self.page_id)
-
-    @property
-    def session_id(self) -> str:
-        return session_id(self.page_id, self.customer_psid, self.customer_user_ref)
-
-
-def envelope_json(account: AccountKeys, received_at: str, event: RawEvent) -> bytes:
-    """An :class:`InboundEnvelope` of the event (``received_at`` in ISO 8601), serialised with
-    orjson, the event's JSON embedded as the split wrote it: a tenth of the cost of building
-    and dumping the model."""
-    return orjson.dumps({
-        "account_id": account.account_id, "app_id": account.app_id, "received_at": received_at,
-        "own_echo": event.kind == "echo" and event.echo_app_id == account.app_id,
-        "kind": event.kind, "event_id": event.event_id, "page_id": event.page_id,
-        "customer_psid": event.customer_psid, "customer_user_ref": event.customer_user_ref,
-        "source": event.source, "raw": orjson.Fragment(event.raw_json)})
 
 
 @dataclass(frozen=True)
@@ -165,11 +111,11 @@ class WebhookIngress:
                               detail="; ".join(r.reason for r in batch.rejected))
         messages = self.messages_for(account, batch.events, now)
         if messages:
-            self.queue.send(INBOUND_QUEUE, messages)
+            self.queue.send(INBOUND.name, messages)
         return ACCEPTED
 
     def messages_for(self, account: AccountKeys, events: Sequence[RawEvent],
-                     now: datetime) -> list[OutgoingMessage]:
+                     now: datetime) -> list[QueueMessage]:
         """One queue message per event of a page this account serves (also used by replay)."""
         received_at = now.isoformat()
         served: dict[str, bool] = {}  # a batch's events are nearly always for one page
@@ -185,7 +131,8 @@ class WebhookIngress:
                             extra={"account_id": account.account_id, "page_id": event.page_id,
                                    "event_id": event.event_id})
                 continue
-            messages.append(OutgoingMessage(body=envelope_json(account, received_at, event),
+            messages.append(QueueMessage(body=envelope_json(account.account_id, account.app_id,
+                                                                      received_at, event),
                                             session_id=event.session_id,
                                             message_id=event.event_id))
         return messages

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from messenger_channel.errors import Conflict, Invalid, Missing
 from messenger_channel.facebook.graph import GraphClient
 from messenger_channel.facebook.graph_errors import GraphError
 from messenger_channel.provisioning.alerts import Alerts, page_observations
@@ -56,20 +57,6 @@ SUBSCRIBED_FIELDS = (
 )
 
 
-class SetupConflict(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-class SetupNotFound(Exception):
-    pass
-
-
-class TokenRejected(Exception):
-    """A new token failed its checks; nothing was changed."""
-
-
 class GraphBusy(Exception):
     """Graph rate-limited a check: the caller stops asking and checks the page later."""
 
@@ -110,7 +97,7 @@ class ChannelSetup:
     def account(self, account_id: str) -> Account:
         account = self.tables.account(account_id)
         if account is None or account.deleting:
-            raise SetupNotFound(f"account {account_id}")
+            raise Missing.of(f"account {account_id}")
         return account
 
     def create_account(self, name: str, app_id: str, app_secret: str) -> Account:
@@ -118,7 +105,7 @@ class ChannelSetup:
         try:
             self.tables.app_ids.create(AppIdClaim(app_id=app_id, account_id=account_id))
         except AlreadyExists:
-            raise SetupConflict(
+            raise Conflict(
                 "app_id_taken", f"app {app_id} already belongs to another account"
             ) from None
         secret_name = new_secret_name("app-secret", account_id)
@@ -191,7 +178,7 @@ class ChannelSetup:
     def page(self, account_id: str, page_id: str) -> Page:
         page = self.tables.page(page_id)
         if page is None or page.account_id != account_id:
-            raise SetupNotFound(f"page {page_id}")
+            raise Missing.of(f"page {page_id}")
         return page
 
     def add_page(self, account_id: str, page_id: str, name: str, access_token: str) -> Page:
@@ -241,7 +228,7 @@ class ChannelSetup:
             pass
         current = self.tables.pages.get_with_etag("page", page_id)
         if current is not None and current.entity.connected:
-            raise SetupConflict(
+            raise Conflict(
                 "page_already_connected",
                 f"page {page_id} is already connected to an account; delete it "
                 "there first (a page serves one channel)",
@@ -252,24 +239,25 @@ class ChannelSetup:
             else:
                 self.tables.pages.replace(draft, current.etag)
         except (AlreadyExists, ConcurrencyConflict):
-            raise SetupConflict(
+            raise Conflict(
                 "page_already_connected", f"page {page_id} was connected by another request"
             ) from None
 
     def rotate_token(self, account_id: str, page_id: str, access_token: str) -> Page:
-        """Check the new token first; a failing one changes nothing (``TokenRejected``)."""
+        """Check the new token first; a failing one changes nothing (``Invalid``, naming
+        ``access_token``)."""
         account = self.account(account_id)
         page = self.page(account.id, page_id)
         if not page.connected or page.provisioning_state is State.DEPROVISIONING:
-            raise SetupConflict(
+            raise Conflict(
                 "page_not_connected", f"page {page_id} is {page.provisioning_state}; add it again"
             )
         check = self.check_token(account, page_id, access_token)
         if check.problem is not None:
-            raise TokenRejected(check.problem)
+            raise Invalid([("access_token", check.problem)])
         problem = self._subscribe(page_id, access_token)
         if problem is not None:
-            raise TokenRejected(problem)
+            raise Invalid([("access_token", problem)])
         token_ref = new_secret_name("page-token", page_id)
         self.secrets.set(token_ref, access_token)
         now = self.clock.now()

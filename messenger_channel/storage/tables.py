@@ -344,7 +344,7 @@ class Versioned(Generic[M]):
 
 
 @dataclass(frozen=True)
-class Page(Generic[M]):
+class ResultPage(Generic[M]):
     """One page of a query. ``next`` is an opaque cursor for the following page (``None`` on
     the last); a page may hold fewer items than asked for, even none, before the end."""
 
@@ -447,7 +447,7 @@ class Table(Generic[M]):
         *,
         page_size: int = 100,
         continuation: str | None = None,
-    ) -> Page[M]:
+    ) -> ResultPage[M]:
         """One page of entities matching an OData filter, e.g. ``"PartitionKey eq @pk"``.
 
         Values go in ``parameters``, never into the filter text: the SDK quotes them. It
@@ -466,7 +466,7 @@ class Table(Generic[M]):
             )
             raw = list(next(pages))
         items = [from_properties(self.model, entity) for entity in raw]
-        return Page(items, _encode_cursor(pages.continuation_token))
+        return ResultPage(items, _encode_cursor(pages.continuation_token))
 
     def list_partition(self, partition_key: str) -> list[M]:
         """Every entity of one partition (partitions are kept small by design)."""

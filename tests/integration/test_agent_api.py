@@ -211,7 +211,7 @@ def test_second_close_ends_wrap_up_and_others_cannot_close(
 
 def test_messages_since_returns_changes_in_creation_order(
         engine: Engine, api: TestClient) -> None:
-    from messenger_channel.conversations.router import handle_inbound
+    from messenger_channel.conversations.inbound import handle_inbound
 
     engine.workstream()
     _, key = engine.agent()

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from messenger_channel.conversations import router as router_module
+from messenger_channel.conversations import inbound as inbound_module
 from messenger_channel.conversations.attachments import DISABLED_TEXT
-from messenger_channel.conversations.router import SKIP, handle_inbound
-from messenger_channel.routing import distribution
+from messenger_channel.conversations.inbound import SKIP, handle_inbound
+from messenger_channel.conversations import distribution
 from messenger_channel.services import Services
 from simulator.client import SimulatorClient
 from tests.support.engine import Engine, new_id
@@ -84,12 +84,12 @@ def test_redelivery_gives_no_duplicate_message_offer_or_automated_message(
 
 STEPS = [
     ("contacts", "find_or_create_contact"),
-    ("router", "_Router.open_conversation"),
-    ("router", "_Router.store_incoming"),
-    ("router", "_Router.apply"),
+    ("inbound", "_InboundEvent.open_conversation"),
+    ("inbound", "_InboundEvent.store_incoming"),
+    ("inbound", "_InboundEvent.apply"),
     ("automated", "send_in_conversation"),
     ("outgoing", "enqueue_outbound"),
-    ("router", "_Router.classify"),
+    ("inbound", "_InboundEvent.classify"),
     ("distribution", "Distributor.reserve"),
     ("distribution", "Distributor.offer"),
 ]
@@ -104,7 +104,7 @@ def test_failure_after_any_step_then_redelivery_completes(
     engine.workstream(automated_messages=GREETINGS)
     agent_id, _ = engine.agent()
     # find_or_create_contact is patched where the router looks it up.
-    targets: dict[str, Any] = {"contacts": router_module, "router": router_module,
+    targets: dict[str, Any] = {"contacts": inbound_module, "inbound": inbound_module,
                                "automated": automated, "outgoing": outgoing,
                                "distribution": distribution}
     owner: Any = targets[module]
@@ -350,7 +350,7 @@ def test_no_agent_waits_with_position_and_queue_name(engine: Engine) -> None:
 
 def test_router_function_reads_the_queue_message_body(engine: Engine) -> None:
     """What the Blueprint does: the queue body is the envelope's JSON."""
-    from messenger_channel.ingress.webhook import InboundEnvelope
+    from messenger_channel.queue_messages import InboundEnvelope
 
     engine.workstream()
     psid = new_id()

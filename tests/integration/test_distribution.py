@@ -9,9 +9,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from messenger_channel.conversations.router import handle_inbound
+from messenger_channel.conversations.distribution import Distributor
+from messenger_channel.errors import Conflict
+from messenger_channel.conversations.inbound import handle_inbound
 from messenger_channel.conversations.timers import run_auto_close, run_distribute
-from messenger_channel.routing.distribution import Distributor, Refused
 from messenger_channel.services import Services
 from messenger_channel.workforce.agents import Agents, get_agent
 from simulator.client import SimulatorClient
@@ -90,7 +91,7 @@ def test_offer_times_out_to_the_next_agent_then_back_when_alone(engine: Engine) 
     # The first agent's reservation went with the offer.
     first_load = engine.tables.loads.get("load", first)
     assert first_load is not None and first_load.reservations == {}
-    with pytest.raises(Refused) as refused:
+    with pytest.raises(Conflict) as refused:
         accept(engine, conversation.id, first)
     assert refused.value.code == "offer_expired"
     # Alone: the second agent goes offline; it comes back to the first.
@@ -194,7 +195,7 @@ def test_pick_mode_offers_to_every_eligible_agent_first_accept_wins(engine: Engi
         try:
             accept(engine, conversation.id, agent_id)
             results.append("won")
-        except Refused as refused:
+        except Conflict as refused:
             results.append(refused.code)
 
     with ThreadPoolExecutor(20) as pool:

@@ -15,12 +15,12 @@ from messenger_channel.bus.local import LocalQueue
 from messenger_channel.bus.port import QueueUnavailable
 from messenger_channel.bus.queues import OUTBOUND
 from messenger_channel.conversations.agent_files import agent_files
+from messenger_channel.conversations.inbound import handle_inbound
 from messenger_channel.conversations.models import Message
-from messenger_channel.conversations.router import handle_inbound
 from messenger_channel.conversations.sender import MAX_ATTEMPTS, metadata_for, process_outbound
-from messenger_channel.outbound import OUTBOUND_QUEUE, OutboundMessage
 from messenger_channel.provisioning.queue_health import failed_sends
 from messenger_channel.provisioning.repository import ChannelTables
+from messenger_channel.queue_messages import OutboundMessage
 from messenger_channel.services import Services
 from messenger_channel.workforce.workstreams import Workstreams
 from simulator.client import SimulatorClient
@@ -80,7 +80,7 @@ class Chat:
         queue = self.engine.services.queue
         assert isinstance(queue, LocalQueue)
         count = 0
-        while (received := queue.receive(OUTBOUND_QUEUE)) is not None:
+        while (received := queue.receive(OUTBOUND.name)) is not None:
             try:
                 process_outbound(self.engine.services, received.body)
             except Exception:
@@ -134,7 +134,7 @@ def test_redelivered_message_is_not_sent_twice_and_the_echo_reconciles(
     chat.queued("Once only")
     queue = engine.services.queue
     assert isinstance(queue, LocalQueue)
-    received = queue.receive(OUTBOUND_QUEUE)
+    received = queue.receive(OUTBOUND.name)
     assert received is not None
     process_outbound(engine.services, received.body)
     queue.abandon(received)  # the lock was lost after the send: delivered again
@@ -142,7 +142,7 @@ def test_redelivered_message_is_not_sent_twice_and_the_echo_reconciles(
     assert len(chat.sent()) == 1
     # A send whose answer was lost: the echo, carrying our metadata, records it.
     message_id = chat.queued("Answer lost")
-    received = queue.receive(OUTBOUND_QUEUE)
+    received = queue.receive(OUTBOUND.name)
     assert received is not None
     queue.abandon(received)
     metadata = metadata_for(OutboundMessage.model_validate_json(received.body))
@@ -445,7 +445,7 @@ def test_a_retry_recorded_by_its_echo_blocks_nothing(engine: Engine, api: TestCl
     first = chat.queued("first")
     queue = engine.services.queue
     assert isinstance(queue, LocalQueue)
-    received = queue.receive(OUTBOUND_QUEUE)
+    received = queue.receive(OUTBOUND.name)
     assert received is not None
     outbound = OutboundMessage.model_validate_json(received.body)
     queue.abandon(received)
@@ -489,7 +489,7 @@ def test_a_message_that_keeps_failing_the_function_is_dead_lettered(
         with pytest.raises(RuntimeError, match="missing"):
             chat.drain()
     assert chat.drain() == 0
-    [dead] = queue.dead_letters(OUTBOUND_QUEUE)
+    [dead] = queue.dead_letters(OUTBOUND.name)
     assert dead.dead_letter_reason == "MaxDeliveryCountExceeded"
 
 

@@ -14,13 +14,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from messenger_channel.bus.local import LocalQueue
-from messenger_channel.conversations.router import process_inbound
+from messenger_channel.conversations.inbound import process_inbound
 from messenger_channel.facebook.signature import sign
 from messenger_channel.ingress.archive import ARCHIVE_CONTAINER, QUARANTINE_CONTAINER
 from messenger_channel.ingress.counters import IngressCounters
 from messenger_channel.ingress.replay import replay
-from messenger_channel.ingress.webhook import InboundEnvelope, WebhookIngress, build_ingress
+from messenger_channel.ingress.webhook import WebhookIngress, build_ingress
 from messenger_channel.provisioning.service import ChannelSetup
+from messenger_channel.queue_messages import InboundEnvelope
 from messenger_channel.services import Services
 from simulator.client import SimulatorClient
 

@@ -11,14 +11,18 @@ from datetime import datetime
 from typing import Any
 
 from messenger_channel.bus.local import LocalQueue
+from messenger_channel.conversations.inbound import handle_inbound
 from messenger_channel.conversations.models import Conversation, ConversationTables, Message
-from messenger_channel.conversations.router import handle_inbound
 from messenger_channel.facebook.webhook_events import split_webhook
 from messenger_channel.ingress.directory import AccountKeys
-from messenger_channel.ingress.webhook import InboundEnvelope, envelope_json
-from messenger_channel.outbound import OUTBOUND_QUEUE, OutboundMessage
 from messenger_channel.provisioning.models import Page, ProvisioningState
 from messenger_channel.provisioning.repository import ChannelTables
+from messenger_channel.queue_messages import (
+    OUTBOUND,
+    InboundEnvelope,
+    OutboundMessage,
+    envelope_json,
+)
 from messenger_channel.services import Services
 from messenger_channel.workforce.agents import AgentCreate, Agents
 from messenger_channel.workforce.queues import QueueCreate, Queues
@@ -87,7 +91,8 @@ class Engine:
         payload = {"object": "page", "entry": [{"id": self.page_id, "time": 1, source: [event]}]}
         batch = split_webhook(json.loads(json.dumps(payload)))
         assert batch is not None and len(batch.events) == 1, batch
-        body = envelope_json(ACCOUNT, self.services.clock.now().isoformat(), batch.events[0])
+        body = envelope_json(ACCOUNT.account_id, ACCOUNT.app_id,
+                             self.services.clock.now().isoformat(), batch.events[0])
         return InboundEnvelope.model_validate_json(body)
 
     def message(self, psid: str, text: str | None = "Hello", *, mid: str | None = None,
@@ -129,7 +134,7 @@ class Engine:
         queue = self.services.queue
         assert isinstance(queue, LocalQueue)
         found = []
-        while (received := queue.receive(OUTBOUND_QUEUE)) is not None:
+        while (received := queue.receive(OUTBOUND.name)) is not None:
             found.append(OutboundMessage.model_validate_json(received.body))
             queue.complete(received)
         return found

@@ -20,7 +20,7 @@ from messenger_channel.bus.local import (
     ReceivedMessage,
     open_local_queue,
 )
-from messenger_channel.bus.port import OutgoingMessage, QueueUnavailable
+from messenger_channel.bus.port import QueueMessage, QueueUnavailable
 from messenger_channel.bus.queues import QUEUES, QueueSpec
 from messenger_channel.clock import Clock
 
@@ -36,8 +36,8 @@ SPECS = {
 
 
 def message(message_id: str, session_id: str = "page:psid", *, body: bytes | None = None,
-            scheduled_at: datetime | None = None) -> OutgoingMessage:
-    return OutgoingMessage(body=message_id.encode() if body is None else body,
+            scheduled_at: datetime | None = None) -> QueueMessage:
+    return QueueMessage(body=message_id.encode() if body is None else body,
                            session_id=session_id, message_id=message_id, scheduled_at=scheduled_at)
 
 
@@ -72,7 +72,7 @@ def queue(path: Path, clock: Clock) -> Iterator[LocalQueue]:
 def test_received_message_carries_what_was_sent(queue: LocalQueue, clock: Clock) -> None:
     clock.set_offset(3600)
     sent_at = clock.now()
-    queue.send("outbound", [OutgoingMessage(
+    queue.send("outbound", [QueueMessage(
         body=b'{"text": "hi"}', session_id="conv-1", message_id="m-1",
         content_type="text/plain", properties={"kind": "reply"})])
     received = take(queue, "outbound")
@@ -390,12 +390,12 @@ def test_processes_sending_at_the_same_time_lose_nothing(path: Path, clock: Cloc
         import sys
         from pathlib import Path
         from messenger_channel.bus.local import LocalQueue
-        from messenger_channel.bus.port import OutgoingMessage
+        from messenger_channel.bus.port import QueueMessage
         from messenger_channel.clock import Clock
         queue = LocalQueue(Path({str(path)!r}), Clock())
         name = sys.argv[1]
         for index in range(100):
-            queue.send("inbound", [OutgoingMessage(body=b"x", session_id=name,
+            queue.send("inbound", [QueueMessage(body=b"x", session_id=name,
                                                    message_id=f"{{name}}-{{index}}")])
         queue.close()
     """
@@ -414,7 +414,7 @@ def test_processes_sending_at_the_same_time_lose_nothing(path: Path, clock: Cloc
 
 
 def test_a_send_of_several_messages_is_all_or_nothing(queue: LocalQueue) -> None:
-    unserialisable = OutgoingMessage(body=b"x", session_id="A", message_id="m2",
+    unserialisable = QueueMessage(body=b"x", session_id="A", message_id="m2",
                                      properties={"bad": object()})  # type: ignore[dict-item]
     with pytest.raises(TypeError):
         queue.send("inbound", [message("m1", "A"), unserialisable])

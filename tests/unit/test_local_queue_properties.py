@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from messenger_channel.bus.local import LocalQueue, LockLost, ReceivedMessage
-from messenger_channel.bus.port import OutgoingMessage
+from messenger_channel.bus.port import QueueMessage
 from messenger_channel.bus.queues import QueueSpec
 from messenger_channel.clock import Clock
 
@@ -43,7 +43,7 @@ class QueueMachine(RuleBasedStateMachine):
     def send(self, session: str, count: int) -> None:
         ids = [f"m{self.sent + offset}" for offset in range(count)]
         self.sent += count
-        self.queue.send("inbound", [OutgoingMessage(body=i.encode(), session_id=session,
+        self.queue.send("inbound", [QueueMessage(body=i.encode(), session_id=session,
                                                     message_id=i) for i in ids])
         self.pending.setdefault(session, deque()).extend(ids)
 
@@ -51,7 +51,7 @@ class QueueMachine(RuleBasedStateMachine):
     @rule(data=st.data())
     def resend_a_sent_id(self, data: st.DataObject) -> None:
         number = data.draw(st.integers(0, self.sent - 1))
-        self.queue.send("inbound", [OutgoingMessage(body=b"dup", session_id="A",
+        self.queue.send("inbound", [QueueMessage(body=b"dup", session_id="A",
                                                     message_id=f"m{number}")])
 
     @rule()

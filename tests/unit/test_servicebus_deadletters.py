@@ -12,7 +12,7 @@ from azure.servicebus import ServiceBusReceivedMessage, ServiceBusReceiveMode, S
 from azure.servicebus.exceptions import ServiceBusConnectionError
 
 from messenger_channel.bus.deadletters import dead_letter_queues
-from messenger_channel.bus.port import OutgoingMessage, QueueUnavailable
+from messenger_channel.bus.port import QueueMessage, QueueUnavailable
 from messenger_channel.bus.servicebus import ServiceBusQueueSender
 from messenger_channel.bus.servicebus_deadletters import ServiceBusDeadLetters
 
@@ -67,10 +67,10 @@ class FakeClient:
 
 class RecordingSender:
     def __init__(self) -> None:
-        self.sent: list[tuple[str, OutgoingMessage]] = []
+        self.sent: list[tuple[str, QueueMessage]] = []
         self.fail = False
 
-    def send(self, queue: str, messages: Sequence[OutgoingMessage]) -> None:
+    def send(self, queue: str, messages: Sequence[QueueMessage]) -> None:
         if self.fail:
             raise QueueUnavailable("down")
         self.sent += [(queue, m) for m in messages]

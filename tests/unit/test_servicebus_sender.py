@@ -16,7 +16,7 @@ from azure.servicebus.exceptions import (
     ServiceBusConnectionError,
 )
 
-from messenger_channel.bus.port import OutgoingMessage, QueueUnavailable
+from messenger_channel.bus.port import QueueMessage, QueueUnavailable
 from messenger_channel.bus.servicebus import ServiceBusQueueSender
 
 SECRET = "SharedAccessKey=c2VjcmV0LWtleQ=="
@@ -76,8 +76,8 @@ class FakeClient:
 
 def outgoing(message_id: str, session_id: str = "page:psid", body: bytes = b"{}", *,
              scheduled_at: datetime | None = None, content_type: str = "application/json",
-             properties: dict[str, str] | None = None) -> OutgoingMessage:
-    return OutgoingMessage(body=body, session_id=session_id, message_id=message_id,
+             properties: dict[str, str] | None = None) -> QueueMessage:
+    return QueueMessage(body=body, session_id=session_id, message_id=message_id,
                            scheduled_at=scheduled_at, content_type=content_type,
                            properties=properties or {})
 

@@ -34,7 +34,7 @@ from messenger_channel.facebook.webhook_events import (
     split_webhook,
 )
 from messenger_channel.ingress.directory import AccountKeys
-from messenger_channel.ingress.webhook import InboundEnvelope, envelope_json
+from messenger_channel.queue_messages import InboundEnvelope, envelope_json
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "webhooks"
 # Text with the odd characters too: lone surrogates (a cut "\ud83d" escape), controls, emoji.
@@ -228,7 +228,7 @@ def test_the_queue_message_gives_the_router_the_event_the_webhook_split(
     now = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
     for raw in split.events:
         envelope = InboundEnvelope.model_validate_json(
-            envelope_json(account, now.isoformat(), raw))
+            envelope_json(account.account_id, account.app_id, now.isoformat(), raw))
         assert (envelope.account_id, envelope.app_id, envelope.received_at) == (
             "acc_1", "987654321098765", now)
         assert envelope.own_echo == (raw.kind == "echo" and raw.echo_app_id == account.app_id)

@@ -7,7 +7,7 @@ from pathlib import Path
 import azure.functions as func
 
 from messenger_channel.bus.local import open_local_queue
-from messenger_channel.bus.port import OutgoingMessage
+from messenger_channel.bus.port import QueueMessage
 from messenger_channel.clock import system_clock
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
@@ -58,7 +58,7 @@ def enqueue(req: func.HttpRequest) -> func.HttpResponse:
     queue.send(
         "inbound",
         [
-            OutgoingMessage(
+            QueueMessage(
                 body=json.dumps(item).encode(), session_id=item["session"], message_id=item["id"]
             )
             for item in body

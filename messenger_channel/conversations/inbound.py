@@ -1,4 +1,5 @@
-"""The router: one ``inbound`` queue message (one webhook event) into the conversation state.
+"""One ``inbound`` queue message (one webhook event) into the conversation state: the work of
+the ``router`` function (``functions/router.py``).
 
     handle_inbound(services, InboundEnvelope.model_validate_json(body))
 
@@ -30,6 +31,7 @@ from datetime import UTC, datetime
 from messenger_channel.conversations.attachments import DISABLED_TEXT, copy_attachments
 from messenger_channel.conversations.automated import send_automated
 from messenger_channel.conversations.contacts import find_or_create_contact
+from messenger_channel.conversations.distribution import Distributor
 from messenger_channel.conversations.models import (
     APPLIED_EVENTS_KEPT,
     Contact,
@@ -37,18 +39,17 @@ from messenger_channel.conversations.models import (
     ConversationTables,
     Edit,
     Message,
+    MessageIndex,
     MessageStatus,
-    MidIndex,
+    message_index_key,
     message_key,
-    mid_key,
     short_hash,
 )
+from messenger_channel.conversations.routing_facts import routing_facts
 from messenger_channel.conversations.sender import reconcile_echo
 from messenger_channel.facebook.webhook_events import InboundEvent
 from messenger_channel.ingress.archive import WebhookArchive
-from messenger_channel.ingress.webhook import InboundEnvelope
-from messenger_channel.routing.distribution import Distributor
-from messenger_channel.routing.facts import routing_facts
+from messenger_channel.queue_messages import InboundEnvelope
 from messenger_channel.routing.rules import classify
 from messenger_channel.services import Services
 from messenger_channel.storage.errors import AlreadyExists
@@ -89,14 +90,14 @@ def handle_inbound(services: Services, envelope: InboundEnvelope) -> None:
             "optin", "handover", "policy_enforcement", "unknown"):
         log.info("event archived, not routed", extra={**context, "kind": event.kind})
         return
-    _Router(services, event, event.customer_psid).run()
+    _InboundEvent(services, event, event.customer_psid).run()
 
 
 class _ClaimMoved(Exception):
     pass
 
 
-class _Router:
+class _InboundEvent:
     def __init__(self, services: Services, event: InboundEvent, psid: str) -> None:
         self.services = services
         self.event = event
@@ -232,8 +233,8 @@ class _Router:
                       facebook_message_id=mid, source=self.event.source, created_at=self.at)
         operations: list[TransactionOp] = [CreateOp(row)]
         if mid is not None:
-            operations.append(CreateOp(MidIndex(conversation_id=partition, mid_hash=mid_key(mid),
-                                                message_id=row_id)))
+            operations.append(CreateOp(MessageIndex(
+                conversation_id=partition, mid_hash=message_index_key(mid), message_id=row_id)))
         with contextlib.suppress(AlreadyExists):  # a concurrent delivery stored it first
             self.tables.messages.transaction(operations)
 
@@ -350,7 +351,7 @@ class _Router:
         conversation_id = self.latest_conversation_id()
         if reaction is None or conversation_id is None:
             return
-        message = self.tables.message_by_mid(conversation_id, reaction.mid)
+        message = self.tables.find_message(conversation_id, reaction.mid)
         if message is None:
             return
         value = (reaction.emoji or reaction.reaction) if reaction.action == "react" else None
@@ -363,7 +364,7 @@ class _Router:
         conversation_id = self.latest_conversation_id()
         if edit is None or conversation_id is None:
             return
-        message = self.tables.message_by_mid(conversation_id, edit.mid)
+        message = self.tables.find_message(conversation_id, edit.mid)
         if message is None:
             return
 

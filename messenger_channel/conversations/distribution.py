@@ -35,6 +35,7 @@ from messenger_channel.conversations.models import (
     ConversationTables,
     Reservation,
 )
+from messenger_channel.errors import Conflict, Missing
 from messenger_channel.services import Services
 from messenger_channel.storage.errors import NotFound
 from messenger_channel.workforce.agents import Agent, list_agents
@@ -50,15 +51,6 @@ _EPOCH = datetime.fromtimestamp(0).astimezone()
 
 class NoCapacity(Exception):
     pass
-
-
-class Refused(Exception):
-    """An accept that cannot be granted: ``status`` and ``code`` for the API."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
 
 
 class _Superseded(Exception):
@@ -212,16 +204,16 @@ class Distributor:
         conversation = self.tables.conversation(conversation_id)
         if conversation is None or agent_id not in (
                 *conversation.offer_history, conversation.agent_id):
-            raise Refused(404, "not_found", f"conversation {conversation_id} does not exist")
+            raise Missing(f"conversation {conversation_id} does not exist")
         if conversation.agent_id == agent_id:
             return conversation  # accepted already: the same answer again
         workstream = self.workstream(conversation.workstream_id)
         if workstream is None:
-            raise Refused(409, "offer_expired", "the conversation's workstream is gone")
+            raise Conflict("offer_expired", "the conversation's workstream is gone")
         self._check_offer(conversation, agent_id)
         if not self.reserve(agent, conversation.id, workstream.capacity_per_conversation):
-            raise Refused(409, "capacity_exceeded",
-                          "accepting would exceed your capacity; close a conversation first")
+            raise Conflict("capacity_exceeded",
+                           "accepting would exceed your capacity; close a conversation first")
         now = self.services.clock.now()
 
         def mutate(current: Conversation) -> Conversation:
@@ -232,7 +224,7 @@ class Distributor:
 
         try:
             accepted = self.tables.conversations.update(conversation.id, "conversation", mutate)
-        except Refused:
+        except Conflict:
             # Unless it was offered to this agent again meanwhile (alone in the queue).
             latest = self.tables.conversation(conversation.id)
             if latest is None or not _holds_capacity(latest, agent_id):
@@ -246,11 +238,11 @@ class Distributor:
 
     def _check_offer(self, conversation: Conversation, agent_id: str) -> None:
         if conversation.agent_id is not None and conversation.agent_id != agent_id:
-            raise Refused(409, "already_assigned", "another agent took this conversation")
+            raise Conflict("already_assigned", "another agent took this conversation")
         expires = conversation.offer_expires_at
         if (conversation.state != "offered" or agent_id not in conversation.offered_to
                 or (expires is not None and expires <= self.services.clock.now())):
-            raise Refused(409, "offer_expired", "the offer expired or moved to another agent")
+            raise Conflict("offer_expired", "the offer expired or moved to another agent")
 
     # ------------------------------------------------------------------ sweeping
 
