@@ -20,6 +20,8 @@ Capacity lives in one ``AgentLoad`` entity per agent, changed only under its ETa
 reservation per conversation, made before an offer (push) or an accept (pick) and refused when
 it would exceed the agent's capacity, so concurrent distributors can never overfill an agent.
 Reservations are keyed by conversation, which makes reserving and releasing idempotent.
+
+Who is eligible and in which order is decided, pure, in ``offer_choice``.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from messenger_channel.conversations.models import (
     ConversationTables,
     Reservation,
 )
+from messenger_channel.conversations.offer_choice import eligible_agents, push_order
 from messenger_channel.errors import Conflict, Missing
 from messenger_channel.services import Services
 from messenger_channel.storage.errors import NotFound
@@ -46,7 +49,6 @@ log = logging.getLogger(__name__)
 MAX_PER_SWEEP = 100  # Dynamics distributes at most 100 items per cycle
 # A reservation younger than this may belong to an offer being written right now.
 RESERVATION_GRACE = timedelta(minutes=2)
-_EPOCH = datetime.fromtimestamp(0).astimezone()
 
 
 class NoCapacity(Exception):
@@ -105,20 +107,11 @@ class Distributor:
     def eligible(self, workstream: Workstream, conversation: Conversation) -> list[Agent]:
         """Eligible agents in the order the assignment method prefers them."""
         loads = {load.agent_id: load for load in self.tables.loads.list_partition("load")}
-        units = workstream.capacity_per_conversation
-        found: list[tuple[Agent, AgentLoad]] = []
-        for agent in list_agents(self.services.tables):
-            load = loads.get(agent.id) or AgentLoad(agent_id=agent.id)
-            holds = conversation.id in load.reservations
-            if (conversation.queue_id in agent.queue_ids
-                    and agent.presence in workstream.allowed_presences
-                    and (holds or agent.capacity - load.used >= units)):
-                found.append((agent, load))
-        found.sort(key=_preference(workstream))
-        # An agent already holding a reservation for it (an offer interrupted before it was
-        # written) comes first, so a retry never strands capacity with another agent.
-        found.sort(key=lambda pair: conversation.id not in pair[1].reservations)
-        return [agent for agent, _ in found]
+        return eligible_agents(
+            list_agents(self.services.tables), loads, conversation_id=conversation.id,
+            queue_id=conversation.queue_id, units=workstream.capacity_per_conversation,
+            allowed_presences=workstream.allowed_presences,
+            method=workstream.assignment_method)
 
     def offer(self, conversation_id: str) -> Conversation | None:
         """Offer a waiting conversation, or one whose push offer expired; refresh a pick
@@ -134,15 +127,14 @@ class Distributor:
             return self._offer_to_all(conversation, workstream)
         if conversation.state == "offered" and (conversation.offer_expires_at or now) > now:
             return conversation
-        candidates = self.eligible(workstream, conversation)
+        eligible = self.eligible(workstream, conversation)
         previous = conversation.offered_to[0] if conversation.offered_to else None
-        if conversation.offers_made == 0:
+        first_offer, affinity = conversation.offers_made == 0, None
+        if first_offer:
             contact = self.tables.contacts.get(conversation.page_id, conversation.psid)
             affinity = None if contact is None else contact.last_agent_id
-            candidates.sort(key=lambda agent: agent.id != affinity)
-        if previous is not None:  # the next agent; back to the same one only when alone
-            candidates.sort(key=lambda agent: agent.id == previous)
-        for agent in candidates:
+        for agent in push_order(eligible, first_offer=first_offer, last_agent_id=affinity,
+                                previous=previous):
             if not self.reserve(agent, conversation.id, workstream.capacity_per_conversation):
                 continue
             try:
@@ -287,14 +279,3 @@ def _holds_capacity(conversation: Conversation, agent_id: str) -> bool:
         return conversation.state in ("active", "wrap_up")
     return conversation.state == "offered" and conversation.offer_expires_at is not None and (
         agent_id in conversation.offered_to)
-
-
-def _preference(workstream: Workstream) -> Callable[[tuple[Agent, AgentLoad]], tuple[object, ...]]:
-    def offered(load: AgentLoad) -> datetime:
-        return load.last_offered_at or _EPOCH
-
-    if workstream.assignment_method == "round_robin":
-        return lambda pair: (offered(pair[1]),)
-    if workstream.assignment_method == "most_idle":
-        return lambda pair: (pair[1].last_assigned_at or _EPOCH, offered(pair[1]))
-    return lambda pair: (-(pair[0].capacity - pair[1].used), offered(pair[1]))

@@ -47,6 +47,7 @@ from messenger_channel.conversations.models import (
 )
 from messenger_channel.conversations.routing_facts import routing_facts
 from messenger_channel.conversations.sender import reconcile_echo
+from messenger_channel.conversations.survey_step import SKIP, survey_step
 from messenger_channel.facebook.webhook_events import InboundEvent
 from messenger_channel.ingress.archive import WebhookArchive
 from messenger_channel.queue_messages import InboundEnvelope
@@ -59,10 +60,8 @@ from messenger_channel.workforce.workstreams import Workstream, workstream_for_p
 
 log = logging.getLogger(__name__)
 
-# Pre-conversation survey: each question offers this quick reply after its options (the first
-# 12: Messenger shows 13); it, or the word typed in any case, skips the remaining questions.
-# Any other text answers the question, also one with options (customers type).
-SKIP = "Skip"
+__all__ = ["SKIP", "handle_inbound", "process_inbound"]
+
 # States in which the customer's messages continue the conversation; after the agent ends it
 # (wrap-up) or it closes, the next message opens a new one.
 CONTINUING = ("survey", "waiting", "offered", "active")
@@ -240,7 +239,8 @@ class _InboundEvent:
 
     def apply(self, conversation: Conversation, workstream: Workstream | None) -> Conversation:
         event_id = self.event.event_id
-        questions = [] if workstream is None else workstream.pre_conversation_survey
+        question_ids = [] if workstream is None else [
+            question.id for question in workstream.pre_conversation_survey]
         text, payload = self.text_and_payload()
 
         def mutate(c: Conversation) -> Conversation | None:
@@ -251,16 +251,11 @@ class _InboundEvent:
                 "applied_events": [*c.applied_events, event_id][-APPLIED_EVENTS_KEPT:],
                 "last_customer_message_at": self.at if latest is None else max(latest, self.at),
                 "last_activity_at": self.now, "unread": c.unread + 1, "updated_at": self.now}
-            if c.state == "survey" and c.opened_by != event_id:
-                answer = (payload or text or "").strip()
-                answers, step = dict(c.survey_answers), c.survey_next
-                if answer.casefold() == SKIP.casefold():
-                    step = len(questions)
-                elif step < len(questions):
-                    answers[questions[step].id] = answer
-                    step += 1
-                update |= {"survey_answers": answers, "survey_next": step}
-                if step >= len(questions):
+            step = survey_step(question_ids, c.survey_answers, c.survey_next, state=c.state,
+                               opened_now=c.opened_by == event_id, answer=payload or text)
+            if step is not None:
+                update |= {"survey_answers": step.answers, "survey_next": step.next_index}
+                if step.ended:
                     update |= {"state": "waiting", "waiting_since": self.now}
             return c.model_copy(update=update)
 

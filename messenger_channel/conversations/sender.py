@@ -32,14 +32,15 @@ finds the record. Only a retry before the echo can still duplicate.
 
 A message whose processing raises (storage down) is abandoned by the host and redelivered,
 then dead-lettered by the queue's delivery count.
+
+The choices themselves (park or send, retry or fail) are pure, in ``send_decisions``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import secrets
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from messenger_channel.conversations.agent_files import find_file, read_file
@@ -48,6 +49,16 @@ from messenger_channel.conversations.models import (
     ConversationTables,
     Message,
     short_hash,
+)
+from messenger_channel.conversations.send_decisions import (
+    FIRST_RETRY,
+    LONGEST_RETRY,
+    MAX_ATTEMPTS,
+    Retry,
+    after_graph_error,
+    retry_delay,
+    start,
+    waits_for,
 )
 from messenger_channel.conversations.send_rules import conversation_send_type, page_token
 from messenger_channel.conversations.window import SendType
@@ -62,11 +73,10 @@ from messenger_channel.storage.tables import Entity, Table
 
 log = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 6
-FIRST_RETRY = timedelta(seconds=10)
-LONGEST_RETRY = timedelta(minutes=15)
+__all__ = ["FIRST_RETRY", "LONGEST_RETRY", "MAX_ATTEMPTS", "metadata_for", "process_outbound",
+           "reconcile_echo", "retry_delay", "send_action"]
+
 METADATA_PREFIX = "out:"
-_random = secrets.SystemRandom()
 
 
 class SendCursor(Entity):
@@ -96,13 +106,6 @@ class ParkedMessage(Entity):
 
     def row_key(self) -> str:
         return self.key
-
-
-def retry_delay(attempt: int) -> timedelta:
-    """Exponential from ``FIRST_RETRY``, capped, with jitter (half to all of it) so that a
-    page's conversations throttled together do not come back together."""
-    ceiling = min(LONGEST_RETRY, FIRST_RETRY * (1 << (attempt - 1)))
-    return ceiling * _random.uniform(0.5, 1.0)
 
 
 def process_outbound(services: Services, body: bytes) -> None:
@@ -158,18 +161,21 @@ class _Sender:
 
     def handle(self, message: OutboundMessage) -> None:
         cursor = self.cursors.get(message.conversation_id, "cursor")
-        blocked_by = None if cursor is None else cursor.retrying
-        if blocked_by not in (None, message.message_id) and self._still_queued(
-                message.conversation_id, blocked_by):
-            self._park(message, self._parked(message.conversation_id))
+        retrying = None if cursor is None else cursor.retrying
+        blocked_by = waits_for(retrying, message.message_id)
+        still_queued = blocked_by is not None and self._still_queued(
+            message.conversation_id, blocked_by)
+        parked = self._parked(message.conversation_id)
+        choice = start(retrying=retrying, message_id=message.message_id,
+                       retrying_still_queued=still_queued, has_parked=bool(parked))
+        current: OutboundMessage | None = message
+        if choice == "park":
+            self._park(message, parked)
             log.info("message parked behind a retry", extra={
                 "conversation_id": message.conversation_id, "message_id": message.message_id,
                 "waiting_for": blocked_by})
             return
-        current: OutboundMessage | None = message
-        parked = self._parked(message.conversation_id)
-        if parked and blocked_by != message.message_id:
-            # Interrupted while sending the parked ones: they go first, this one after them.
+        if choice == "parked_first":
             self._park(message, parked)
             current = parked[0].message
         while current is not None:
@@ -281,14 +287,17 @@ class _Sender:
                       context: dict[str, Any]) -> datetime | None:
         context = {**context, "graph_code": error.code, "graph_subcode": error.subcode,
                    "graph_error_kind": error.kind.value}
-        if error.token_invalid:
-            ChannelSetup(self.services).token_refused(message.page_id, error)
-        elif error.retryable and message.attempt < MAX_ATTEMPTS:
-            retry_at = self.services.clock.now() + retry_delay(message.attempt)
+        outcome = after_graph_error(
+            token_invalid=error.token_invalid, retryable=error.retryable,
+            reason=error.failure_reason, attempt=message.attempt,
+            now=self.services.clock.now())
+        if isinstance(outcome, Retry):
             log.warning("send failed; retry scheduled", extra={
-                **context, "retry_at": retry_at.isoformat()})
-            return retry_at
-        self._failed(row, error.failure_reason, context)
+                **context, "retry_at": outcome.at.isoformat()})
+            return outcome.at
+        if outcome.token_refused:
+            ChannelSetup(self.services).token_refused(message.page_id, error)
+        self._failed(row, outcome.reason, context)
         return None
 
     def _failed(self, row: Message, reason: FailureReason, context: dict[str, Any]) -> None:

@@ -3,17 +3,12 @@ sweep (the safety net behind the wake-ups of accept, close and presence changes)
 
 from __future__ import annotations
 
-from datetime import timedelta
-
+from messenger_channel.conversations.auto_close import auto_close_decision
 from messenger_channel.conversations.automated import send_automated
 from messenger_channel.conversations.closing import close_conversation
 from messenger_channel.conversations.distribution import Distributor
 from messenger_channel.conversations.models import ConversationTables
 from messenger_channel.services import Services
-
-# Inactivity closes these (API.md names waiting and active; a survey the customer abandoned
-# would otherwise stay open for ever).
-INACTIVE_CLOSES = ("survey", "waiting", "active")
 
 
 def run_auto_close(services: Services) -> int:
@@ -27,13 +22,14 @@ def run_auto_close(services: Services) -> int:
         workstream = distributor.workstream(conversation.workstream_id)
         if workstream is None:
             continue
-        idle_until = conversation.last_activity_at + timedelta(
-            minutes=workstream.auto_close_after_minutes)
-        if conversation.state in INACTIVE_CLOSES and idle_until <= now:
-            send_automated(services, conversation, workstream, "session_ended")
-        elif not (conversation.state == "wrap_up" and conversation.wrap_up_ends_at is not None
-                  and conversation.wrap_up_ends_at <= now):
+        decision = auto_close_decision(
+            state=conversation.state, last_activity_at=conversation.last_activity_at,
+            wrap_up_ends_at=conversation.wrap_up_ends_at,
+            auto_close_after_minutes=workstream.auto_close_after_minutes, now=now)
+        if decision is None:
             continue
+        if decision == "inactive":
+            send_automated(services, conversation, workstream, "session_ended")
         if close_conversation(services, distributor, conversation):
             closed += 1
     if closed:
