@@ -7,10 +7,11 @@ from pydantic import BaseModel, ConfigDict
 
 from messenger_channel.api.auth import AgentIdDep, ServicesDep
 from messenger_channel.api.errors import ApiError
+from messenger_channel.api.workforce_models import AgentOut, agent_out
 from messenger_channel.conversations.distribution import Distributor
 from messenger_channel.conversations.models import ConversationTables
 from messenger_channel.services import Services
-from messenger_channel.workforce.agents import Agent, AgentOut, Agents, Presence, get_agent
+from messenger_channel.workforce.agents import Agent, Agents, Presence, get_agent
 
 router = APIRouter(tags=["agent"])
 
@@ -27,7 +28,7 @@ class PresenceBody(BaseModel):
 
 def _me(services: Services, agent: Agent) -> AgentMe:
     load = ConversationTables(services.tables).loads.get("load", agent.id)
-    return AgentMe(**dict(Agents(services.tables).out(agent)),
+    return AgentMe(**dict(agent_out(agent)),
                    capacity_used=0 if load is None else load.used)
 
 

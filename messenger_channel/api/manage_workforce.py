@@ -1,24 +1,42 @@
 """``/api/manage/queues``, ``/agents`` and ``/workstreams``: create, list, read, patch, delete.
 
-The three collections have the same routes, so one function adds them for each resource;
-the logic lives in ``messenger_channel.workforce``. Bodies refuse unknown fields (422 naming
-them): a misspelt setting is reported rather than silently left at its default.
+The three collections have the same routes, so one function adds them for each collection;
+the logic lives in ``messenger_channel.workforce``, what the API shows of it in
+``workforce_models``. Bodies refuse unknown fields (422 naming them): a misspelt setting is
+reported rather than silently left at its default.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, cast
 
 from fastapi import APIRouter, Response
+from pydantic import BaseModel
 
 from messenger_channel.api.auth import ManagerDep, ServicesDep
 from messenger_channel.api.errors import ErrorBody, ValidationErrorBody
-from messenger_channel.api.lists import DEFAULT_LIMIT, ListPage
-from messenger_channel.routing.distribution import Distributor
-from messenger_channel.workforce import Resource
-from messenger_channel.workforce.agents import Agents, AgentWithKey, KeyRotation
-from messenger_channel.workforce.queues import Queues
-from messenger_channel.workforce.workstreams import Workstreams
+from messenger_channel.api.lists import DEFAULT_LIMIT, ListPage, paginate
+from messenger_channel.api.workforce_models import (
+    AgentOut,
+    AgentPatch,
+    AgentWithKey,
+    KeyRotation,
+    QueueOut,
+    QueuePatch,
+    RecordOut,
+    WorkstreamOut,
+    WorkstreamPatch,
+    agent_with_key,
+    shown,
+)
+from messenger_channel.conversations.distribution import Distributor
+from messenger_channel.workforce.agents import AgentCreate, Agents
+from messenger_channel.workforce.queue_management import Queues
+from messenger_channel.workforce.queues import QueueCreate
+from messenger_channel.workforce.resource import Resource
+from messenger_channel.workforce.workstreams import WorkstreamCreate, Workstreams
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody, "description": "no key, or an unknown one"},
@@ -31,52 +49,81 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 router = APIRouter(prefix="/api/manage", tags=["workforce"], responses=_ERRORS)
 
 
-def _add_routes(resource: type[Resource[Any]]) -> None:
-    kind, collection = resource.KIND, f"/{resource.PATH}"
+@dataclass(frozen=True)
+class Collection:
+    """One collection of the API: the resource it manages, its URL segment, bodies, answers."""
+
+    resource: type[Resource[Any]]
+    path: str  # "queues"
+    create_body: type[BaseModel]
+    patch_body: type[BaseModel]
+    out: type[RecordOut]
+    created: type[BaseModel]  # what POST answers
+    create: Callable[[Any, Any], BaseModel]  # (the resource, the POST body) -> that answer
+
+
+COLLECTIONS = (
+    Collection(Queues, "queues", QueueCreate, QueuePatch, QueueOut, QueueOut,
+               lambda queues, body: shown(QueueOut, queues.create(body))),
+    Collection(Agents, "agents", AgentCreate, AgentPatch, AgentOut, AgentWithKey,
+               lambda agents, body: agent_with_key(agents.create(body))),
+    Collection(Workstreams, "workstreams", WorkstreamCreate, WorkstreamPatch, WorkstreamOut,
+               WorkstreamOut, lambda workstreams, body: shown(WorkstreamOut,
+                                                              workstreams.create(body))),
+)
+
+
+def _add_routes(collection: Collection) -> None:
+    resource, kind = collection.resource, collection.resource.KIND
     a_kind = f"{'an' if kind[0] in 'aeiou' else 'a'} {kind}"
-    item = f"{collection}/{{id}}"
+    collection_path = f"/{collection.path}"
+    item = f"{collection_path}/{{id}}"
 
     def create(body: Any, services: ServicesDep, _: ManagerDep) -> Any:
-        return resource(services.tables, services.clock).create(body)
+        return collection.create(resource(services.tables, services.clock), body)
 
     def list_all(services: ServicesDep, _: ManagerDep, cursor: str | None = None,
                  since: str | None = None, limit: int = DEFAULT_LIMIT) -> Any:
-        return resource(services.tables, services.clock).page(cursor=cursor, since=since,
-                                                               limit=limit)
+        # Newest activity first, as every list of the API.
+        records = resource(services.tables, services.clock).all()
+        page = paginate(records, changed_at=lambda record: record.updated_at,
+                        cursor=cursor, since=since, limit=limit)
+        return ListPage[Any](items=[shown(collection.out, record) for record in page.items],
+                             next=page.next, since=page.since)
 
     def read(id: str, services: ServicesDep, _: ManagerDep) -> Any:
-        records = resource(services.tables, services.clock)
-        return records.out(records.get(id))
+        return shown(collection.out, resource(services.tables, services.clock).get(id))
 
     def patch(id: str, body: Any, services: ServicesDep, _: ManagerDep) -> Any:
         updated = resource(services.tables, services.clock).patch(id, body)
         if resource is Agents:  # presence, capacity or queues may let waiting work be offered
             Distributor(services).sweep()
-        return updated
+        return shown(collection.out, updated)
 
     def delete(id: str, services: ServicesDep, _: ManagerDep) -> Response:
         resource(services.tables, services.clock).delete(id)
         return Response(status_code=204)
 
     # FastAPI reads the body's model from the annotation, which differs per resource.
-    create.__annotations__["body"] = resource.CREATE
-    patch.__annotations__["body"] = resource.PATCH
-    page_model = cast(Any, ListPage)[resource.OUT]
+    create.__annotations__["body"] = collection.create_body
+    patch.__annotations__["body"] = collection.patch_body
+    page_model = cast(Any, ListPage)[collection.out]
     routes: list[tuple[str, Any, str, int, Any, str]] = [
-        (collection, create, "POST", 201, resource.CREATED, f"Create {a_kind}"),
-        (collection, list_all, "GET", 200, page_model, f"List {resource.PATH}, newest first"),
-        (item, read, "GET", 200, resource.OUT, f"Read {a_kind}"),
-        (item, patch, "PATCH", 200, resource.OUT, f"Change some fields of {a_kind}"),
+        (collection_path, create, "POST", 201, collection.created, f"Create {a_kind}"),
+        (collection_path, list_all, "GET", 200, page_model,
+         f"List {collection.path}, newest first"),
+        (item, read, "GET", 200, collection.out, f"Read {a_kind}"),
+        (item, patch, "PATCH", 200, collection.out, f"Change some fields of {a_kind}"),
         (item, delete, "DELETE", 204, None, f"Delete {a_kind}"),
     ]
     for path, endpoint, method, status, model, summary in routes:
         router.add_api_route(path, endpoint, methods=[method], status_code=status,
                              response_model=model, summary=summary,
-                             name=f"{endpoint.__name__}_{resource.PATH}")
+                             name=f"{endpoint.__name__}_{collection.path}")
 
 
-for _resource in (Queues, Agents, Workstreams):
-    _add_routes(_resource)
+for _collection in COLLECTIONS:
+    _add_routes(_collection)
 
 
 @router.post("/agents/{id}/key", response_model=AgentWithKey,
@@ -84,4 +131,4 @@ for _resource in (Queues, Agents, Workstreams):
 def rotate_agent_key(id: str, services: ServicesDep, _: ManagerDep,
                      body: KeyRotation | None = None) -> AgentWithKey:
     api_key = body.api_key if body is not None else None
-    return Agents(services.tables, services.clock).rotate_key(id, api_key)
+    return agent_with_key(Agents(services.tables, services.clock).rotate_key(id, api_key))

@@ -1,32 +1,25 @@
 """Agents: the people who take conversations, with their queues, capacity, presence and key.
 
-An agent's API key is shown once, when it is made (POST) or rotated; only its hash is kept,
+An agent's API key is shown once, when it is made or rotated; only its hash is kept,
 in ``AgentKeys`` (where authentication finds it) and on the agent (to revoke it).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from messenger_channel.agent_keys import AgentKeys, hash_key, new_agent_key
-from messenger_channel.api.errors import ApiError
 from messenger_channel.clock import Clock, system_clock
+from messenger_channel.errors import Conflict, Invalid
 from messenger_channel.routing.rules import QueueRef
 from messenger_channel.storage.errors import AlreadyExists
 from messenger_channel.storage.tables import TableStore
-from messenger_channel.workforce import (
-    Record,
-    RecordOut,
-    Resource,
-    Text100,
-    invalid,
-    new_id,
-    patch_model,
-)
 from messenger_channel.workforce.queues import unknown_queues
+from messenger_channel.workforce.resource import Record, Resource, Text100
 
 Presence = Literal["available", "busy", "away", "offline"]
 MAX_AGENT_QUEUES = 100
@@ -65,39 +58,25 @@ class AgentCreate(AgentFields):
     )
 
 
-class KeyRotation(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    api_key: ApiKey | None = Field(
-        None, description="Normally omitted: a random key is generated. As in POST, a key of "
-                          "your own is for development setups; giving the agent's current key "
-                          "again changes nothing.")
-
-
 class Agent(Record, AgentFields):
+    TABLE: ClassVar[str] = "Agents"
     PARTITION: ClassVar[str] = "agent"
 
     key_hash: str | None = None
 
 
-class AgentOut(RecordOut, AgentFields):
-    pass
+@dataclass(frozen=True)
+class IssuedKey:
+    """An agent as stored, and the key just issued to it: shown this once, only its hash kept."""
 
-
-class AgentWithKey(AgentOut):
-    api_key: str = Field(description="shown this once: only its hash is stored")
+    agent: Agent
+    api_key: str
 
 
 class Agents(Resource[Agent]):
     KIND = "agent"
-    PATH = "agents"
     ID_PREFIX = "ag_"
-    TABLE = "Agents"
     RECORD = Agent
-    CREATE = AgentCreate
-    PATCH = patch_model(AgentFields)
-    OUT = AgentOut
-    CREATED = AgentWithKey
 
     def __init__(self, tables: TableStore, clock: Clock = system_clock) -> None:
         super().__init__(tables, clock)
@@ -111,13 +90,12 @@ class Agents(Resource[Agent]):
         references = [(f"queue_ids[{i}]", queue_id) for i, queue_id in enumerate(record.queue_ids)]
         problems = unknown_queues(self.tables, references)
         if problems:
-            raise invalid(problems)
+            raise Invalid(problems)
 
-    def create(self, body: BaseModel) -> AgentWithKey:
-        key = getattr(body, "api_key", None) or new_agent_key()
+    def create(self, body: AgentCreate) -> IssuedKey:
+        key = body.api_key or new_agent_key()
         now = self.clock.now()
-        record = self.build(body, new_id(self.ID_PREFIX), now)
-        self.check(record, None)
+        record = self.new(body, now)
         self._register(record.id, key, now)
         record.key_hash = hash_key(key)
         try:
@@ -125,30 +103,30 @@ class Agents(Resource[Agent]):
         except BaseException:
             self.keys.revoke(record.key_hash)
             raise
-        return self._with_key(record, key)
+        return IssuedKey(record, key)
 
-    def rotate_key(self, agent_id: str, api_key: str | None = None) -> AgentWithKey:
+    def rotate_key(self, agent_id: str, api_key: str | None = None) -> IssuedKey:
         """A new key for the agent (``api_key``, or a random one), returned once; the old
         one stops working. Giving the agent's current key again changes nothing, so a
         setup script may repeat itself."""
         agent = self.get(agent_id)
         key = api_key or new_agent_key()
         if not self._register(agent_id, key, self.clock.now()):
-            return self._with_key(agent, key)
+            return IssuedKey(agent, key)
         digest = hash_key(key)
         updated = self.exchange(agent_id, {"key_hash": digest}, acquired=digest,
                                 release=self.keys.revoke, held=lambda agent: agent.key_hash)
-        return self._with_key(updated, key)
+        return IssuedKey(updated, key)
 
     def _register(self, agent_id: str, key: str, now: datetime) -> bool:
         """Store the key's hash for the agent: True if new, False if it is the agent's
-        already; 409 if it is another agent's."""
+        already; ``Conflict`` if it is another agent's."""
         try:
             self.keys.register(agent_id, key, now)
         except AlreadyExists:
             if self.keys.agent_for(key) == agent_id:
                 return False
-            raise ApiError(409, "api_key_taken",
+            raise Conflict("api_key_taken",
                            "this api_key belongs to another agent; omit it to get a new one"
                            ) from None
         return True
@@ -158,9 +136,6 @@ class Agents(Resource[Agent]):
         # its agent would still authenticate.
         if record.key_hash is not None:
             self.keys.revoke(record.key_hash)
-
-    def _with_key(self, record: Agent, key: str) -> AgentWithKey:
-        return AgentWithKey(**dict(self.out(record)), api_key=key)
 
 
 def get_agent(tables: TableStore, agent_id: str) -> Agent | None:

@@ -30,7 +30,7 @@ from pydantic import (
     field_validator,
 )
 
-from messenger_channel.api.errors import ApiError
+from messenger_channel.errors import Conflict, Invalid
 from messenger_channel.provisioning.repository import ChannelTables
 from messenger_channel.routing.rules import (
     Name,
@@ -40,16 +40,9 @@ from messenger_channel.routing.rules import (
     references,
 )
 from messenger_channel.storage.tables import MAX_STRING_UNITS, TableStore
-from messenger_channel.workforce import (
-    Record,
-    RecordOut,
-    Resource,
-    Text100,
-    invalid,
-    patch_model,
-)
 from messenger_channel.workforce.agents import Presence
 from messenger_channel.workforce.queues import unknown_queues
+from messenger_channel.workforce.resource import Record, Resource, Text100
 
 # The automated-message triggers of Dynamics 365, in snake_case: greeting; agent assigned,
 # couldn't be assigned, disconnected, ended, joined; customer next in line, position in
@@ -204,6 +197,7 @@ _Packed = PlainSerializer(_pack, when_used="json")
 
 
 class Workstream(Record, WorkstreamFields):
+    TABLE: ClassVar[str] = "Workstreams"
     PARTITION: ClassVar[str] = "workstream"
 
     automated_messages: Annotated[AutomatedMessages, _Unpacked, _Packed] = Field(
@@ -211,26 +205,22 @@ class Workstream(Record, WorkstreamFields):
     routing_rules: Annotated[RoutingRules, _Unpacked, _Packed] = Field(default_factory=list)
 
 
-class WorkstreamOut(RecordOut, WorkstreamFields):
-    pass
-
-
 class Workstreams(Resource[Workstream]):
     KIND = "workstream"
-    PATH = "workstreams"
     ID_PREFIX = "ws_"
-    TABLE = "Workstreams"
     RECORD = Workstream
-    CREATE = WorkstreamCreate
-    PATCH = patch_model(WorkstreamFields)
-    OUT = CREATED = WorkstreamOut
     UNIQUE = "page_id"
 
     def build(self, body: Any, record_id: str, now: datetime) -> Workstream:
         return Workstream(id=record_id, created_at=now, updated_at=now, **dict(body))
 
-    def conflict(self, value: str) -> ApiError:
-        return ApiError(409, "page_has_workstream",
+    def create(self, body: WorkstreamCreate) -> Workstream:
+        workstream = self.new(body, self.clock.now())
+        self.insert(workstream)
+        return workstream
+
+    def conflict(self, value: str) -> Conflict:
+        return Conflict("page_has_workstream",
                         f"page {value} already has workstream {self.holder(value)}; "
                         "change or delete that one first")
 
@@ -258,7 +248,7 @@ class Workstreams(Resource[Workstream]):
                 problems.append((name, f"too large to store: {size} characters compressed, "
                                        f"at most {MAX_STRING_UNITS}"))
         if problems:
-            raise invalid(problems)
+            raise Invalid(problems)
 
 
 def _queue_references(workstream: Workstream) -> list[tuple[str, str]]:

@@ -25,7 +25,8 @@ from messenger_channel.queue_messages import (
 )
 from messenger_channel.services import Services
 from messenger_channel.workforce.agents import AgentCreate, Agents
-from messenger_channel.workforce.queues import QueueCreate, Queues
+from messenger_channel.workforce.queue_management import Queues
+from messenger_channel.workforce.queues import QueueCreate
 from messenger_channel.workforce.workstreams import WorkstreamCreate, Workstreams
 from simulator.client import SimulatorClient
 
@@ -59,7 +60,7 @@ class Engine:
             created_at=now, updated_at=now))
 
     def queue(self, name: str = "General") -> str:
-        return str(Queues(self.services.tables).create(QueueCreate(name=name)).id)  # type: ignore[attr-defined]
+        return Queues(self.services.tables).create(QueueCreate(name=name)).id
 
     def agent(self, name: str = "Ann", *, queues: list[str] | None = None, capacity: int = 100,
               presence: str = "available") -> tuple[str, str]:
@@ -67,7 +68,7 @@ class Engine:
         created = Agents(self.services.tables, self.services.clock).create(AgentCreate(
             name=name, queue_ids=queues if queues is not None else [self.queue_id],
             capacity=capacity, presence=presence))
-        return created.id, created.api_key
+        return created.agent.id, created.api_key
 
     def workstream(self, **settings: Any) -> str:
         self.connect_page()
@@ -75,7 +76,7 @@ class Engine:
         body = WorkstreamCreate.model_validate(
             {"name": "Support", "page_id": self.page_id, "fallback_queue_id": self.queue_id,
              **settings})
-        self.workstream_id = str(Workstreams(self.services.tables).create(body).id)  # type: ignore[attr-defined]
+        self.workstream_id = Workstreams(self.services.tables).create(body).id
         return self.workstream_id
 
     # ------------------------------------------------------------------ events
