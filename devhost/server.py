@@ -24,6 +24,7 @@ from devhost.invoke import invoke_async
 from devhost.loader import describe_functions, import_app
 from devhost.queue_runner import QueueFunctionRunner
 from devhost.timer_runner import TimerFunctionRunner
+from messenger_channel import metering
 from messenger_channel.bus.factory import LOCAL_QUEUE_FILE
 from messenger_channel.bus.local import open_local_queue
 from messenger_channel.clock import Clock, isoformat, system_clock
@@ -110,6 +111,8 @@ class Devhost:
                 Route("/admin/functions", self.list_functions, methods=["GET"]),
                 Route("/admin/functions/{name}", self.run_function, methods=["POST"]),
                 Route("/admin/clock", self.clock_route, methods=["GET", "PUT"]),
+                Route("/admin/metering", self.metering_route, methods=["GET"]),
+                Route("/admin/metering/reset", self.metering_reset, methods=["POST"]),
                 Route("/{path:path}", self.dispatch_http, methods=every_method),
             ],
             lifespan=lifespan,
@@ -138,7 +141,8 @@ class Devhost:
         except BodyTooLarge:
             return error(413, "body_too_large", "the request body exceeds the host's limit")
         try:
-            result = await invoke_async(spec, to_function_request(request, body, params))
+            result = await invoke_async(spec, to_function_request(request, body, params),
+                                        operation=f"{request.method} {operation_of(path)}")
             return to_starlette_response(result)
         except Exception:
             # The real host answers 500 on an unhandled exception; the app should never let one out.
@@ -194,6 +198,26 @@ class Devhost:
         return JSONResponse(
             {"offset_seconds": self.clock.offset_seconds, "now": isoformat(self.clock.now())}
         )
+
+    async def metering_route(self, request: Request) -> Response:
+        """The operation counters of this process since start or the last reset."""
+        if (denied := self._authorised(request)) is not None:
+            return denied
+        return JSONResponse({"counters": metering.snapshot()})
+
+    async def metering_reset(self, request: Request) -> Response:
+        """Zero the counters; answers what they held."""
+        if (denied := self._authorised(request)) is not None:
+            return denied
+        return JSONResponse({"counters": metering.reset()})
+
+
+def operation_of(path: str) -> str:
+    """The request path as an operation name for the counters: segments holding a digit (ids,
+    page numbers) become ``{id}``, so ``agent/conversations/cv_1f/accept`` is
+    ``agent/conversations/{id}/accept``."""
+    segments = [s for s in path.strip("/").split("/") if s][:6]
+    return "/".join("{id}" if any(c.isdigit() for c in s) else s for s in segments)
 
 
 def _app_file(app_target: str) -> Path | None:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from messenger_channel import metering
 from messenger_channel.bus.port import QueueMessage, QueueUnavailable
 from messenger_channel.bus.queues import QUEUES, QueueSpec
 from messenger_channel.clock import Clock
@@ -183,6 +184,7 @@ class LocalQueue:
         if not messages:
             return
         now = _micros(self.clock.now())
+        duplicates = 0
         with self._transaction() as db:
             db.execute("DELETE FROM duplicates WHERE queue = ? AND first_sent_at <= ?",
                        (queue, now - spec.duplicate_detection_window // _MICROSECOND))
@@ -191,6 +193,7 @@ class LocalQueue:
                     "INSERT OR IGNORE INTO duplicates (queue, message_id, first_sent_at)"
                     " VALUES (?, ?, ?)", (queue, message.message_id, now)).rowcount
                 if not first:
+                    duplicates += 1
                     continue
                 scheduled = None if message.scheduled_at is None else _micros(message.scheduled_at)
                 db.execute(
@@ -200,6 +203,11 @@ class LocalQueue:
                     (queue, message.session_id, message.message_id, message.body,
                      message.content_type, json.dumps(dict(message.properties)), now, scheduled,
                      now if scheduled is None else scheduled))
+        # As Service Bus bills them: every message sent is an operation, a duplicate too.
+        metering.add({"queue.sent": len(messages), "queue.send_calls": 1,
+                      "queue.duplicates": duplicates,
+                      "queue.scheduled": sum(m.scheduled_at is not None for m in messages),
+                      "servicebus.operations": len(messages)}, queue=queue)
 
     def check(self) -> None:
         """Raise ``QueueUnavailable`` unless the file can be written now."""
@@ -220,10 +228,13 @@ class LocalQueue:
                     "queue": queue, "now": now, "excluded": json.dumps(list(exclude_sessions)),
                 }).fetchone()
                 if row is None:
+                    # Not an operation on Service Bus, whose receivers wait for messages.
+                    metering.count("queue.receive_empty", queue=queue)
                     return None
                 if row["delivery_count"] < spec.max_delivery_count:
                     break
                 # Its last lock expired (or its owner died) after the final delivery.
+                metering.count("queue.dead_letter", queue=queue)
                 db.execute(_DEAD_LETTER, (MAX_DELIVERY_COUNT_EXCEEDED,
                                           _exhausted(row["delivery_count"]),
                                           row["sequence_number"]))
@@ -234,6 +245,7 @@ class LocalQueue:
                 (locked_until, token, self._owner, row["sequence_number"]))
             locked = db.execute("SELECT * FROM messages WHERE sequence_number = ?",
                                 (row["sequence_number"],)).fetchone()
+        metering.count("queue.received", "servicebus.operations", queue=queue)
         return _received(locked)
 
     def complete(self, message: ReceivedMessage) -> None:
@@ -243,6 +255,7 @@ class LocalQueue:
             self._locked_row(db, message)
             db.execute("DELETE FROM messages WHERE sequence_number = ?",
                        (message.sequence_number,))
+        metering.count("queue.complete", "servicebus.operations", queue=message.queue)
 
     def abandon(self, message: ReceivedMessage, reason: str | None = None) -> None:
         """Release the lock so the message is delivered again, or dead-letter it with
@@ -254,8 +267,10 @@ class LocalQueue:
                 db.execute(_DEAD_LETTER, (MAX_DELIVERY_COUNT_EXCEEDED,
                                           reason or _exhausted(row["delivery_count"]),
                                           message.sequence_number))
+                metering.count("queue.dead_letter", queue=message.queue)
             else:
                 db.execute(_RELEASE_LOCK, (message.sequence_number,))
+        metering.count("queue.abandon", "servicebus.operations", queue=message.queue)
 
     def dead_letter(self, message: ReceivedMessage, reason: str, description: str) -> None:
         """Move the message to the dead-letter sub-queue; raise ``LockLost`` when its lock is
@@ -264,6 +279,7 @@ class LocalQueue:
         with self._transaction() as db:
             self._locked_row(db, message)
             db.execute(_DEAD_LETTER, (reason, description, message.sequence_number))
+        metering.count("queue.dead_letter", "servicebus.operations", queue=message.queue)
 
     # -- inspection -------------------------------------------------------------------------
     def counts(self, queue: str) -> QueueCounts:
@@ -304,6 +320,7 @@ class LocalQueue:
                 (now, now, queue))
             moved: int = db.execute("DELETE FROM messages WHERE queue = ? AND dead_lettered",
                                     (queue,)).rowcount
+        metering.count("queue.redrive", amount=moved, queue=queue)
         return moved
 
     # -- life cycle -------------------------------------------------------------------------

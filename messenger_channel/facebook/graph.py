@@ -27,6 +27,7 @@ import requests
 from pydantic import BaseModel, ConfigDict, Field, RootModel, ValidationError, field_validator
 from requests.adapters import HTTPAdapter
 
+from messenger_channel import metering
 from messenger_channel.facebook.graph_errors import (
     NO_GRAPH_CODE,
     GraphError,
@@ -47,6 +48,11 @@ _TOKEN = re.compile(r"[\x21-\x7e]+")
 _FIELD = re.compile(r"[a-z_]{1,64}")
 # The threads of a Functions worker share the pool; beyond this, connections are not kept.
 _POOL_SIZE = 32
+# The endpoint each operation calls, as the operation counters name them.
+_ENDPOINTS = {"send_message": "send", "sender_action": "send", "user_profile": "profile",
+              "upload_attachment": "upload", "debug_token": "debug_token", "me": "me",
+              "subscribe_app": "subscribed_apps", "subscribed_apps": "subscribed_apps",
+              "unsubscribe_app": "subscribed_apps"}
 
 
 class _GraphModel(BaseModel):
@@ -232,13 +238,17 @@ class GraphClient:
     def _call(self, operation: str, method: str, path: str, model: type[_Model], *,
               token: str, secrets: Sequence[str] = (), **request: Any) -> _Model:
         _check_token(token)
+        endpoint = _ENDPOINTS.get(operation, operation)
+        metering.count("graph.calls", endpoint=endpoint, graph_operation=operation)
         started = time.monotonic()
         outcome = self._send(method, f"{self._base_url}/{path}", token, request)
         if isinstance(outcome, GraphError):
+            metering.count("graph.failures", endpoint=endpoint)
             self._log(operation, started, outcome)
             raise outcome
         status = outcome.status_code
         if not 200 <= status < 300:
+            metering.count("graph.failures", endpoint=endpoint)
             error = error_from_response(status, outcome.content, secrets=(token, *secrets))
             self._log(operation, started, error)
             raise error

@@ -26,6 +26,7 @@ from azure.storage.blob import (
     LinearRetry,
 )
 
+from messenger_channel import metering
 from messenger_channel.settings import Settings
 from messenger_channel.storage.clients import (
     NETWORK_DEFAULTS,
@@ -113,6 +114,8 @@ class BlobStore(ServiceStore):
         client = self._container(container)
         with translate_errors(self._subject(container, name)):
             self._ensure(client)
+            # One write; the SDK splits only uploads over 64 MiB into blocks.
+            metering.count("blob.write", container=client.container_name)
             client.upload_blob(
                 _check_name(name), data, overwrite=True, metadata=dict(metadata or {}),
                 content_settings=ContentSettings(content_type=content_type),
@@ -121,18 +124,24 @@ class BlobStore(ServiceStore):
     def download(self, container: str, name: str) -> bytes:
         """The whole content; ``NotFound`` if the blob does not exist."""
         with translate_errors(self._subject(container, name)):
-            return self._container(container).download_blob(_check_name(name)).readall()
+            client = self._container(container)
+            metering.count("blob.read", container=client.container_name)
+            return client.download_blob(_check_name(name)).readall()
 
     def open_stream(self, container: str, name: str) -> BlobStream:
         """The content chunk by chunk, for blobs too large to hold in memory."""
         subject = self._subject(container, name)
         with translate_errors(subject):
-            downloader = self._container(container).download_blob(_check_name(name))
+            client = self._container(container)
+            # The first request; each further 4 MiB chunk is one more read.
+            metering.count("blob.read", container=client.container_name)
+            downloader = client.download_blob(_check_name(name))
         return BlobStream(_info(downloader.properties), downloader.chunks(), subject)
 
     def properties(self, container: str, name: str) -> BlobInfo:
         with translate_errors(self._subject(container, name)):
             blob = self._container(container).get_blob_client(_check_name(name))
+            metering.count("blob.properties", container=blob.container_name)
             return _info(blob.get_blob_properties())
 
     def delete(self, container: str, name: str) -> None:
@@ -140,12 +149,15 @@ class BlobStore(ServiceStore):
         with translate_errors(self._subject(container, name)), contextlib.suppress(
             ResourceNotFoundError
         ):
-            self._container(container).delete_blob(_check_name(name))
+            client = self._container(container)
+            metering.count("blob.delete", container=client.container_name)
+            client.delete_blob(_check_name(name))
 
     def check(self) -> None:
         """Raise ``StorageUnavailable`` unless the service answers and accepts the
         credentials; reads at most one container name."""
         with translate_errors("blob service"):
+            metering.count("blob.list")
             list(next(self._service.list_containers(results_per_page=1).by_page()))
 
     def close(self) -> None:
@@ -175,6 +187,7 @@ class BlobStore(ServiceStore):
         with self._lock:
             if client.container_name not in self._created:
                 # No public_access argument: the container is private.
+                metering.count("blob.create_container", container=client.container_name)
                 with contextlib.suppress(ResourceExistsError):
                     client.create_container()
                 self._created.add(client.container_name)
@@ -185,8 +198,13 @@ class BlobStore(ServiceStore):
         client = self._container(container)
         with translate_errors(self._subject(container, prefix + "*")):
             try:
-                for item in client.list_blobs(name_starts_with=prefix or None, include="metadata"):
-                    yield _info(item)
+                pages = client.list_blobs(name_starts_with=prefix or None,
+                                          include="metadata").by_page()
+                while (page := next(pages, None)) is not None:
+                    # One request per page of up to 5,000 names.
+                    metering.count("blob.list", container=client.container_name)
+                    for item in page:
+                        yield _info(item)
             except ResourceNotFoundError:
                 return
 

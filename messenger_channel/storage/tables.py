@@ -65,6 +65,7 @@ from azure.data.tables import (
 )
 from pydantic import AwareDatetime, BaseModel
 
+from messenger_channel import metering
 from messenger_channel.settings import Settings
 from messenger_channel.storage.clients import (
     NETWORK_DEFAULTS,
@@ -400,8 +401,10 @@ class Table(Generic[M]):
         check_key("RowKey", row_key)
         try:
             with self._service(f"entity {partition_key}/{row_key}") as client:
+                metering.count("table.read", "table.transactions", table=self.name)
                 raw = client.get_entity(partition_key, row_key)
         except NotFound:
+            metering.count("table.read_missing", table=self.name)
             return None
         # The service always sends an ETag with an entity.
         return Versioned(from_properties(self.model, raw), cast(str, raw.metadata["etag"]))
@@ -410,12 +413,14 @@ class Table(Generic[M]):
         """Insert; raise ``AlreadyExists`` if the keys are taken. Returns the new ETag."""
         properties = to_properties(entity)
         with self._service(_describe(properties)) as client:
+            metering.count("table.insert", "table.transactions", table=self.name)
             return str(client.create_entity(properties)["etag"])
 
     def upsert(self, entity: M) -> str:
         """Insert or replace the whole entity (never merge: a field set to None must go)."""
         properties = to_properties(entity)
         with self._service(_describe(properties)) as client:
+            metering.count("table.upsert", "table.transactions", table=self.name)
             return str(client.upsert_entity(properties, mode=UpdateMode.REPLACE)["etag"])
 
     def replace(self, entity: M, etag: str) -> str:
@@ -423,6 +428,7 @@ class Table(Generic[M]):
         ``NotFound`` if deleted."""
         properties = to_properties(entity)
         with self._service(_describe(properties)) as client:
+            metering.count("table.update", "table.transactions", table=self.name)
             result = client.update_entity(
                 properties, mode=UpdateMode.REPLACE, etag=etag,
                 match_condition=MatchConditions.IfNotModified,
@@ -434,6 +440,7 @@ class Table(Generic[M]):
         check_key("PartitionKey", partition_key)
         check_key("RowKey", row_key)
         with self._service(f"entity {partition_key}/{row_key}") as client:
+            metering.count("table.delete", "table.transactions", table=self.name)
             if etag is None:
                 client.delete_entity(partition_key, row_key)
             else:
@@ -464,7 +471,10 @@ class Table(Generic[M]):
                     query_filter, parameters=values, results_per_page=page_size
                 ).by_page(continuation_token=start),
             )
+            # One page is one request, and one billed transaction, whatever it holds.
+            metering.count("table.query", "table.transactions", table=self.name)
             raw = list(next(pages))
+            metering.count("table.rows", amount=len(raw), table=self.name)
         items = [from_properties(self.model, entity) for entity in raw]
         return ResultPage(items, _encode_cursor(pages.continuation_token))
 
@@ -529,6 +539,9 @@ class Table(Generic[M]):
         if size > MAX_BATCH_BYTES:
             raise EntityTooLarge(f"transaction: {size} bytes; a batch holds at most 4 MiB")
         with self._service("transaction") as client:
+            # A batch is billed as one transaction, however many operations it holds.
+            metering.add({"table.batch": 1, "table.transactions": 1,
+                          "table.batch_operations": len(batch)}, table=self.name)
             try:
                 client.submit_transaction([entry.operation for entry in batch])
             except TableTransactionError as error:
@@ -561,6 +574,7 @@ class Table(Generic[M]):
                 try:
                     self.create(entity)
                 except AlreadyExists:
+                    metering.count("table.retry", table=self.name)
                     continue  # created concurrently: mutate that one
                 return entity
             wanted = mutate(current.entity.model_copy(deep=True))
@@ -570,6 +584,7 @@ class Table(Generic[M]):
             try:
                 self.replace(wanted, current.etag)
             except ConcurrencyConflict:
+                metering.count("table.retry", table=self.name)
                 continue
             return wanted
         raise ConcurrencyConflict(
@@ -752,6 +767,7 @@ class TableStore(ServiceStore):
         """Raise ``StorageUnavailable`` unless the service answers and accepts the
         credentials; reads at most one table name."""
         with translate_errors("table service"):
+            metering.count("table.list_tables", "table.transactions")
             pages = self._service.list_tables(results_per_page=1).by_page()
             list(next(pages))
 
@@ -769,5 +785,6 @@ class TableStore(ServiceStore):
             return
         with self._lock:
             if full_name not in self._created:
+                metering.count("table.create_table", "table.transactions", table=full_name)
                 self._service.create_table_if_not_exists(full_name)
                 self._created.add(full_name)
