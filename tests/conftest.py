@@ -1,4 +1,6 @@
-"""Fixtures shared by the test tiers: a real Azurite for the session, isolated stores per test."""
+"""Fixtures shared by the test tiers: a real Azurite for the session, isolated stores per test,
+and each test's tier marker (``unit``, ``integration``, ``e2e``, ``browser``, ``infra``) from
+its folder. Fixtures live here; constants and helpers live in ``tests/support/``."""
 
 from __future__ import annotations
 
@@ -14,7 +16,26 @@ from messenger_channel.clock import Clock
 from messenger_channel.services import Services
 from messenger_channel.storage.blobs import BlobStore
 from messenger_channel.storage.tables import TableStore
+from tests.support.keys import MANAGEMENT_KEY
 from tests.support.product import Product, start_product
+
+TESTS = Path(__file__).resolve().parent
+TIERS = ("unit", "integration", "e2e", "browser", "infra")  # registered in pyproject.toml
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Marks each test with its tier, the first folder under ``tests/``, so ``-m unit`` (and
+    the others) select by tier. A test outside the tier folders is an error, not a test that
+    no ``-m`` would ever run."""
+    for item in items:
+        path = item.path.resolve()
+        if not path.is_relative_to(TESTS):
+            continue
+        folder = path.relative_to(TESTS).parts[0]
+        if folder not in TIERS:
+            raise pytest.UsageError(f"{item.nodeid}: tests belong in one of tests/{{"
+                                    f"{','.join(TIERS)}}}/")
+        item.add_marker(folder)
 
 
 @pytest.fixture(scope="session")
@@ -46,9 +67,6 @@ def table_store(azurite: AzuriteEndpoints, table_prefix: str) -> Iterator[TableS
 def blob_store(azurite: AzuriteEndpoints, table_prefix: str) -> Iterator[BlobStore]:
     with BlobStore.from_connection_string(azurite.connection_string, prefix=table_prefix) as store:
         yield store
-
-
-MANAGEMENT_KEY = "test-management-key-0123456789abcdef"
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ from fastapi.testclient import TestClient
 
 from messenger_channel.services import Services
 from simulator.client import SimulatorClient
-from tests.conftest import MANAGEMENT_KEY
 from tests.support.engine import Engine, new_id
+from tests.support.keys import MANAGEMENT_KEY
 
 ISO_SECOND = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 

@@ -15,6 +15,7 @@ import pytest
 from devhost.processes import ChildProcess, free_port, http_ok
 from messenger_channel.bus.local import LocalQueue
 from messenger_channel.clock import Clock
+from tests.support.eventually import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "tests" / "integration" / "devhost_app" / "function_app.py"
@@ -181,11 +182,9 @@ def test_background_triggers_deliver_messages_and_fire_timers(tmp_path: Path) ->
     child, running = start_host(tmp_path, run_triggers=True, schedule="* * * * * *")
     try:
         running.enqueue([{"id": f"m{i}", "session": f"S{i % 3}"} for i in range(9)])
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and (
-            len(running.lines("processed")) < 9 or len(running.lines("ticks")) < 2
-        ):
-            time.sleep(0.1)
+        eventually(lambda: (len(running.lines("processed")), len(running.lines("ticks"))),
+                   lambda counts: counts[0] >= 9 and counts[1] >= 2, interval=0.1,
+                   what="(messages processed, ticks) to reach (9, 2)")
         assert sorted(str(p["id"]) for p in running.lines("processed")) == sorted(
             f"m{i}" for i in range(9)
         )

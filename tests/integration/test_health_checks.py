@@ -29,7 +29,7 @@ from messenger_channel.secrets import new_secret_name
 from messenger_channel.services import Services
 from simulator.client import SimulatorClient
 from simulator.testing import WebhookReceiver, webhook_receiver
-from tests.conftest import MANAGEMENT_KEY
+from tests.support.keys import MANAGEMENT_KEY
 
 AUTH = {"Authorization": f"Bearer {MANAGEMENT_KEY}"}
 DAY = 24 * 3600

@@ -24,7 +24,7 @@ from messenger_channel.workforce.workstreams import (
     list_workstreams,
     workstream_for_page,
 )
-from tests.conftest import MANAGEMENT_KEY
+from tests.support.keys import MANAGEMENT_KEY
 
 MANAGER = {"Authorization": f"Bearer {MANAGEMENT_KEY}"}
 ISO_SECOND = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")

@@ -3,14 +3,17 @@ The batches are the SDK's own ``ServiceBusMessageBatch``, so sizes are measured 
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
+from typing import NoReturn
 
 import pytest
 from azure.core.credentials import AccessToken
 from azure.core.exceptions import ClientAuthenticationError
-from azure.servicebus import ServiceBusMessage, ServiceBusMessageBatch
+from azure.servicebus import ServiceBusClient, ServiceBusMessage, ServiceBusMessageBatch
 from azure.servicebus.exceptions import (
     MessagingEntityNotFoundError,
     ServiceBusConnectionError,
@@ -210,15 +213,34 @@ def test_close_closes_the_senders_and_the_client() -> None:
         sender.check()
 
 
-def test_real_clients_are_built_without_touching_the_network() -> None:
-    by_string = ServiceBusQueueSender.from_connection_string(
-        f"Endpoint=sb://example.servicebus.windows.net/;SharedAccessKeyName=send;{SECRET}")
-    by_string.close()
+def test_real_clients_are_built_without_touching_the_network(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    touched: list[str] = []
+
+    def refuse(name: str) -> Callable[..., NoReturn]:
+        def refused(*args: object, **kwargs: object) -> NoReturn:
+            touched.append(name)
+            raise OSError(f"no network in this test ({name})")
+        return refused
+
+    for owner, name in [(socket, "getaddrinfo"), (socket, "create_connection"),
+                        (socket.socket, "connect"), (socket.socket, "connect_ex")]:
+        monkeypatch.setattr(owner, name, refuse(name))
+    tokens_asked: list[tuple[str, ...]] = []
 
     class StaticCredential:
         def get_token(self, *scopes: str, **kwargs: object) -> AccessToken:
+            tokens_asked.append(scopes)
             return AccessToken("token", int(time.time()) + 3600)
 
+    by_string = ServiceBusQueueSender.from_connection_string(
+        f"Endpoint=sb://example.servicebus.windows.net/;SharedAccessKeyName=send;{SECRET}")
     by_identity = ServiceBusQueueSender.from_namespace("example.servicebus.windows.net",
                                                        StaticCredential())
-    by_identity.close()
+    for built in (by_string, by_identity):
+        # The SDK's own client, for the namespace asked for (it reads dead letters too).
+        assert isinstance(built.receivers, ServiceBusClient)
+        assert built.receivers.fully_qualified_namespace == "example.servicebus.windows.net"
+        built.close()
+    # Neither building nor closing looked a name up, connected or asked for a token.
+    assert (touched, tokens_asked) == ([], [])

@@ -7,7 +7,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import pytest
 
 from simulator.client import SimulatorClient
 from simulator.testing import WebhookReceiver, webhook_receiver
+from tests.support.eventually import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -42,16 +42,12 @@ def simulator_url(hook: WebhookReceiver) -> Iterator[str]:
                               text=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                if httpx.get(f"{url}/_sim/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
+        def healthy() -> bool:
             assert server.poll() is None, server.communicate()[0]
-            assert time.monotonic() < deadline, "the simulator did not start"
-            time.sleep(0.05)
+            return httpx.get(f"{url}/_sim/health").status_code == 200
+
+        eventually(healthy, timeout=15, interval=0.05, ignoring=(httpx.TransportError,),
+                   what="the simulator to start")
         with SimulatorClient(url) as control:
             control.put_page("1001", "Contoso Support", access_token="EAA-cli")
         yield url
