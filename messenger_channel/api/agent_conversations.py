@@ -26,10 +26,10 @@ from messenger_channel.api.types import ApiTime
 from messenger_channel.conversations.automated import send_automated
 from messenger_channel.conversations.closing import agent_closes
 from messenger_channel.conversations.distribution import Distributor
+from messenger_channel.conversations.indexes import ConversationEntry, ConversationIndexes
 from messenger_channel.conversations.models import (
     AttachmentStatus,
     Author,
-    Contact,
     Conversation,
     ConversationTables,
     Direction,
@@ -38,6 +38,7 @@ from messenger_channel.conversations.models import (
     State,
 )
 from messenger_channel.conversations.sender import send_action
+from messenger_channel.conversations.store import ConversationStore
 from messenger_channel.conversations.window import WindowKind, messaging_window
 from messenger_channel.errors import Missing
 from messenger_channel.services import Services
@@ -107,16 +108,17 @@ class MessageOut(BaseModel):
     created_at: ApiTime
 
 
-def conversation_out(services: Services, conversation: Conversation,
-                     contact: Contact | None) -> ConversationOut:
+def conversation_out(services: Services,
+                     conversation: Conversation | ConversationEntry) -> ConversationOut:
+    """A conversation, or its index row: both carry what the answer shows."""
     window = messaging_window(conversation.last_customer_message_at,
                               conversation.human_agent_tag, services.clock.now())
     return ConversationOut(
         **conversation.model_dump(include=set(ConversationOut.model_fields) - {
-            "customer", "window"}),
-        customer=Customer(name=None if contact is None else contact.name,
-                          name_missing_reason=None if contact is None
-                          else contact.name_missing_reason,
+            "id", "customer", "window"}),
+        id=conversation.id,
+        customer=Customer(name=conversation.customer_name,
+                          name_missing_reason=conversation.name_missing_reason,
                           contact_id=conversation.contact_id),
         window=Window(kind=window.kind, ends_at=window.ends_at))
 
@@ -152,9 +154,14 @@ def refusals(conversation_id: str) -> Iterator[None]:
 
 
 def conversation_answer(services: Services, conversation: Conversation) -> ConversationOut:
-    contacts = ConversationTables(services.tables).contacts
-    return conversation_out(services, conversation,
-                            contacts.get(conversation.page_id, conversation.psid))
+    if conversation.customer_name is None:  # stored before names were copied onto it
+        contact = ConversationTables(services.tables).contacts.get(conversation.page_id,
+                                                                  conversation.psid)
+        if contact is not None:
+            conversation = conversation.model_copy(update={
+                "customer_name": contact.name,
+                "name_missing_reason": contact.name_missing_reason})
+    return conversation_out(services, conversation)
 
 
 @router.get("", response_model=ListPage[ConversationOut])
@@ -163,17 +170,19 @@ def list_conversations(
     since: str | None = None, cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> ListPage[ConversationOut]:
-    """Newest activity first. With ``since``, only what changed after it: the storage query
-    itself filters on the change time, so nothing is read when nothing changed."""
-    tables = ConversationTables(services.tables)
+    """Newest activity first. Answered from the agent's index rows (their partition and the
+    pick offers of their queues: live work only); with ``since``, the storage query itself
+    filters on the change time, so nothing is read when nothing changed."""
+    agent = get_agent(services.tables, agent_id)
     changed_after = None if since is None else parse_change_cursor(since)
-    mine = [c for c in tables.open_conversations(changed_after)
-            if visible_to(c, agent_id) and (state is None or c.state == state)]
-    page = paginate(mine, changed_at=lambda c: c.updated_at, cursor=cursor, since=since,
+    rows = ConversationIndexes(services.tables).of_agent(
+        agent_id, [] if agent is None else agent.queue_ids, changed_after)
+    mine = [row for row in rows if state is None or row.state == state]
+    page = paginate(mine, changed_at=lambda row: row.updated_at, cursor=cursor, since=since,
                     limit=limit)
     return ListPage[ConversationOut](
-        items=[conversation_out(services, c, tables.contacts.get(c.page_id, c.psid))
-               for c in page.items], next=page.next, since=page.since)
+        items=[conversation_out(services, row) for row in page.items], next=page.next,
+        since=page.since)
 
 
 @router.post("/{conversation_id}/accept", response_model=ConversationOut)
@@ -224,8 +233,9 @@ def list_messages(
     page = paginate(changed, changed_at=lambda m: m.created_at, cursor=cursor, limit=limit,
                     oldest_first=True)
     if conversation.agent_id == agent_id and conversation.unread:
-        tables.conversations.update(conversation.id, "conversation", lambda c: c.model_copy(
-            update={"unread": 0, "updated_at": services.clock.now()}))
+        ConversationStore(services.tables, services.clock).touch(
+            conversation.id, lambda c: c.model_copy(
+                update={"unread": 0, "updated_at": services.clock.now()}))
         # The customer sees "seen" once their agent has read what they wrote, not on each poll.
         send_action(services, conversation, "mark_seen")
     return ListPage[MessageOut](items=[message_out(m) for m in page.items], next=page.next,

@@ -23,8 +23,9 @@ is now, so a tag switched on during a conversation applies once it is closed and
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from messenger_channel.conversations.auto_close import DEFAULT_AUTO_CLOSE_MINUTES
 from messenger_channel.conversations.distribution import Distributor
 from messenger_channel.conversations.models import (
     Contact,
@@ -34,6 +35,7 @@ from messenger_channel.conversations.models import (
 )
 from messenger_channel.conversations.replies import held_conversation
 from messenger_channel.conversations.send_rules import conversation_send_type, outside_window
+from messenger_channel.conversations.store import ConversationStore
 from messenger_channel.errors import Conflict, Missing
 from messenger_channel.services import Services
 from messenger_channel.storage.errors import InvalidKey
@@ -101,8 +103,9 @@ def link_contact(services: Services, conversation_id: str, agent_id: str,
     now = services.clock.now()
     tables.contacts.update(conversation.page_id, conversation.psid, lambda c: c.model_copy(
         update={"linked_contact_id": contact_id, "updated_at": now}))
-    return tables.conversations.update(conversation.id, "conversation", lambda c: c.model_copy(
-        update={"contact_id": contact_id, "updated_at": now}))
+    return ConversationStore(services.tables, services.clock).touch(
+        conversation.id, lambda c: c.model_copy(update={"contact_id": contact_id,
+                                                         "updated_at": now}))
 
 
 def _profile(services: Services, page_id: str, psid: str | None,
@@ -152,6 +155,8 @@ def start_conversation(services: Services, agent_id: str, page_id: str, *,
         queue_id=(previous.queue_id if previous is not None and previous.queue_id
                   else None if workstream is None else workstream.fallback_queue_id),
         agent_id=agent_id, opened_by=f"agent:{agent_id}", assigned_at=now,
+        customer_name=profile.name,
+        name_missing_reason=profile.name_missing_reason,
         last_customer_message_at=None if previous is None else previous.last_customer_message_at,
         human_agent_tag=workstream is not None and workstream.human_agent_tag,
         last_activity_at=now, created_at=now, updated_at=now)
@@ -174,5 +179,7 @@ def start_conversation(services: Services, agent_id: str, page_id: str, *,
     except Conflict:
         distributor.release(agent_id, conversation.id)
         raise
-    tables.conversations.create(conversation)
-    return conversation
+    minutes = DEFAULT_AUTO_CLOSE_MINUTES if workstream is None else (
+        workstream.auto_close_after_minutes)
+    return ConversationStore(services.tables, services.clock).create(
+        conversation, due_at=now + timedelta(minutes=minutes))

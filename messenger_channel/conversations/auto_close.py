@@ -10,6 +10,10 @@ from typing import Literal
 INACTIVE_CLOSES = ("survey", "waiting", "active")
 
 AutoClose = Literal["inactive", "wrap_up_over"]
+# A conversation of a page without a workstream never closes by itself; the timer still looks
+# at it once a day (its rows are checked, and a workstream may have come).
+DEFAULT_AUTO_CLOSE_MINUTES = 1440
+RELOOK = timedelta(minutes=30)
 
 
 def auto_close_decision(*, state: str, last_activity_at: datetime,
@@ -24,3 +28,17 @@ def auto_close_decision(*, state: str, last_activity_at: datetime,
     if state == "wrap_up" and wrap_up_ends_at is not None and wrap_up_ends_at <= now:
         return "wrap_up_over"
     return None
+
+
+def next_look(*, state: str, last_activity_at: datetime, wrap_up_ends_at: datetime | None,
+              auto_close_after_minutes: int | None, now: datetime) -> datetime:
+    """When the timer should look at an open conversation again: the end of its wrap-up, or
+    when it would become inactive; always after ``now``."""
+    if auto_close_after_minutes is None:
+        return now + timedelta(minutes=DEFAULT_AUTO_CLOSE_MINUTES)
+    if state == "wrap_up" and wrap_up_ends_at is not None:
+        target = wrap_up_ends_at
+    else:
+        target = last_activity_at + timedelta(minutes=auto_close_after_minutes)
+    # Due but not closable now (an offer in flight): look again a little later.
+    return target if target > now else now + RELOOK

@@ -40,7 +40,7 @@ def close_conversation(services: Services, distributor: Distributor,
                                           "updated_at": now})
 
     try:
-        distributor.tables.conversations.update(seen.id, "conversation", mutate)
+        distributor.store.transition(seen.id, mutate)
     except _Moved:
         return False
     for agent_id in {*seen.offered_to, *([seen.agent_id] if seen.agent_id else [])}:
@@ -86,14 +86,18 @@ def agent_closes(services: Services, conversation_id: str, agent_id: str) -> Con
 def _to_wrap_up(services: Services, distributor: Distributor, seen: Conversation,
                 minutes: int) -> Conversation:
     now = services.clock.now()
+    ends = now + timedelta(minutes=minutes)
 
     def mutate(current: Conversation) -> Conversation:
         if (current.state, current.updated_at) != (seen.state, seen.updated_at):
             raise Conflict("conversation_changed", "the conversation changed; try again")
         return current.model_copy(update={"state": "wrap_up", "updated_at": now,
-                                          "wrap_up_ends_at": now + timedelta(minutes=minutes)})
+                                          "wrap_up_ends_at": ends})
 
-    wrapped = distributor.tables.conversations.update(seen.id, "conversation", mutate)
+    # The timer's row for the end of wrap-up comes first: a crash after it leaves an early
+    # look, never a conversation that nothing will close.
+    distributor.store.indexes.schedule(seen.id, ends)
+    wrapped = distributor.store.transition(seen.id, mutate)
     _release_claim(distributor, seen, now)
     return wrapped
 

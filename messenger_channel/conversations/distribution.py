@@ -31,13 +31,14 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from messenger_channel.conversations.indexes import UNASSIGNED_STATES, ByQueue, queue_key
 from messenger_channel.conversations.models import (
     AgentLoad,
     Conversation,
-    ConversationTables,
     Reservation,
 )
 from messenger_channel.conversations.offer_choice import eligible_agents, push_order
+from messenger_channel.conversations.store import ConversationStore
 from messenger_channel.errors import Conflict, Missing
 from messenger_channel.services import Services
 from messenger_channel.storage.errors import NotFound
@@ -62,7 +63,8 @@ class _Superseded(Exception):
 class Distributor:
     def __init__(self, services: Services) -> None:
         self.services = services
-        self.tables = ConversationTables(services.tables)
+        self.store = ConversationStore(services.tables, services.clock)
+        self.tables = self.store.tables
         self._workstreams: dict[str, Workstream | None] = {}
 
     # ------------------------------------------------------------------ capacity
@@ -188,7 +190,7 @@ class Distributor:
                 raise _Superseded
             return change(current)
 
-        return self.tables.conversations.update(seen.id, "conversation", mutate)
+        return self.store.transition(seen.id, mutate)
 
     # ------------------------------------------------------------------ accepting
 
@@ -215,7 +217,7 @@ class Distributor:
                 "offered_to": [], "offer_expires_at": None, "updated_at": now})
 
         try:
-            accepted = self.tables.conversations.update(conversation.id, "conversation", mutate)
+            accepted = self.store.transition(conversation.id, mutate)
         except Conflict:
             # Unless it was offered to this agent again meanwhile (alone in the queue).
             latest = self.tables.conversation(conversation.id)
@@ -238,16 +240,20 @@ class Distributor:
 
     # ------------------------------------------------------------------ sweeping
 
-    def sweep(self, open_conversations: list[Conversation] | None = None) -> int:
+    def sweep(self) -> int:
         """Offer what waits (oldest first), pass on expired offers, refresh pick offers, and
-        free capacity stranded by interrupted work. Returns how many were looked at."""
-        conversations = (self.tables.open_conversations() if open_conversations is None
-                         else open_conversations)
-        due = sorted((c for c in conversations
-                      if c.state in ("waiting", "offered") and c.queue_id is not None),
-                     key=lambda c: c.waiting_since or c.created_at)[:MAX_PER_SWEEP]
-        for conversation in due:
-            self.offer(conversation.id)
+        free capacity stranded by interrupted work. Returns how many were looked at.
+
+        Reads the queues' index (unassigned work only); a row whose conversation is no longer
+        unassigned (an interrupted accept or close) is repaired on the way."""
+        due = self.store.indexes.unassigned(MAX_PER_SWEEP)
+        for row in due:
+            conversation = self.offer(row.conversation_id)
+            if conversation is None:
+                self.store.indexes.tables[ByQueue].delete(row.partition, row.key)
+            elif conversation.state not in UNASSIGNED_STATES or (
+                    conversation.queue_id, queue_key(conversation)) != (row.queue_id, row.key):
+                self.store.repair(conversation.id)
         self._reconcile()
         return len(due)
 

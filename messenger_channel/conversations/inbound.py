@@ -26,17 +26,18 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from messenger_channel.conversations.attachments import DISABLED_TEXT, copy_attachments
+from messenger_channel.conversations.auto_close import DEFAULT_AUTO_CLOSE_MINUTES
 from messenger_channel.conversations.automated import send_automated
 from messenger_channel.conversations.contacts import find_or_create_contact
 from messenger_channel.conversations.distribution import Distributor
+from messenger_channel.conversations.indexes import preview_of
 from messenger_channel.conversations.models import (
     APPLIED_EVENTS_KEPT,
     Contact,
     Conversation,
-    ConversationTables,
     Edit,
     Message,
     MessageIndex,
@@ -47,6 +48,7 @@ from messenger_channel.conversations.models import (
 )
 from messenger_channel.conversations.routing_facts import routing_facts
 from messenger_channel.conversations.sender import reconcile_echo
+from messenger_channel.conversations.store import ConversationStore
 from messenger_channel.conversations.survey_step import SKIP, survey_step
 from messenger_channel.facebook.webhook_events import InboundEvent
 from messenger_channel.ingress.archive import WebhookArchive
@@ -102,7 +104,8 @@ class _InboundEvent:
         self.event = event
         self.psid = psid
         self.page_id = event.page_id
-        self.tables = ConversationTables(services.tables)
+        self.store = ConversationStore(services.tables, services.clock)
+        self.tables = self.store.tables
         self.now = services.clock.now()
         # Facebook's time of the event, not when we got it: the messaging window counts from it.
         self.at = (datetime.fromtimestamp(event.timestamp / 1000, UTC)
@@ -181,13 +184,14 @@ class _InboundEvent:
             first_text=text, first_payload=payload,
             referral=contact.pending_referral or self.event_referral(),
             opened_by=self.event.event_id, last_activity_at=self.now,
+            customer_name=contact.name,
+            name_missing_reason=contact.name_missing_reason,
             created_at=self.now, updated_at=self.now)
-        try:
-            self.tables.conversations.create(conversation)
-        except AlreadyExists:
-            existing = self.tables.conversation(conversation_id)
-            assert existing is not None  # conversations are never deleted
-            return existing
+        minutes = DEFAULT_AUTO_CLOSE_MINUTES if workstream is None else (
+            workstream.auto_close_after_minutes)
+        stored = self.store.create(conversation, due_at=self.now + timedelta(minutes=minutes))
+        if stored is not conversation:
+            return stored  # created by an earlier delivery of this event
         if contact.pending_referral is not None:
             self.tables.contacts.update(self.page_id, self.psid, lambda c: c.model_copy(
                 update={"pending_referral": None}))
@@ -242,6 +246,8 @@ class _InboundEvent:
         question_ids = [] if workstream is None else [
             question.id for question in workstream.pre_conversation_survey]
         text, payload = self.text_and_payload()
+        data = self.event.message
+        preview = preview_of(text, 0 if data is None else len(data.attachments))
 
         def mutate(c: Conversation) -> Conversation | None:
             if event_id in c.applied_events:
@@ -250,7 +256,8 @@ class _InboundEvent:
             update: dict[str, object] = {
                 "applied_events": [*c.applied_events, event_id][-APPLIED_EVENTS_KEPT:],
                 "last_customer_message_at": self.at if latest is None else max(latest, self.at),
-                "last_activity_at": self.now, "unread": c.unread + 1, "updated_at": self.now}
+                "last_activity_at": self.now, "unread": c.unread + 1, "updated_at": self.now,
+                "last_message_preview": preview}
             step = survey_step(question_ids, c.survey_answers, c.survey_next, state=c.state,
                                opened_now=c.opened_by == event_id, answer=payload or text)
             if step is not None:
@@ -259,7 +266,7 @@ class _InboundEvent:
                     update |= {"state": "waiting", "waiting_since": self.now}
             return c.model_copy(update=update)
 
-        return self.tables.conversations.update(conversation.id, "conversation", mutate)
+        return self.store.touch(conversation.id, mutate)
 
     def follow_up(self, conversation: Conversation, contact: Contact,
                   workstream: Workstream) -> None:
@@ -288,16 +295,13 @@ class _InboundEvent:
         result = classify(workstream.routing_rules, routing_facts(conversation, contact, self.now),
                           time_zone=workstream.time_zone)
         queue_id = result.queue_id or workstream.fallback_queue_id
-        return self.tables.conversations.update(
-            conversation.id, "conversation",
+        return self.store.transition(
+            conversation.id,
             lambda c: None if c.queue_id is not None else c.model_copy(update={
                 "queue_id": queue_id, "attributes": result.attributes, "updated_at": self.now}))
 
     def queue_position(self, conversation: Conversation) -> int:
-        waiting = [c for c in self.tables.open_conversations()
-                   if c.state == "waiting" and c.queue_id == conversation.queue_id]
-        mine = conversation.waiting_since or conversation.created_at
-        return sum(1 for c in waiting if (c.waiting_since or c.created_at) <= mine) or 1
+        return self.store.indexes.position_in_queue(conversation)
 
     # -------------------------------------------------------------- other events
 
@@ -382,7 +386,7 @@ class _InboundEvent:
         conversation = (None if contact.open_conversation_id is None
                         else self.tables.conversation(contact.open_conversation_id))
         if conversation is not None and conversation.state in CONTINUING:
-            self.tables.conversations.update(conversation.id, "conversation", lambda c: (
+            self.store.touch(conversation.id, lambda c: (
                 c.model_copy(update={"referral": data, "updated_at": self.now})))
         else:
             self.tables.contacts.update(self.page_id, self.psid, lambda c: c.model_copy(

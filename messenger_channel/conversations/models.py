@@ -101,6 +101,10 @@ class Conversation(Entity):
     wrap_up_ends_at: datetime | None = None
     closed_at: datetime | None = None
     applied_events: list[str] = Field(default_factory=list)
+    # Copied here so the lists (``indexes``) show them without reading the contact or history.
+    customer_name: str | None = None
+    name_missing_reason: str | None = None
+    last_message_preview: str | None = None
     created_at: datetime
     updated_at: datetime
 
@@ -216,25 +220,6 @@ class ConversationTables:
 
     def conversation(self, conversation_id: str) -> Conversation | None:
         return self.conversations.get(conversation_id, "conversation")
-
-    def open_conversations(self, changed_after: datetime | None = None) -> list[Conversation]:
-        """Every conversation not closed, or only those changed after ``changed_after``.
-
-        A filtered scan of the table: simple and exact, and the service returns nothing when
-        nothing changed; at a scale of many thousands of conversations a per-state index
-        partition would replace it."""
-        query = "state ne @closed"
-        values: dict[str, object] = {"closed": "closed"}
-        if changed_after is not None:
-            query, values = f"{query} and updated_at gt @after", {**values, "after": changed_after}
-        found: list[Conversation] = []
-        cursor = None
-        while True:
-            page = self.conversations.query(query, values, page_size=1000, continuation=cursor)
-            found.extend(page.items)
-            if page.next is None:
-                return found
-            cursor = page.next
 
     def history(self, conversation_id: str) -> list[Message]:
         """The conversation's messages, oldest first (RowKeys ``m-...`` sort by time)."""

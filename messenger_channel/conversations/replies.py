@@ -18,9 +18,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from messenger_channel.conversations.agent_files import AgentFile, agent_files, find_file
+from messenger_channel.conversations.indexes import preview_of
 from messenger_channel.conversations.models import Conversation, ConversationTables, Message
 from messenger_channel.conversations.outgoing import send_in_conversation
 from messenger_channel.conversations.send_rules import check_can_send
+from messenger_channel.conversations.store import ConversationStore
 from messenger_channel.errors import Conflict, Invalid, Missing
 from messenger_channel.queue_messages import OutboundMessage
 from messenger_channel.services import Services
@@ -129,6 +131,10 @@ def agent_reply(services: Services, conversation_id: str, agent_id: str, text: s
             created_at=now + timedelta(milliseconds=index))
         made.append(send_in_conversation(services, conversation, outbound,
                                          None if record is None else record.info()))
+    preview = preview_of(text, len(files))
+    ConversationStore(services.tables, services.clock).touch(
+        conversation.id, lambda c: c.model_copy(update={"last_message_preview": preview,
+                                                         "updated_at": now}))
     return made
 
 

@@ -11,10 +11,11 @@ from typing import Any
 
 import pytest
 
+from messenger_channel.conversations import distribution
 from messenger_channel.conversations import inbound as inbound_module
 from messenger_channel.conversations.attachments import DISABLED_TEXT
 from messenger_channel.conversations.inbound import SKIP, handle_inbound
-from messenger_channel.conversations import distribution
+from messenger_channel.conversations.indexes import ConversationIndexes
 from messenger_channel.services import Services
 from simulator.client import SimulatorClient
 from tests.support.engine import Engine, new_id
@@ -149,8 +150,10 @@ def test_fifty_concurrent_events_of_a_new_customer_make_one_contact_and_conversa
         list(pool.map(lambda e: handle_inbound(engine.services, e), envelopes))
     contacts = engine.tables.contacts.list_partition(engine.page_id)
     assert len(contacts) == 1
-    conversations = engine.tables.open_conversations()
-    assert [c.id for c in conversations] == [contacts[0].open_conversation_id]
+    rows = ConversationIndexes(engine.services.tables).of_customer(engine.page_id, psid)
+    assert [row.conversation_id for row in rows] == [contacts[0].open_conversation_id]
+    conversations = [engine.tables.conversation(row.conversation_id) for row in rows]
+    assert conversations[0] is not None
     history = engine.history(psid)
     assert sorted(m.text or "" for m in history if m.author == "customer") == sorted(
         f"message {i}" for i in range(50))
@@ -280,7 +283,7 @@ def test_standby_events_are_stored_not_routed(engine: Engine) -> None:
     handle_inbound(engine.services, standby)
     contact = engine.tables.contacts.get(engine.page_id, psid)
     assert contact is not None and contact.open_conversation_id is None
-    assert engine.tables.open_conversations() == []
+    assert ConversationIndexes(engine.services.tables).of_customer(engine.page_id, psid) == []
     [kept] = engine.tables.history(f"standby-{contact.id}")
     assert (kept.text, kept.source) == ("to the bot", "standby")
 

@@ -1,0 +1,96 @@
+"""Writing conversations with their index rows (``indexes``), in the order that keeps the
+indexes repairable. Every change of a conversation goes through here:
+
+- ``create``: a repair row, the conversation, its rows, its first due row, the repair row gone;
+- ``transition``: a change that may move it between lists (state, agent, queue, offer) —
+  bracketed by a repair row;
+- ``touch``: a change within the same lists (a message: unread, preview, times) — the
+  conversation, then its live rows;
+- ``repair``: every row rewritten from the conversation, stale ones deleted (the timer's
+  answer to a repair row; also the backfill's, for each stored conversation).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from messenger_channel.clock import Clock
+from messenger_channel.conversations.indexes import REPAIR_AFTER, ConversationIndexes
+from messenger_channel.conversations.models import Conversation, ConversationTables
+from messenger_channel.storage.errors import AlreadyExists
+from messenger_channel.storage.tables import TableStore
+
+Change = Callable[[Conversation], Conversation | None]
+
+
+class ConversationStore:
+    def __init__(self, store: TableStore, clock: Clock) -> None:
+        self.tables = ConversationTables(store)
+        self.indexes = ConversationIndexes(store)
+        self.clock = clock
+
+    def get(self, conversation_id: str) -> Conversation | None:
+        return self.tables.conversation(conversation_id)
+
+    def create(self, conversation: Conversation, due_at: datetime) -> Conversation:
+        """Store a new conversation (or return the one stored under its id already, its rows
+        made sure of: a redelivery completes an interrupted creation)."""
+        repair = self.indexes.schedule(conversation.id, self.clock.now() + REPAIR_AFTER,
+                                       "repair")
+        try:
+            self.tables.conversations.create(conversation)
+            stored = conversation
+        except AlreadyExists:
+            existing = self.tables.conversation(conversation.id)
+            assert existing is not None  # conversations are never deleted
+            stored = existing
+        self.indexes.write(None, stored)
+        self.indexes.schedule(stored.id, due_at)
+        self.indexes.unschedule(repair)
+        return stored
+
+    def transition(self, conversation_id: str, change: Change) -> Conversation:
+        """Apply ``change`` under the ETag (``Table.update``'s contract: pure, may run again;
+        None: no change), then move the conversation's rows."""
+        repair = self.indexes.schedule(conversation_id, self.clock.now() + REPAIR_AFTER,
+                                       "repair")
+        try:
+            before, after = self._update(conversation_id, change)
+        except BaseException:
+            self.indexes.unschedule(repair)  # refused or lost: the conversation is unchanged
+            raise
+        if before is not None:
+            self.indexes.write(before, after)
+        self.indexes.unschedule(repair)
+        return after
+
+    def touch(self, conversation_id: str, change: Change) -> Conversation:
+        before, after = self._update(conversation_id, change)
+        if before is not None:
+            if before.state != after.state:
+                self.indexes.write(before, after)
+            else:
+                self.indexes.touch(after)
+        return after
+
+    def repair(self, conversation_id: str) -> Conversation | None:
+        conversation = self.tables.conversation(conversation_id)
+        if conversation is not None:
+            self.indexes.write(None, conversation)
+        return conversation
+
+    def _update(self, conversation_id: str,
+                change: Change) -> tuple[Conversation | None, Conversation]:
+        """(the version replaced — None when nothing changed —, the version stored)."""
+        seen: list[Conversation] = []
+        changed: list[bool] = []
+
+        def mutate(current: Conversation) -> Conversation | None:
+            seen.append(current)
+            result = change(current)
+            changed.append(result is not None)
+            return result
+
+        after = self.tables.conversations.update(conversation_id, "conversation", mutate)
+        return (seen[-1] if changed and changed[-1] else None), after
