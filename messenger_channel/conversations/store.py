@@ -55,10 +55,14 @@ class ConversationStore:
         None: no change), then move the conversation's rows."""
         repair = self.indexes.schedule(conversation_id, self.clock.now() + REPAIR_AFTER,
                                        "repair")
+        refused: list[BaseException] = []
         try:
-            before, after = self._update(conversation_id, change)
-        except BaseException:
-            self.indexes.unschedule(repair)  # refused or lost: the conversation is unchanged
+            before, after = self._update(conversation_id, change, refused)
+        except BaseException as error:
+            if error in refused:  # ``change`` said no: nothing was written
+                self.indexes.unschedule(repair)
+            # Otherwise the write may have happened (a timeout after the service applied
+            # it): the repair row stays and the timer rewrites the rows from what is stored.
             raise
         if before is not None:
             self.indexes.write(before, after)
@@ -80,15 +84,22 @@ class ConversationStore:
             self.indexes.write(None, conversation)
         return conversation
 
-    def _update(self, conversation_id: str,
-                change: Change) -> tuple[Conversation | None, Conversation]:
-        """(the version replaced — None when nothing changed —, the version stored)."""
+    def _update(self, conversation_id: str, change: Change,
+                refused: list[BaseException] | None = None,
+                ) -> tuple[Conversation | None, Conversation]:
+        """(the version replaced — None when nothing changed —, the version stored). What
+        ``change`` raises is noted in ``refused``."""
         seen: list[Conversation] = []
         changed: list[bool] = []
 
         def mutate(current: Conversation) -> Conversation | None:
             seen.append(current)
-            result = change(current)
+            try:
+                result = change(current)
+            except BaseException as error:
+                if refused is not None:
+                    refused.append(error)
+                raise
             changed.append(result is not None)
             return result
 
