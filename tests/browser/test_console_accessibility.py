@@ -3,7 +3,6 @@ agent can sign in, pick a conversation, accept and reply with the keyboard alone
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,9 +11,8 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.browser.desk import offered_conversation
+from tests.support.eventually import eventually
 from tests.support.product import Product
-
-pytestmark = pytest.mark.e2e
 
 AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
 
@@ -37,10 +35,8 @@ def serious_violations(page: Page) -> list[dict[str, Any]]:
 
 
 def wait_for(page: Page, product: Product, selector: str) -> None:
-    deadline = time.monotonic() + 20
-    while page.locator(selector).count() == 0 and time.monotonic() < deadline:
-        product.run_function("router")
-        page.wait_for_timeout(300)
+    eventually(page.locator(selector).count, nudge=lambda: product.run_function("router"),
+               interval=0.3, what=f"{selector!r} on the page")
 
 
 def test_axe_finds_no_serious_violations(axe_page: Page, product: Product) -> None:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.desk import offered_conversation
+from tests.support.eventually import eventually
 from tests.support.product import Product
-
-pytestmark = pytest.mark.e2e
 
 
 def test_a_refused_reply_says_why(page: Page, product: Product) -> None:
@@ -17,19 +15,12 @@ def test_a_refused_reply_says_why(page: Page, product: Product) -> None:
     page.get_by_label("Agent key").fill(agent_key)
     page.get_by_role("button", name="Sign in as agent").click()
     offer = page.locator(".inbox-item", has_text="Noor Haddad")
-    for _ in range(40):
-        if offer.count():
-            break
-        product.run_function("router")
-        page.wait_for_timeout(300)
+    eventually(offer.count, nudge=lambda: product.run_function("router"), interval=0.3)
     offer.click()
     page.get_by_role("button", name="Accept").click()
     # Reading the history sends "mark_seen" (a Send API call): let it go first.
-    for _ in range(40):
-        if product.simulator.sender_actions(page_id=page_id):
-            break
-        product.run_function("sender")
-        page.wait_for_timeout(200)
+    eventually(lambda: product.simulator.sender_actions(page_id=page_id),
+               nudge=lambda: product.run_function("sender"))
     # Set without input events: the typing signal is a Send API call too, and would take the
     # one fault meant for the reply.
     page.get_by_label("Reply").evaluate("box => { box.value = 'Are you there?'; }")
@@ -37,9 +28,7 @@ def test_a_refused_reply_says_why(page: Page, product: Product) -> None:
                                 code=100, subcode=2018001, times=1)
     page.get_by_label("Reply").press("Enter")
     status = page.locator(".message.out", has_text="Are you there?").locator(".status")
-    for _ in range(40):
-        if status.count() and status.get_attribute("data-status") == "failed":
-            break
-        product.run_function("sender")
-        page.wait_for_timeout(300)
+    eventually(lambda: status.get_attribute("data-status") if status.count() else None,
+               lambda shown: shown == "failed", nudge=lambda: product.run_function("sender"),
+               interval=0.3)
     expect(status).to_have_text("not sent: Facebook does not know this customer")

@@ -6,19 +6,14 @@ from __future__ import annotations
 import os
 import re
 import struct
-import time
 import zlib
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-import pytest
 from playwright.sync_api import FilePayload, Page, expect
 
+from tests.support.eventually import eventually
 from tests.support.product import Product, new_id
-
-pytestmark = pytest.mark.e2e
-
 
 
 def png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
@@ -36,16 +31,10 @@ PNG = png(120, 60, (11, 61, 145))
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 
-def eventually(product: Product, check: Callable[[], bool], seconds: float = 20) -> bool:
-    """Runs the router and sender until ``check`` holds (the background runners may be first)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        product.run_function("router")
-        product.run_function("sender")
-        time.sleep(0.3)
-    return check()
+def run_router_and_sender(product: Product) -> None:
+    """A nudge for ``eventually``: the background runners may be first, or not."""
+    product.run_function("router")
+    product.run_function("sender")
 
 
 def screenshot(page: Page, name: str) -> None:
@@ -99,7 +88,7 @@ def test_operator_customer_and_agent(page: Page, product: Product) -> None:
     product.simulator.put_user(psid, page_id, first_name="Lea", last_name="Roy")
     assert product.simulator.say(account_id, page_id, psid, "Where is my order?")["ok"]
     offer = page.locator(".inbox-item", has_text="Lea Roy")
-    assert eventually(product, lambda: offer.count() == 1)
+    eventually(offer.count, lambda count: count == 1, nudge=lambda: run_router_and_sender(product))
     expect(offer).to_contain_text("offered to you")
     expect(page.locator("#announce")).to_contain_text("offered to you")
     assert "New offer" in page.title()
@@ -117,18 +106,21 @@ def test_operator_customer_and_agent(page: Page, product: Product) -> None:
     box.press("Enter")
     reply = page.locator(".message.out", has_text="One moment.")
     expect(reply).to_be_visible()
-    assert eventually(product, lambda: any(
-        s["message"].get("text") == "Let me check.\nOne moment."
-        for s in product.simulator.sent(page_id=page_id, psid=psid)))
+    eventually(lambda: [s["message"].get("text")
+                        for s in product.simulator.sent(page_id=page_id, psid=psid)],
+               lambda texts: "Let me check.\nOne moment." in texts,
+               nudge=lambda: run_router_and_sender(product))
     status = reply.locator(".status")
-    assert eventually(product, lambda: status.get_attribute("data-status") in {
-        "delivered", "read"}), status.text_content()
+    eventually(lambda: status.get_attribute("data-status"),
+               lambda shown: shown in {"delivered", "read"},
+               nudge=lambda: run_router_and_sender(product))
 
     # The customer's image: copied by the router, shown inline through the attachment route.
     assert product.simulator.say(account_id, page_id, psid, attachment={"type": "image"})["ok"]
     customer_image = page.locator(".message.in img")
-    assert eventually(product, lambda: customer_image.count() == 1), (
-        page.locator("#messages").inner_text())
+    eventually(lambda: (customer_image.count(), page.locator("#messages").inner_text()),
+               lambda seen: seen[0] == 1, nudge=lambda: run_router_and_sender(product),
+               what="the customer's image (images shown, the conversation's text)")
     assert customer_image.evaluate("img => img.decode().then(() => img.naturalWidth)") > 0
 
     map_png: FilePayload = {"name": "map.png", "mimeType": "image/png", "buffer": PNG}
@@ -137,13 +129,14 @@ def test_operator_customer_and_agent(page: Page, product: Product) -> None:
     image = page.locator(".message.out img[alt='image map.png']")
     expect(image).to_be_visible()
     assert image.evaluate("img => img.decode().then(() => img.naturalWidth)") == 120
-    assert eventually(product, lambda: any(
-        s["message"].get("attachment") for s in product.simulator.sent(page_id=page_id,
-                                                                       psid=psid)))
+    eventually(lambda: product.simulator.sent(page_id=page_id, psid=psid),
+               lambda sent: any(s["message"].get("attachment") for s in sent),
+               nudge=lambda: run_router_and_sender(product))
     sent_image = page.locator(".message.out", has=page.locator("img[alt='image map.png']")
                               ).locator(".status")
-    assert eventually(product, lambda: sent_image.get_attribute("data-status") in {
-        "delivered", "read"}), sent_image.text_content()
+    eventually(lambda: sent_image.get_attribute("data-status"),
+               lambda shown: shown in {"delivered", "read"},
+               nudge=lambda: run_router_and_sender(product))
     screenshot(page, "console-conversation.png")
 
     page.get_by_label("Link the customer to a contact").fill("Lea Roy (CRM)")
@@ -217,7 +210,7 @@ def test_a_lost_race_is_said_in_words(page: Page, product: Product) -> None:
     page.get_by_label("Agent key").fill(ann["api_key"])
     page.get_by_role("button", name="Sign in as agent").click()
     offer = page.locator(".inbox-item", has_text="Sam Race")
-    assert eventually(product, lambda: offer.count() == 1)
+    eventually(offer.count, lambda count: count == 1, nudge=lambda: run_router_and_sender(product))
     offer.click()
     with httpx.Client(base_url=f"{product.devhost_url}/api/agent",
                       headers={"Authorization": f"Bearer {bob['api_key']}"}) as bob_api:

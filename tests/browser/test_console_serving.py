@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import httpx
-import pytest
 
 from tests.support.product import Product
-
-pytestmark = pytest.mark.e2e
 
 
 def test_served_with_its_headers_and_nothing_outside(product: Product) -> None:

@@ -11,9 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.conftest import MANAGEMENT_KEY, Product, new_id
-
-pytestmark = pytest.mark.e2e
+from tests.support.product import MANAGEMENT_KEY, Product, new_id
 
 # Every secret a test hands to the product, checked against responses and logs at the end.
 SECRETS_USED: list[str] = []

@@ -3,16 +3,13 @@ the devhost's router, then the agent's inbox, accept and history over HTTP."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import httpx
-import pytest
 
-from tests.e2e.conftest import Product, new_id
 from tests.e2e.test_channel_setup import add_page, new_account, new_page_token
-
-pytestmark = pytest.mark.e2e
+from tests.support.eventually import eventually
+from tests.support.product import Product, new_id
 
 
 def _created(answer: httpx.Response) -> Any:
@@ -37,12 +34,9 @@ def test_customer_message_reaches_the_agent(product: Product) -> None:
 
     with httpx.Client(base_url=f"{product.devhost_url}/api/agent", timeout=30,
                       headers={"Authorization": f"Bearer {agent['api_key']}"}) as inbox:
-        items: list[dict[str, Any]] = []
-        deadline = time.monotonic() + 20
-        while not items and time.monotonic() < deadline:
-            product.run_function("router")  # the background runner may have taken it already
-            items = inbox.get("/conversations").json()["items"]
-        [conversation] = items
+        # The background runner may have taken it already: run the router, then look.
+        [conversation] = eventually(lambda: inbox.get("/conversations").json()["items"],
+                                    nudge=lambda: product.run_function("router"))
         assert conversation["state"] == "offered" and conversation["psid"] == psid
         assert conversation["customer"]["name"] == "Lea Roy"
         accepted = inbox.post(f"/conversations/{conversation['id']}/accept")

@@ -3,12 +3,8 @@ and redrive routes answer over HTTP."""
 
 from __future__ import annotations
 
-import pytest
-
-from tests.e2e.conftest import Product
 from tests.e2e.test_channel_setup import add_page, new_account, new_page_token
-
-pytestmark = pytest.mark.e2e
+from tests.support.product import Product
 
 
 def test_token_check_resubscribes_and_health_shows_queues(product: Product) -> None:

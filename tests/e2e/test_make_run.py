@@ -9,15 +9,13 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
-import pytest
 
 from devhost.processes import free_port
+from tests.support.eventually import eventually
 
-pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -40,11 +38,13 @@ def run_stack(data: Path, ports: dict[str, int]) -> dict[str, object]:
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                start_new_session=True)
     try:
-        deadline = time.monotonic() + 120
-        while not run_json.exists():
+        def came_up() -> bool:
+            if run_json.exists():
+                return True
             assert process.poll() is None, process.stdout.read().decode() if process.stdout else ""
-            assert time.monotonic() < deadline, "make run did not come up"
-            time.sleep(0.2)
+            return False
+
+        eventually(came_up, timeout=120, what="make run to write run.json")
         info: dict[str, object] = json.loads(run_json.read_text())
         assert httpx.get(f"{info['devhost_url']}/api/health").status_code == 200
         assert httpx.get(f"{info['simulator_url']}/_sim/health").status_code == 200

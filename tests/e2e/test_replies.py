@@ -3,7 +3,6 @@ the local ``outbound`` queue, and the simulator recording the Send API calls."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -12,24 +11,17 @@ import httpx
 import pytest
 
 from messenger_channel.conversations.sender import MAX_ATTEMPTS
-from tests.e2e.conftest import Product, new_id
 from tests.e2e.test_channel_setup import add_page, new_account, new_page_token
-
-pytestmark = pytest.mark.e2e
+from tests.support.eventually import StillWaiting, eventually
+from tests.support.product import Product, new_id
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
 DAY = 24 * 3600
 
 
-def _eventually(product: Product, function: str, check: Callable[[], Any]) -> Any:
-    """Run ``function`` until ``check`` gives something: the background runner may be first."""
-    deadline = time.monotonic() + 20
-    while True:
-        product.run_function(function)
-        found = check()
-        if found or time.monotonic() > deadline:
-            return found
-        time.sleep(0.1)
+def _running(product: Product, function: str) -> Callable[[], object]:
+    """A nudge for ``eventually``: run ``function`` (the background runner may be first)."""
+    return lambda: product.run_function(function)
 
 
 class Desk:
@@ -56,8 +48,8 @@ class Desk:
             headers={"Authorization": f"Bearer {a['api_key']}"}) for a in agents)
         self.psid = new_id()
         assert product.simulator.say(account.id, self.page_id, self.psid, "Hello")["ok"]
-        [conversation] = _eventually(product, "router",
-                                     lambda: self.ann.get("/conversations").json()["items"])
+        [conversation] = eventually(lambda: self.ann.get("/conversations").json()["items"],
+                                    nudge=_running(product, "router"), interval=0.1)
         self.id = conversation["id"]
         assert self.ann.post(f"/conversations/{self.id}/accept").status_code == 200
         # The agent opens it (mark_seen goes out now, not in the middle of a test's faults).
@@ -68,11 +60,10 @@ class Desk:
         self.bob.close()
 
     def sent(self, count: int) -> list[dict[str, Any]]:
-        found = _eventually(self.product, "sender", lambda: (
-            sent if len(sent := self.product.simulator.sent(
-                page_id=self.page_id, psid=self.psid)) >= count else None))
-        assert found, f"fewer than {count} messages reached the simulator"
-        return list(found)
+        return eventually(
+            lambda: self.product.simulator.sent(page_id=self.page_id, psid=self.psid),
+            lambda sent: len(sent) >= count, nudge=_running(self.product, "sender"),
+            interval=0.1, what=f"{count} messages to reach the simulator")
 
     def reply(self, **body: Any) -> httpx.Response:
         return self.ann.post(f"/conversations/{self.id}/messages", json=body)
@@ -120,9 +111,8 @@ def test_reply_with_an_attachment_reaches_facebook_and_is_delivered(desk: Desk,
     assert product.simulator.upload_content(upload["attachment_id"]) == PNG
     first = answer.json()["id"]
     # The simulator's delivery receipt comes back through the webhook and the router.
-    delivered = _eventually(product, "router",
-                            lambda: desk.status(first)["status"] == "delivered")
-    assert delivered, desk.status(first)
+    eventually(lambda: desk.status(first), lambda status: status["status"] == "delivered",
+               nudge=_running(product, "router"), interval=0.1)
     assert desk.status(first)["facebook_message_id"] == text["message_id"]
     assert desk.ann.get(f"/attachments/{attachment_id}").content == PNG
     assert desk.bob.get(f"/attachments/{attachment_id}").status_code == 404
@@ -164,9 +154,8 @@ def test_a_refused_token_fails_the_reply_and_the_page_goes_to_error(
     product.simulator.add_fault(operation="send", page_id=desk.page_id, kind="graph_error",
                                 code=190, times=1)
     message_id = desk.reply(text="hello").json()["id"]
-    failed = _eventually(product, "sender",
-                         lambda: desk.status(message_id)["status"] == "failed")
-    assert failed
+    eventually(lambda: desk.status(message_id), lambda status: status["status"] == "failed",
+               nudge=_running(product, "sender"), interval=0.1)
     assert desk.status(message_id)["failure_reason"] == "page_token_invalid"
     page = product.manage.get(f"/accounts/{desk.account_id}/pages/{desk.page_id}").json()
     assert (page["provisioning_state"], page["token_health"]["status"]) == ("Error", "invalid")
@@ -184,8 +173,8 @@ def test_graph_errors_fail_the_reply_with_their_reason(
     product.simulator.add_fault(operation="send", page_id=desk.page_id, kind="graph_error",
                                 times=1, **fault)
     message_id = desk.reply(text="hello").json()["id"]
-    assert _eventually(product, "sender",
-                       lambda: desk.status(message_id)["status"] == "failed")
+    eventually(lambda: desk.status(message_id), lambda status: status["status"] == "failed",
+               nudge=_running(product, "sender"), interval=0.1)
     assert desk.status(message_id)["failure_reason"] == reason
 
 
@@ -195,13 +184,14 @@ def test_failed_after_the_retry_limit(desk: Desk, product: Product) -> None:
     message_id = desk.reply(text="hello").json()["id"]
     for hour in range(1, 2 * MAX_ATTEMPTS):  # the background runner may take some turns
         product.run_function("sender")
-        # The background runner may hold the attempt right now: give it a moment to settle.
-        deadline = time.monotonic() + 1.5
-        while desk.status(message_id)["status"] != "failed" and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if desk.status(message_id)["status"] == "failed":
+        # The background runner may hold the attempt right now: give it a moment to settle,
+        # and move the clock on only if the message has not failed by then.
+        try:
+            eventually(lambda: desk.status(message_id)["status"],
+                       lambda status: status == "failed", timeout=1.5, interval=0.1)
             break
-        desk.shift_clocks(hour * 3600)
+        except StillWaiting:
+            desk.shift_clocks(hour * 3600)
     assert (desk.status(message_id)["status"], desk.status(message_id)["failure_reason"]) == (
         "failed", "facebook_error")
     assert product.simulator.sent(page_id=desk.page_id, psid=desk.psid) == []

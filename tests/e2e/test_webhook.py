@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import time
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -13,9 +12,8 @@ import pytest
 from messenger_channel.facebook.signature import sign
 from messenger_channel.ingress.archive import ARCHIVE_CONTAINER
 from messenger_channel.storage.blobs import BlobStore
-from tests.e2e.conftest import Product, new_id
-
-pytestmark = pytest.mark.e2e
+from tests.support.eventually import eventually
+from tests.support.product import Product, new_id
 
 
 @pytest.fixture(scope="module")
@@ -37,19 +35,17 @@ def channel(product: Product) -> dict[str, str]:
             "url": f"{product.devhost_url}/api/facebook/webhook/{account['id']}"}
 
 
-def wait_until_archived(product: Product, account_id: str, mid: str) -> bool:
+def wait_until_archived(product: Product, account_id: str, mid: str) -> None:
     """The router archives each event before completing it; the devhost's background worker
     may be the one that takes it, so wait for the archive rather than for one run."""
     product.run_function("router")
-    deadline = time.monotonic() + 15
     with BlobStore.from_connection_string(product.storage_connection_string) as blobs:
-        while time.monotonic() < deadline:
+        def archived_mids() -> list[str]:
             envelopes = [json.loads(blobs.download(ARCHIVE_CONTAINER, b.name))
                          for b in blobs.list(ARCHIVE_CONTAINER, account_id)]
-            if mid in [e["raw"]["message"]["mid"] for e in envelopes if e["kind"] == "message"]:
-                return True
-            time.sleep(0.2)
-    return False
+            return [e["raw"]["message"]["mid"] for e in envelopes if e["kind"] == "message"]
+
+        eventually(archived_mids, lambda mids: mid in mids, timeout=15)
 
 
 def test_meta_verifies_the_callback_url(channel: dict[str, str]) -> None:
@@ -69,7 +65,7 @@ def test_a_customer_message_is_accepted_and_archived(product: Product,
     said = product.simulator.say(channel["account_id"], channel["page_id"], "5550001",
                                  "Olá, tudo bem? ä")
     assert said["status"] == 200, said
-    assert wait_until_archived(product, channel["account_id"], said["mid"])
+    wait_until_archived(product, channel["account_id"], said["mid"])
 
 
 def test_checks_in_order_over_http(product: Product, channel: dict[str, str]) -> None:
@@ -101,7 +97,7 @@ def test_unsigned_and_wrongly_signed_simulator_posts_are_refused(product: Produc
 def test_replay_re_enqueues_the_archived_events(product: Product, channel: dict[str, str]) -> None:
     said = product.simulator.say(channel["account_id"], channel["page_id"], "5550003",
                                  "replay me")
-    assert wait_until_archived(product, channel["account_id"], said["mid"])
+    wait_until_archived(product, channel["account_id"], said["mid"])
     now = datetime.now(UTC)
     answer = product.manage.post("/replay", json={
         "account_id": channel["account_id"], "from": (now - timedelta(hours=1)).isoformat(),
