@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -19,6 +21,7 @@ from messenger_channel.conversations.agent_contacts import (
     search_contacts,
     start_conversation,
 )
+from messenger_channel.conversations.models import Contact
 
 router = APIRouter(tags=["agent"])
 
@@ -37,6 +40,11 @@ class ContactOut(BaseModel):
     email: str | None
     phone: str | None
     created_at: ApiTime
+    # ``contact``: an agent's contact; ``profile``: a customer's Messenger profile on a page
+    # (start a conversation with ``{page_id, psid}``).
+    kind: Literal["contact", "profile"] = "contact"
+    page_id: str | None = None
+    psid: str | None = None
 
 
 class ContactList(BaseModel):
@@ -63,13 +71,18 @@ class StartBody(BaseModel):
         return self
 
 
-def _out(contact: AgentContact) -> ContactOut:
+def _out(contact: AgentContact | Contact) -> ContactOut:
+    if isinstance(contact, Contact):
+        return ContactOut(id=contact.id, name=contact.name, email=None, phone=None,
+                          created_at=contact.created_at, kind="profile",
+                          page_id=contact.page_id, psid=contact.psid)
     return ContactOut.model_validate(contact.model_dump())
 
 
 @router.get("/contacts", response_model=ContactList)
 def find_contacts(agent_id: AgentIdDep, services: ServicesDep, query: str = "") -> ContactList:
-    """Contacts whose name, email or phone holds ``query`` (any case), newest first."""
+    """Agents' contacts and customers' Messenger profiles with a word starting with each word
+    of ``query`` (name, email or phone; any case, any accent), newest first, at most 50."""
     return ContactList(items=[_out(c) for c in search_contacts(services, query)])
 
 

@@ -5,9 +5,8 @@ Messenger profile to one, and conversations an agent starts or reopens.
 table          PartitionKey RowKey       why
 ============== ============ ============ =====================================================
 AgentContacts  ``contact``  contact id   a service desk has thousands of contacts, not
-                                         millions: search scans the one partition (Table
-                                         Storage has no substring match); a search index
-                                         would replace it at a larger scale
+                                         millions; search reads the word index
+                                         (``contact_search``), never this partition whole
 ============== ============ ============ =====================================================
 
 Linking sets the profile's ``linked_contact_id`` (on ``Contacts``, keyed by page and PSID), so
@@ -24,8 +23,20 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from itertools import chain
 
+from messenger_channel.clock import Clock, system_clock
 from messenger_channel.conversations.auto_close import DEFAULT_AUTO_CLOSE_MINUTES
+from messenger_channel.conversations.contact_search import (
+    ContactIndex,
+    Indexed,
+    Loaded,
+    Loader,
+    Ref,
+    contact_words,
+    every_entity,
+    indexed_profile,
+)
 from messenger_channel.conversations.distribution import Distributor
 from messenger_channel.conversations.models import (
     Contact,
@@ -39,7 +50,7 @@ from messenger_channel.conversations.store import ConversationStore
 from messenger_channel.errors import Conflict, Missing
 from messenger_channel.services import Services
 from messenger_channel.storage.errors import InvalidKey
-from messenger_channel.storage.tables import Entity, Table
+from messenger_channel.storage.tables import Entity, Table, TableStore
 from messenger_channel.workforce.agents import get_agent
 from messenger_channel.workforce.workstreams import workstream_for_page
 
@@ -60,10 +71,11 @@ class AgentContact(Entity):
     def row_key(self) -> str:
         return self.id
 
-    def matches(self, query: str) -> bool:
-        wanted = query.casefold()
-        return any(wanted in (value or "").casefold()
-                   for value in (self.name, self.email, self.phone))
+
+def indexed_contact(contact: AgentContact) -> Indexed:
+    """What the search index holds of an agent's contact: the words of its name, email, phone."""
+    return Indexed(Ref("contact", "contact", contact.id),
+                   contact_words(contact.name, contact.email, contact.phone), contact.created_at)
 
 
 def agent_contacts(services: Services) -> Table[AgentContact]:
@@ -74,14 +86,44 @@ def create_contact(services: Services, agent_id: str, name: str, email: str | No
                    phone: str | None) -> AgentContact:
     contact = AgentContact(id=f"pc_{uuid.uuid4().hex[:20]}", name=name, email=email,
                            phone=phone, created_by=agent_id, created_at=services.clock.now())
+    # Its words first: interrupted here, the rows point to no contact and searches skip them.
+    ContactIndex(services.tables, services.clock).add(indexed_contact(contact))
     agent_contacts(services).create(contact)
     return contact
 
 
-def search_contacts(services: Services, query: str) -> list[AgentContact]:
-    """Contacts whose name, email or phone holds ``query`` (any case), newest first."""
-    found = [c for c in agent_contacts(services).list_partition("contact") if c.matches(query)]
-    return sorted(found, key=lambda c: c.created_at, reverse=True)[:MAX_FOUND]
+def search_contacts(services: Services, query: str) -> list[AgentContact | Contact]:
+    """Agents' contacts and customers' Messenger profiles with a word starting with each word
+    of ``query`` (in a name, an email or a phone; any case, any accent), newest first."""
+    return ContactIndex(services.tables, services.clock).search(
+        query, MAX_FOUND, _searchable_loader(services.tables))
+
+
+def _searchable_loader(store: TableStore) -> Loader[AgentContact | Contact]:
+    contacts, profiles = _agent_contacts_table(store), ConversationTables(store).contacts
+
+    def load(ref: Ref) -> Loaded[AgentContact | Contact] | None:
+        if ref.kind == "contact":
+            contact = contacts.get(ref.partition, ref.row)
+            return None if contact is None else Loaded(indexed_contact(contact), contact)
+        profile = profiles.get(ref.partition, ref.row)
+        return None if profile is None else Loaded(indexed_profile(profile), profile)
+
+    return load
+
+
+def backfill_contact_words(tables: TableStore, clock: Clock = system_clock) -> int:
+    """Index every agent contact and customer profile stored before the search index (or whose
+    rows were lost); returns the number of rows added, 0 when nothing was missing. Idempotent,
+    safe beside live traffic; reads both tables and the index whole: a one-off."""
+    contacts = _agent_contacts_table(tables).list_partition("contact")
+    profiles = every_entity(ConversationTables(tables).contacts)
+    targets = chain(map(indexed_contact, contacts), map(indexed_profile, profiles))
+    return ContactIndex(tables, clock).backfill(targets)
+
+
+def _agent_contacts_table(store: TableStore) -> Table[AgentContact]:
+    return store.table("AgentContacts", AgentContact)
 
 
 def _existing_contact(services: Services, contact_id: str) -> AgentContact:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from messenger_channel.conversations.contact_search import ContactIndex, indexed_profile
 from messenger_channel.conversations.models import Contact, ConversationTables, short_hash
 from messenger_channel.facebook.graph_errors import GraphError
 from messenger_channel.provisioning.repository import ChannelTables
@@ -45,13 +46,36 @@ def find_or_create_contact(services: Services, page_id: str, psid: str) -> Conta
         locale=_locale(profile.get("locale")),
         timezone=float(timezone) if isinstance(timezone, int | float) else None,
         created_at=now, updated_at=now)
+    # The name's words first (contact_search): interrupted before the contact is stored, the
+    # rows point to nobody and searches skip them; the redelivered event writes both again.
+    ContactIndex(services.tables, services.clock).add(indexed_profile(contact))
     try:
         tables.contacts.create(contact)
     except AlreadyExists:  # a concurrent event of the same customer made it first
+        # Words of ours it does not have (another profile answer) stay until a search drops
+        # them: removing them now could race with the winner's own rows.
         existing = tables.contacts.get(page_id, psid)
         assert existing is not None  # contacts are never deleted
         return existing
     return contact
+
+
+def rename_contact(services: Services, page_id: str, psid: str, name: str | None,
+                   missing_reason: str = "no_profile_access") -> Contact:
+    """Set a customer's name (a refreshed profile; ``None``: the name is gone, ``Customer 1234``
+    is shown). The one way to change it: contacts search follows (``contact_search``: the new
+    words' rows, the contact, then the old words' rows gone)."""
+    now = services.clock.now()
+
+    def rename(contact: Contact) -> Contact | None:
+        wanted = (name, None) if name else (f"Customer {psid[-4:]}", missing_reason)
+        if (contact.name, contact.name_missing_reason) == wanted:
+            return None
+        return contact.model_copy(update={"name": wanted[0], "name_missing_reason": wanted[1],
+                                          "updated_at": now})
+
+    return ContactIndex(services.tables, services.clock).update(
+        ConversationTables(services.tables).contacts, page_id, psid, rename, indexed_profile)
 
 
 def _locale(value: Any) -> str | None:
