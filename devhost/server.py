@@ -200,10 +200,14 @@ class Devhost:
         )
 
     async def metering_route(self, request: Request) -> Response:
-        """The operation counters of this process since start or the last reset."""
+        """The operation counters of this process since start or the last reset; with
+        ``?name=queue.sent&name=...``, only those names (with their labels)."""
         if (denied := self._authorised(request)) is not None:
             return denied
-        return JSONResponse({"counters": metering.snapshot()})
+        counters = metering.snapshot()
+        if names := set(request.query_params.getlist("name")):
+            counters = {k: v for k, v in counters.items() if k.partition("{")[0] in names}
+        return JSONResponse({"counters": counters})
 
     async def metering_reset(self, request: Request) -> Response:
         """Zero the counters; answers what they held."""

@@ -13,7 +13,8 @@ into the caller, so counting cannot change behaviour.
 Every count adds to the plain name and, once per label, to ``name{label=value}``: per table,
 container, queue, Graph endpoint... While a function runs (``function_scope``), its name and,
 for HTTP functions, the operation (``GET agent/conversations``) are labels of every count too,
-so one snapshot says what each function spent even when several run at once.
+alone and with each of the count's own labels (``table.read{table=Contacts,function=router}``),
+so one snapshot says what each function spent, and where, even when several run at once.
 """
 
 from __future__ import annotations
@@ -32,15 +33,18 @@ _counts: dict[str, float] = {}
 
 
 def add(amounts: Mapping[str, float], **labels: str) -> None:
-    """Add each amount to its counter, and to the counter of each label (plus the current
-    function's and operation's)."""
+    """Add each amount to its counter, to the counter of each label, to the current function's
+    and operation's, and to each label's within them (``name{table=T,function=F}``)."""
     try:
-        keys = [f"{{{key}={value}}}" for key, value in labels.items()]
+        own = [f"{key}={value}" for key, value in labels.items()]
+        scope: list[str] = []
         function, operation = _function.get(), _operation.get()
         if function is not None and "function" not in labels:
-            keys.append(f"{{function={function}}}")
+            scope.append(f"function={function}")
         if operation is not None and "operation" not in labels:
-            keys.append(f"{{operation={operation}}}")
+            scope.append(f"operation={operation}")
+        keys = [f"{{{label}}}" for label in own + scope]
+        keys += [f"{{{label},{within}}}" for label in own for within in scope]
         with _lock:
             for name, amount in amounts.items():
                 _counts[name] = _counts.get(name, 0) + amount
@@ -116,7 +120,8 @@ def measure() -> Iterator[Measurement]:
 
 
 def split(counts: Mapping[str, float]) -> dict[str, dict[str, float]]:
-    """Counters grouped by label: ``{"": {plain names}, "table=Conversations": {...}, ...}``."""
+    """Counters grouped by labels: ``{"": {plain names}, "table=Conversations": {...},
+    "table=Conversations,function=router": {...}, ...}``."""
     grouped: dict[str, dict[str, float]] = {}
     for key, value in counts.items():
         name, brace, label = key.partition("{")

@@ -243,12 +243,12 @@ class GraphClient:
         started = time.monotonic()
         outcome = self._send(method, f"{self._base_url}/{path}", token, request)
         if isinstance(outcome, GraphError):
-            metering.count("graph.failures", endpoint=endpoint)
+            metering.count("graph.failures", endpoint=endpoint, graph_operation=operation)
             self._log(operation, started, outcome)
             raise outcome
         status = outcome.status_code
         if not 200 <= status < 300:
-            metering.count("graph.failures", endpoint=endpoint)
+            metering.count("graph.failures", endpoint=endpoint, graph_operation=operation)
             error = error_from_response(status, outcome.content, secrets=(token, *secrets))
             self._log(operation, started, error)
             raise error

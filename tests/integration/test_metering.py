@@ -52,9 +52,11 @@ def test_counts_add_up_by_label_and_scope() -> None:
         "x.read{table=A}": 1, "x.total{table=A}": 1, "x.rows{table=A}": 3,
         "x.read{table=B}": 1, "x.total{table=B}": 1,
         "x.read{function=router}": 1, "x.total{function=router}": 1,
+        "x.read{table=B,function=router}": 1, "x.total{table=B,function=router}": 1,
         "x.rows{function=agent_api}": 2, "x.rows{operation=GET agent/conversations}": 2,
     }
     assert metering.split(used)["table=A"] == {"x.read": 1, "x.total": 1, "x.rows": 3}
+    assert metering.split(used)["table=B,function=router"] == {"x.read": 1, "x.total": 1}
 
 
 def test_concurrent_counts_are_all_kept() -> None:
@@ -194,6 +196,9 @@ def test_admin_metering_shows_function_runs_and_table_writes(host: str) -> None:
     assert after_write["function.executions{operation=PUT notes/{id}}"] == 1
     assert after_write["function.executions{trigger=http}"] == 1
     assert after_write["table.upsert{function=put_note}"] == 1
+    [table] = [k[len("table.upsert{table="):-1] for k in after_write
+               if k.startswith("table.upsert{table=") and "," not in k]
+    assert after_write[f"table.upsert{{table={table},operation=PUT notes/{{id}}}}"] == 1
     assert after_write["function.cpu_ms{function=put_note}"] > 0
 
     assert httpx.post(f"{host}/api/enqueue", json=[{"key": "q1"}, {"key": "q2"}]).is_success
@@ -209,6 +214,11 @@ def test_admin_metering_shows_function_runs_and_table_writes(host: str) -> None:
     assert after_run["queue.received{queue=inbound}"] == 2
     assert after_run["queue.complete{queue=inbound}"] == 2
     assert after_run["table.transactions"] >= 5
+
+    only = httpx.get(f"{host}/admin/metering", headers=AUTH,
+                     params={"name": ["queue.sent", "queue.complete"]}).json()["counters"]
+    assert {key.partition("{")[0] for key in only} == {"queue.sent", "queue.complete"}
+    assert only["queue.sent{queue=inbound}"] == 2
 
     taken = httpx.post(f"{host}/admin/metering/reset", headers=AUTH).json()["counters"]
     assert taken["function.executions{function=router}"] == 2
