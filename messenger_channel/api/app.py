@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from messenger_channel.api import (
     agent_api,
+    manage_backfill,
     manage_channels,
     manage_deadletters,
     manage_health,
@@ -29,6 +30,7 @@ def create_api() -> FastAPI:
     app.include_router(manage_health.router)
     app.include_router(manage_deadletters.router)
     app.include_router(manage_replay.router)
+    app.include_router(manage_backfill.router)
     app.include_router(manage_workforce.router)
     app.include_router(agent_api.router)
     return app

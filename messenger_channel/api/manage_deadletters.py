@@ -9,6 +9,7 @@ from messenger_channel.api.auth import ManagerDep, ServicesDep
 from messenger_channel.api.errors import ApiError
 from messenger_channel.bus.deadletters import dead_letter_queues, known_queue
 from messenger_channel.bus.port import QueueUnavailable
+from messenger_channel.errors import Missing
 
 router = APIRouter(prefix="/api/manage", tags=["health"])
 
@@ -21,7 +22,7 @@ class RedriveOut(BaseModel):
 @router.post("/deadletters/{queue}/redrive", status_code=202, response_model=RedriveOut)
 def redrive(queue: str, services: ServicesDep, _: ManagerDep) -> RedriveOut:
     if not known_queue(queue):
-        raise ApiError(404, "not_found", f"queue {queue} does not exist (inbound or outbound)")
+        raise Missing(f"queue {queue} does not exist (inbound or outbound)")
     queues = dead_letter_queues(services.queue)
     if queues is None:
         raise ApiError(503, "queue_unavailable", "this queue backend cannot read dead letters")

@@ -8,7 +8,7 @@ from fastapi import APIRouter
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from messenger_channel.api.auth import ManagerDep, ServicesDep
-from messenger_channel.api.errors import ApiError
+from messenger_channel.errors import Missing
 from messenger_channel.ingress.replay import UnknownAccount, replay
 from messenger_channel.ingress.webhook import build_ingress
 
@@ -43,5 +43,5 @@ def replay_events(body: ReplayRequest, services: ServicesDep, _: ManagerDep) -> 
     try:
         events = replay(build_ingress(services), body.account_id, body.from_, body.to)
     except UnknownAccount:
-        raise ApiError(404, "not_found", f"account {body.account_id} does not exist") from None
+        raise Missing.of(f"account {body.account_id}") from None
     return ReplayOut(account_id=body.account_id, events=events)
