@@ -181,7 +181,8 @@ def prefix_end(key: str) -> str:
 
 
 def every_entity(table: Table[M]) -> Iterator[M]:
-    """Every entity of a table, page by page: for one-off jobs (the backfill), never a request."""
+    """Every entity of a table, page by page: for one-off jobs (the backfill), never on the
+    path of a request."""
     cursor = None
     while True:
         page = table.query("PartitionKey ge @low", {"low": ""}, page_size=MAX_PAGE_SIZE,
@@ -300,7 +301,8 @@ class ContactIndex:
             if wanted is None:
                 return current.entity
             before, after = indexed(current.entity), indexed(wanted)
-            self.add(after)
+            if after.keys != before.keys:  # other changes cost the index nothing
+                self.add(after)
             try:
                 table.replace(wanted, current.etag)
             except ConcurrencyConflict:

@@ -271,7 +271,8 @@ def test_a_rename_interrupted_between_any_two_writes(
     assert all(held == {"mia", "stone"} for held in words_of.values()), words_of
 
 
-def test_a_rename_within_minutes_leaves_young_rows_for_later_searches(engine: Engine) -> None:
+def test_a_rename_within_minutes_leaves_young_rows_for_later_searches(
+        engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     services = engine.services
     profile = customer(engine, "Lea", "Roy")
     ref = f"{engine.page_id}:{profile.psid}"
@@ -280,6 +281,9 @@ def test_a_rename_within_minutes_leaves_young_rows_for_later_searches(engine: En
     later(services, STALE_AFTER.total_seconds() + 1)
     assert found(services, "roy") == []
     assert rows(services) == {("lea", ref), ("stone", ref)}
+    assert count_writes(monkeypatch, lambda: rename_contact(  # same words: the contact only
+        services, engine.page_id, profile.psid, "LÉA STONE")) == 1
+    assert found(services, "le st") == [profile.id]
     rename_contact(services, engine.page_id, profile.psid, None)  # the name is gone
     later(services, STALE_AFTER.total_seconds() + 1)
     assert found(services, "lea") == found(services, "stone") == []
