@@ -43,6 +43,7 @@ from messenger_channel.errors import Conflict, Missing
 from messenger_channel.services import Services
 from messenger_channel.storage.errors import NotFound
 from messenger_channel.workforce.agents import Agent, list_agents
+from messenger_channel.workforce.queue_management import Queues
 from messenger_channel.workforce.workstreams import Workstream, get_workstream
 
 log = logging.getLogger(__name__)
@@ -246,7 +247,8 @@ class Distributor:
 
         Reads the queues' index (unassigned work only); a row whose conversation is no longer
         unassigned (an interrupted accept or close) is repaired on the way."""
-        due = self.store.indexes.unassigned(MAX_PER_SWEEP)
+        queues = [queue.id for queue in Queues(self.services.tables).all()]
+        due = self.store.indexes.unassigned(queues, MAX_PER_SWEEP)
         for row in due:
             conversation = self.offer(row.conversation_id)
             if conversation is None:

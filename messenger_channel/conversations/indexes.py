@@ -51,6 +51,7 @@ from messenger_channel.storage.tables import Entity, Table, TableStore
 REPAIR_AFTER = timedelta(minutes=2)
 DUE_SHARDS = 8
 PREVIEW_CHARS = 120
+MAX_POSITION = 500  # "position in queue" is counted up to this
 _MAX_MS = 10**13  # 2286-11-20: keys of 13 digits sort as numbers
 LIVE_STATES: tuple[State, ...] = ("waiting", "offered", "active", "wrap_up")
 HELD_STATES: tuple[State, ...] = ("active", "wrap_up")
@@ -284,17 +285,19 @@ class ConversationIndexes:
 
     def position_in_queue(self, conversation: Conversation) -> int:
         """1 + the waiting conversations ahead of it in its queue (offered ones are not in
-        line any more)."""
+        line any more), counted up to ``MAX_POSITION``: a longer line reads no further."""
         if conversation.queue_id is None:
             return 1
         ahead = self._range(ByQueue, conversation.queue_id, high=queue_key(conversation),
-                            extra="state eq @waiting", values={"waiting": "waiting"})
+                            extra="state eq @waiting", values={"waiting": "waiting"},
+                            limit=MAX_POSITION - 1)
         return 1 + sum(1 for _ in ahead)
 
-    def unassigned(self, limit: int) -> list[ConversationEntry]:
-        """Waiting and offered conversations of every queue, oldest first. The table holds
-        only unassigned work, so reading all of it is sized by the queues, not history."""
-        rows = list(_paged(self.tables[ByQueue], "RowKey ge @lo", {"lo": "0"}, None))
+    def unassigned(self, queue_ids: Iterable[str], limit: int) -> list[ConversationEntry]:
+        """Waiting and offered conversations of the queues, oldest first: the first ``limit``
+        of each queue's partition (a range in key order), merged."""
+        rows = [row for queue_id in dict.fromkeys(queue_ids)
+                for row in self._range(ByQueue, queue_id, limit=limit)]
         rows.sort(key=lambda row: row.key)
         return rows[:limit]
 
