@@ -21,7 +21,9 @@ export function startContacts(api, { openId, opened }) {
     showError(linkError, null);
     try {
       const query = encodeURIComponent($('contact-query').value.trim());
-      const found = (await api.get(`/contacts?query=${query}`)).items;
+      // Profiles (customers' Messenger identities) are found too, but only contacts link.
+      const found = (await api.get(`/contacts?query=${query}`)).items
+        .filter((c) => (c.kind ?? 'contact') === 'contact');
       $('contact-results').replaceChildren(...found.map((c) => el('li', {},
         el('button', { type: 'button', text: `Link ${c.name}${c.email ? ` <${c.email}>` : ''}`,
           onclick: () => link(c) }))));
