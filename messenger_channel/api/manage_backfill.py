@@ -1,5 +1,5 @@
-"""``POST /api/manage/backfill/conversations``: build the conversation indexes from data stored
-before they existed, one batch per call (README, "Upgrading stored data")."""
+"""``POST /api/manage/backfill/conversations`` and ``/contacts``: build the indexes from data
+stored before they existed (README, "Upgrading stored data"). Both are idempotent."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from messenger_channel.api.auth import ManagerDep, ServicesDep
 from messenger_channel.api.errors import ApiError
+from messenger_channel.conversations.agent_contacts import backfill_contact_words
 from messenger_channel.conversations.backfill import BATCH, backfill_conversations
 from messenger_channel.storage.errors import InvalidContinuation
 
@@ -37,3 +38,13 @@ def backfill(services: ServicesDep, _: ManagerDep,
     except InvalidContinuation:
         raise ApiError(400, "invalid_cursor", "cursor is not a cursor this API issued") from None
     return BackfillOut(conversations=done.conversations, next=done.next)
+
+
+class ContactWordsOut(BaseModel):
+    rows: int = Field(description="index rows added; 0 when nothing was missing")
+
+
+@router.post("/contacts", response_model=ContactWordsOut,
+             summary="Index every stored contact and customer profile for search (idempotent)")
+def backfill_contacts(services: ServicesDep, _: ManagerDep) -> ContactWordsOut:
+    return ContactWordsOut(rows=backfill_contact_words(services.tables, services.clock))

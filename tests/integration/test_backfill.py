@@ -109,4 +109,8 @@ def test_the_route_pages_through_and_refuses_a_forged_cursor(
                              json={"cursor": "not-a-cursor"}, headers=headers)
         assert (forged.status_code, forged.json()["error"]) == (400, "invalid_cursor")
         assert client.post("/api/manage/backfill/conversations").status_code == 401
+        contacts = client.post("/api/manage/backfill/contacts", headers=headers)
+        assert contacts.status_code == 200 and contacts.json()["rows"] >= 0
+        again = client.post("/api/manage/backfill/contacts", headers=headers)
+        assert again.json() == {"rows": 0}
     assert_consistent(engine)
