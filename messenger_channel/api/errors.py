@@ -43,10 +43,6 @@ class ValidationErrorBody(ErrorBody):
     fields: list[FieldError]
 
 
-def not_found(what: str) -> ApiError:
-    return ApiError(404, "not_found", f"{what} does not exist")
-
-
 STATUS_OF: dict[type[Refusal], int] = {
     Missing: 404, Conflict: 409, Invalid: 422, TooLarge: 413, Unsupported: 415,
 }
