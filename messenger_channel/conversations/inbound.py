@@ -345,26 +345,26 @@ class _InboundEvent:
                     if m.status in _STATUS_RANK
                     and _STATUS_RANK[m.status] < _STATUS_RANK[new_status] else None))
 
+    def message_of(self, mid: str) -> Message | None:
+        """The message ``mid`` names in the customer's latest conversation."""
+        conversation_id = self.latest_conversation_id()
+        return None if conversation_id is None else self.tables.find_message(conversation_id,
+                                                                             mid)
+
     def reaction(self) -> None:
         reaction = self.event.reaction
-        conversation_id = self.latest_conversation_id()
-        if reaction is None or conversation_id is None:
-            return
-        message = self.tables.find_message(conversation_id, reaction.mid)
-        if message is None:
+        message = None if reaction is None else self.message_of(reaction.mid)
+        if reaction is None or message is None:
             return
         value = (reaction.emoji or reaction.reaction) if reaction.action == "react" else None
-        self.tables.messages.update(conversation_id, message.id,
+        self.tables.messages.update(message.conversation_id, message.id,
                                     lambda m: m.model_copy(update={"reaction": value,
                                                                  "updated_at": self.now}))
 
     def edit(self) -> None:
         edit = self.event.message_edit
-        conversation_id = self.latest_conversation_id()
-        if edit is None or conversation_id is None:
-            return
-        message = self.tables.find_message(conversation_id, edit.mid)
-        if message is None:
+        message = None if edit is None else self.message_of(edit.mid)
+        if edit is None or message is None:
             return
 
         def mutate(m: Message) -> Message | None:
@@ -374,7 +374,7 @@ class _InboundEvent:
             return m.model_copy(update={"text": edit.text, "edits": [*m.edits, earlier],
                                         "updated_at": self.now})
 
-        self.tables.messages.update(conversation_id, message.id, mutate)
+        self.tables.messages.update(message.conversation_id, message.id, mutate)
 
     def referral(self) -> None:
         """Context for the conversation: the open one's, or the next one's."""

@@ -227,15 +227,21 @@ def test_each_flow_leaves_consistent_indexes_and_its_writes_are_counted(
 CASES = [(name, write) for name in FLOWS for write in range(1, WRITES_OF[name] + 1)]
 
 
-@pytest.mark.parametrize(("name", "write"), CASES, ids=[f"{n}-{w}" for n, w in CASES])
-def test_a_crash_after_any_write_is_repaired_by_the_timer(
-        engine: Engine, monkeypatch: pytest.MonkeyPatch, name: str, write: int) -> None:
+def crashed(engine: Engine, monkeypatch: pytest.MonkeyPatch, name: str, write: int) -> Flow:
+    """The flow, prepared, then acted until the crash after its ``write``-th write."""
     flow = FLOWS[name](engine)
     flow.prepare()
     crash_after(monkeypatch, write)
     with pytest.raises(Crash):
         flow.act()
     monkeypatch.undo()
+    return flow
+
+
+@pytest.mark.parametrize(("name", "write"), CASES, ids=[f"{n}-{w}" for n, w in CASES])
+def test_a_crash_after_any_write_is_repaired_by_the_timer(
+        engine: Engine, monkeypatch: pytest.MonkeyPatch, name: str, write: int) -> None:
+    crashed(engine, monkeypatch, name, write)
     later(engine, REPAIR_AFTER.total_seconds() + 1)
     run_auto_close(engine.services)
     assert_consistent(engine)
@@ -246,12 +252,7 @@ def test_a_crash_after_any_write_is_repaired_by_the_timer(
 def test_a_crash_after_any_write_is_repaired_by_doing_it_again(
         engine: Engine, monkeypatch: pytest.MonkeyPatch, name: str, write: int) -> None:
     """The queue redelivers the event; an agent whose request failed tries again."""
-    flow = FLOWS[name](engine)
-    flow.prepare()
-    crash_after(monkeypatch, write)
-    with pytest.raises(Crash):
-        flow.act()
-    monkeypatch.undo()
+    flow = crashed(engine, monkeypatch, name, write)
     with contextlib.suppress(Conflict):  # e.g. a close that went through: it is closed
         flow.redo()
     state, offered_to, agent_id = flow.outcome()
