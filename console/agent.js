@@ -112,6 +112,7 @@ export function startAgent(api) {
       },
       el('span', { class: 'who', text: customerName(c.customer) }),
       el('span', { class: `state state-${c.state}`, text: STATES[c.state] || c.state }),
+      c.last_message_preview ? el('span', { class: 'preview', text: c.last_message_preview }) : null,
       el('span', { class: 'meta', text: `page ${c.page_id} · queue ${c.queue_id || 'none'} · ${waiting}` }),
       c.state === 'offered' && c.offer_expires_at
         ? el('span', { class: 'meta', text: `offer ends in ${duration(Date.parse(c.offer_expires_at) - Date.now())}` })

@@ -72,6 +72,7 @@ class ConversationOut(BaseModel):
     last_customer_message_at: ApiTime | None
     window: Window
     unread: int
+    last_message_preview: str | None = None
     attributes: dict[str, str | int | float | bool]
     survey_answers: dict[str, str]
     referral: dict[str, object] | None
