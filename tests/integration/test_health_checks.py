@@ -17,7 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from messenger_channel.bus.local import LocalQueue
-from messenger_channel.bus.port import OutgoingMessage
+from messenger_channel.bus.port import QueueMessage
 from messenger_channel.conversations.contacts import find_or_create_contact
 from messenger_channel.facebook.graph_errors import GraphError
 from messenger_channel.provisioning.alerts import Alerts, Observation
@@ -303,7 +303,7 @@ def test_a_run_over_500_pages_reports_each(services: Services, sim: SimulatorCli
 # -- queues ------------------------------------------------------------------------------------
 
 def _dead_letter(queue: LocalQueue, name: str, session: str, message_id: str) -> None:
-    queue.send(name, [OutgoingMessage(body=b"{}", session_id=session, message_id=message_id)])
+    queue.send(name, [QueueMessage(body=b"{}", session_id=session, message_id=message_id)])
     received = queue.receive(name)
     assert received is not None
     queue.dead_letter(received, "test", "made a dead letter")
