@@ -176,8 +176,10 @@ def key_partition(key: str) -> str:
 
 def prefix_end(key: str) -> str:
     """The smallest key after every key that starts with ``key`` (its last character is ASCII
-    and not ``~``, never the largest character)."""
-    return key[:-1] + chr(ord(key[-1]) + 1)
+    and not ``~``, never the largest character). The character after ``.`` is ``/``, which
+    keys may not hold; no key character lies between it and ``0``, so ``0`` bounds alike."""
+    end = chr(ord(key[-1]) + 1)
+    return key[:-1] + ("0" if end == "/" else end)
 
 
 def every_entity(table: Table[M]) -> Iterator[M]:
