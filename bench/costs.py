@@ -338,6 +338,8 @@ class Run:
         self.steps: list[dict[str, Any]] = []
         self.held: dict[str, int] = {}  # conversation id -> the agent holding it
         self.timeouts = 0
+        self.errors: list[dict[str, Any]] = []
+        self.log_dir = config.log_dir or config.data_dir
         self.idle_cpu_per_s = 0.0
         self.empty_window = (math.inf, math.inf)
         self.inboxes_measured = False
@@ -438,7 +440,8 @@ class Run:
             for psid, conversation, agent in ready:
                 if agent is None:
                     continue
-                answer = self.agents[agent].api.post(f"/conversations/{conversation}/accept")
+                answer = self.call(self.agents[agent], "POST",
+                                   f"/conversations/{conversation}/accept")
                 if answer.status_code == 200:
                     self.held[conversation] = agent
                     pending.discard(psid)
@@ -456,24 +459,43 @@ class Run:
             conversation = self.inbox.conversation[psid]
             agent = self.agents[self.held[conversation]]
             cursor = agent.message_cursors.get(conversation)
-            answer = agent.api.get(f"/conversations/{conversation}/messages",
-                                   params={} if cursor is None else {"since": cursor})
-            answer.raise_for_status()
-            agent.message_cursors[conversation] = answer.json()["since"]
-            reply = agent.api.post(f"/conversations/{conversation}/messages",
-                                   json={"text": f"Reply {number} to {psid}"})
-            if reply.status_code != 202:
-                raise RuntimeError(f"reply: {reply.status_code} {reply.text}")
+            answer = self.call(agent, "GET", f"/conversations/{conversation}/messages",
+                               params={} if cursor is None else {"since": cursor})
+            if answer.status_code == 200:
+                agent.message_cursors[conversation] = answer.json()["since"]
+            self.call(agent, "POST", f"/conversations/{conversation}/messages",
+                      json={"text": f"Reply {number} to {psid}"})
         return 0
 
     def close_all(self, psids: list[str]) -> int:
         for psid in psids:
             conversation = self.inbox.conversation[psid]
-            answer = self.agents[self.held[conversation]].api.post(
-                f"/conversations/{conversation}/close")
-            if answer.status_code != 200:
-                raise RuntimeError(f"close: {answer.status_code} {answer.text}")
+            self.call(self.agents[self.held[conversation]], "POST",
+                      f"/conversations/{conversation}/close")
         return 0
+
+    def call(self, agent: Agent, method: str, path: str, **request: Any) -> httpx.Response:
+        """An agent's request; a 5xx is recorded (with the devhost's log of it) and retried
+        twice, as the console's user would, so that one failure does not end the run."""
+        for attempt in range(3):
+            answer = agent.api.request(method, path, **request)
+            if answer.status_code < 500:
+                if answer.status_code >= 400 and not path.endswith("/accept"):
+                    raise RuntimeError(f"{method} {path}: {answer.status_code} {answer.text}")
+                return answer
+            self.errors.append({"request": f"{method} {path}", "status": answer.status_code,
+                                "attempt": attempt + 1, "log": self.log_tail()})
+            print(f"  {method} {path} answered {answer.status_code}; see errors in the "
+                  "result", flush=True)
+            time.sleep(1)
+        return answer
+
+    def log_tail(self, lines: int = 40) -> str:
+        """The devhost log's last traceback, if any."""
+        path = self.log_dir / "devhost.log"
+        text = path.read_text(errors="replace").splitlines() if path.exists() else []
+        start = max((i for i, line in enumerate(text) if "Traceback" in line), default=-1)
+        return "\n".join(text[start:start + lines] if start >= 0 else text[-lines:])
 
     def conversation_batch(self, count: int) -> None:
         psids = [new_id() for _ in range(count)]
@@ -654,6 +676,7 @@ def report(run: Run, conversations: int) -> dict[str, Any]:
         "agents": AGENTS, "poll_interval_s": POLL_SECONDS,
         "simulator_followups_per_page_message": list(FOLLOWUPS),
         "steps_not_settled": run.timeouts,
+        "errors": run.errors,
         "poll_errors": run.inbox.errors,
         "run_polls": {"total": run_polls.units, "with_changes": with_changes},
         "idle": {"devhost_cpu_ms_per_s": round(run.idle_cpu_per_s * 1000, 2),
