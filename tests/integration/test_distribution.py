@@ -10,9 +10,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from messenger_channel.conversations.distribution import Distributor
-from messenger_channel.errors import Conflict
 from messenger_channel.conversations.inbound import handle_inbound
 from messenger_channel.conversations.timers import run_auto_close, run_distribute
+from messenger_channel.errors import Conflict
 from messenger_channel.services import Services
 from messenger_channel.workforce.agents import Agents, get_agent
 from simulator.client import SimulatorClient
