@@ -31,7 +31,12 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from messenger_channel.conversations.indexes import UNASSIGNED_STATES, ByQueue, queue_key
+from messenger_channel.conversations.indexes import (
+    UNASSIGNED_STATES,
+    ByQueue,
+    ConversationEntry,
+    queue_key,
+)
 from messenger_channel.conversations.models import (
     AgentLoad,
     Conversation,
@@ -260,10 +265,20 @@ class Distributor:
         return len(due)
 
     def _reconcile(self) -> None:
+        """Release reservations that no offer or assignment holds any more. An agent's index
+        partition says which conversations they hold (one range read per agent with old
+        reservations); only a reservation it does not confirm costs a point read."""
         now = self.services.clock.now()
         for load in self.tables.loads.list_partition("load"):
-            for conversation_id, reservation in load.reservations.items():
-                if now - reservation.at < RESERVATION_GRACE:
+            old = [conversation_id for conversation_id, reservation in load.reservations.items()
+                   if now - reservation.at >= RESERVATION_GRACE]
+            if not old:
+                continue
+            indexed = {row.conversation_id: row for row in self.store.indexes.of_agent(
+                load.agent_id, [])}
+            for conversation_id in old:
+                row = indexed.get(conversation_id)
+                if row is not None and _holds_capacity(row, load.agent_id):
                     continue
                 conversation = self.tables.conversation(conversation_id)
                 if conversation is None or not _holds_capacity(conversation, load.agent_id):
@@ -282,7 +297,7 @@ def _offered_to(agent_id: str, now: datetime,
     return change
 
 
-def _holds_capacity(conversation: Conversation, agent_id: str) -> bool:
+def _holds_capacity(conversation: Conversation | ConversationEntry, agent_id: str) -> bool:
     if conversation.agent_id == agent_id:
         return conversation.state in ("active", "wrap_up")
     return conversation.state == "offered" and conversation.offer_expires_at is not None and (

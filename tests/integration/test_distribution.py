@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from messenger_channel import metering
 from messenger_channel.conversations.distribution import Distributor
 from messenger_channel.conversations.inbound import handle_inbound
 from messenger_channel.conversations.timers import run_auto_close, run_distribute
@@ -224,3 +225,27 @@ def test_capacity_is_never_exceeded_under_concurrent_distribution(engine: Engine
         assert load is not None and load.used <= 25
         assert sum(agent_id in c.offered_to for c in conversations) == 2
     assert {c.state for c in conversations} == {"offered", "waiting"}
+
+
+def test_the_sweep_frees_capacity_stranded_by_interrupted_work_and_keeps_what_is_held(
+        engine: Engine) -> None:
+    engine.workstream()
+    agent_id, _ = engine.agent(capacity=30)
+    held = new_id()
+    engine.say(held)
+    conversation = engine.conversation_of(held)
+    accept(engine, conversation.id, agent_id)
+    agent = get_agent(engine.services.tables, agent_id)
+    assert agent is not None
+    # An offer interrupted after its reservation: nothing holds "cv_lost".
+    assert Distributor(engine.services).reserve(agent, "cv_lost", 10)
+    engine.services.clock.set_offset(3 * 60)
+    with metering.measure() as used:
+        run_distribute(engine.services)
+    load = engine.tables.loads.get("load", agent_id)
+    assert load is not None and set(load.reservations) == {conversation.id}
+    # The held one is confirmed by the agent's index row; only the stranded one is read.
+    conversation_reads = sum(count for name, count in used.counts.items()
+                             if name.startswith("table.read{table=")
+                             and name.endswith("Conversations}"))
+    assert (conversation_reads, used.counts["table.read_missing"]) == (1, 1)
