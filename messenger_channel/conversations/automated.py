@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from messenger_channel.conversations.models import Conversation, Message
+from messenger_channel.conversations.models import Conversation, ConversationTables, Message
 from messenger_channel.conversations.outgoing import automated_message_id, send_in_conversation
 from messenger_channel.queue_messages import OutboundMessage
 from messenger_channel.services import Services
@@ -64,3 +64,11 @@ def send_automated(services: Services, conversation: Conversation, workstream: W
         author="automated", trigger=trigger, text=text[:2000],
         quick_replies=quick_replies or [], created_at=services.clock.now())
     return send_in_conversation(services, conversation, outbound)
+
+
+def automated_sent(tables: ConversationTables, conversation_id: str,
+                   occasion: str) -> bool:
+    """Whether the automated message of ``occasion`` is stored and handed to the queue (then
+    ``send_automated`` would do nothing for it)."""
+    row = tables.find_message(conversation_id, automated_message_id(conversation_id, occasion))
+    return row is not None and row.enqueued

@@ -30,7 +30,7 @@ from datetime import UTC, datetime, timedelta
 
 from messenger_channel.conversations.attachments import DISABLED_TEXT, copy_attachments
 from messenger_channel.conversations.auto_close import DEFAULT_AUTO_CLOSE_MINUTES
-from messenger_channel.conversations.automated import send_automated
+from messenger_channel.conversations.automated import automated_sent, send_automated
 from messenger_channel.conversations.contacts import find_or_create_contact
 from messenger_channel.conversations.distribution import Distributor
 from messenger_channel.conversations.indexes import preview_of
@@ -144,8 +144,10 @@ class _InboundEvent:
         self.follow_up(conversation, contact, workstream)
 
     def open_conversation(self, contact: Contact, workstream: Workstream | None) -> Conversation:
-        for _ in range(5):
-            current = self.tables.contacts.get(self.page_id, self.psid) or contact
+        for attempt in range(5):
+            # Just read or made by ``find_or_create_contact``; read again after a lost race.
+            current = contact if attempt == 0 else (
+                self.tables.contacts.get(self.page_id, self.psid) or contact)
             claimed = current.open_conversation_id
             if claimed is not None:
                 found = self.tables.conversation(claimed)
@@ -283,12 +285,20 @@ class _InboundEvent:
         if conversation.queue_id is None:
             conversation = self.classify(conversation, contact, workstream)
         offered = Distributor(self.services).offer(conversation.id) or conversation
-        if offered.state == "waiting":
-            queue = get_queue(self.services.tables, offered.queue_id or "")
-            values = {"QueueName": "" if queue is None else queue.name,
-                      "QueuePosition": str(self.queue_position(offered))}
-            for trigger in ("agent_unavailable", "position_in_queue"):
-                send_automated(self.services, offered, workstream, trigger, values=values)
+        if offered.state != "waiting":
+            return
+        # Sent once per conversation: a later message of a waiting customer finds them sent
+        # (two point reads each) and reads neither the queue nor the line ahead.
+        due = [trigger for trigger in ("agent_unavailable", "position_in_queue")
+               if workstream.automated_messages.get(trigger)
+               and not automated_sent(self.tables, offered.id, trigger)]
+        if not due:
+            return
+        queue = get_queue(self.services.tables, offered.queue_id or "")
+        values = {"QueueName": "" if queue is None else queue.name,
+                  "QueuePosition": str(self.queue_position(offered))}
+        for trigger in due:
+            send_automated(self.services, offered, workstream, trigger, values=values)
 
     def classify(self, conversation: Conversation, contact: Contact,
                  workstream: Workstream) -> Conversation:

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from messenger_channel import metering
 from messenger_channel.conversations import distribution
 from messenger_channel.conversations import inbound as inbound_module
 from messenger_channel.conversations.attachments import DISABLED_TEXT
@@ -349,6 +350,13 @@ def test_no_agent_waits_with_position_and_queue_name(engine: Engine) -> None:
     waits = [m.text for m in engine.outbound() if m.trigger == "agent_unavailable"]
     assert waits == ["All agents are busy; you are number 1 in General.",
                      "All agents are busy; you are number 2 in General."]
+    # A waiting customer who writes again is told once: the line ahead is not read again.
+    with metering.measure() as used:
+        engine.say(second, "Still there?")
+    assert [m for m in engine.outbound() if m.trigger == "agent_unavailable"] == []
+    queue_reads = sum(count for name, count in used.counts.items()
+                      if name.startswith("table.query{table=") and "ConversationsByQueue" in name)
+    assert queue_reads == 0
 
 
 def test_router_function_reads_the_queue_message_body(engine: Engine) -> None:
