@@ -87,9 +87,12 @@ class ServiceStore:
     SERVICE_CLIENT: ClassVar[Any]  # TableServiceClient or BlobServiceClient
     ENDPOINT_SETTING: ClassVar[str]  # named when an identity-based setup lacks the endpoint
 
-    def __init__(self, service: Any, *, prefix: str = "") -> None:
+    def __init__(self, service: Any, *, prefix: str = "",
+                 options: dict[str, Any] | None = None) -> None:
         self._service = service
         self._prefix = prefix
+        # The SDK client's settings, for clients this store makes beside the service's.
+        self._options = self.client_options({}) if options is None else options
         # Containers or tables this store has made sure exist: created once per store.
         self._created: set[str] = set()
         self._lock = threading.Lock()
@@ -106,17 +109,18 @@ class ServiceStore:
     def from_connection_string(cls, connection_string: str, *, prefix: str = "",
                                **options: Any) -> Self:
         """Azurite or a storage account key; ``options`` go to the SDK client."""
-        service = cls.SERVICE_CLIENT.from_connection_string(
-            connection_string, **cls.client_options(options))
-        return cls(service, prefix=prefix)
+        settings = cls.client_options(options)
+        service = cls.SERVICE_CLIENT.from_connection_string(connection_string, **settings)
+        return cls(service, prefix=prefix, options=settings)
 
     @classmethod
     def from_endpoint(cls, endpoint: str, *, credential: TokenCredential | None = None,
                       prefix: str = "", **options: Any) -> Self:
         """Identity-based: ``DefaultAzureCredential`` unless a credential is given."""
+        settings = cls.client_options(options)
         service = cls.SERVICE_CLIENT(endpoint, credential=credential or default_credential(),
-                                     **cls.client_options(options))
-        return cls(service, prefix=prefix)
+                                     **settings)
+        return cls(service, prefix=prefix, options=settings)
 
     @classmethod
     def from_settings(cls, settings: Settings, *, prefix: str = "", **options: Any) -> Self:

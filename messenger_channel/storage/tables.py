@@ -742,10 +742,12 @@ class TableStore(ServiceStore):
 
     _service: TableServiceClient
 
-    def __init__(self, service: TableServiceClient, *, prefix: str = "") -> None:
+    def __init__(self, service: TableServiceClient, *, prefix: str = "",
+                 options: dict[str, Any] | None = None) -> None:
         if prefix and not _TABLE_PREFIX.fullmatch(prefix):
             raise ValueError("a table prefix is a letter followed by letters and digits")
-        super().__init__(service, prefix=prefix)
+        super().__init__(service, prefix=prefix, options=options)
+        self._clients: dict[str, TableClient] = {}
 
     client_options = staticmethod(client_options)
 
@@ -759,9 +761,29 @@ class TableStore(ServiceStore):
             raise ValueError(
                 f"table name {full_name!r}: 3 to 63 letters and digits, starting with a letter"
             )
-        return Table(
-            self._service.get_table_client(full_name), model, lambda: self._ensure(full_name)
-        )
+        return Table(self._client(full_name), model, lambda: self._ensure(full_name))
+
+    def _client(self, full_name: str) -> TableClient:
+        """One client per table, made once, with a pipeline of its own.
+
+        ``TableServiceClient.get_table_client`` builds a pipeline from the service's own
+        policy objects, re-linking them; doing that while another thread's request runs
+        through them fails that request (seen under load: "_SansIOHTTPPolicyRunner has no
+        attribute next"). A client built from the endpoint has its own policies."""
+        client = self._clients.get(full_name)
+        if client is None:
+            with self._lock:
+                client = self._clients.get(full_name)
+                if client is None:
+                    service = self._service
+                    client = TableClient(
+                        service.url, table_name=full_name, credential=service.credential,
+                        api_version=service.api_version,
+                        location_mode=service._location_mode,
+                        _hosts=service._hosts,
+                        **self._options)
+                    self._clients[full_name] = client
+        return client
 
     def check(self) -> None:
         """Raise ``StorageUnavailable`` unless the service answers and accepts the
@@ -772,6 +794,8 @@ class TableStore(ServiceStore):
             list(next(pages))
 
     def close(self) -> None:
+        for client in self._clients.values():
+            client.close()
         self._service.close()
 
     def __enter__(self) -> TableStore:
