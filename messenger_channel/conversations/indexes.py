@@ -288,10 +288,10 @@ class ConversationIndexes:
         line any more), counted up to ``MAX_POSITION``: a longer line reads no further."""
         if conversation.queue_id is None:
             return 1
-        ahead = self._range(ByQueue, conversation.queue_id, high=queue_key(conversation),
-                            extra="state eq @waiting", values={"waiting": "waiting"},
-                            limit=MAX_POSITION - 1)
-        return 1 + sum(1 for _ in ahead)
+        return 1 + self.tables[ByQueue].count(
+            "PartitionKey eq @pk and RowKey lt @hi and state eq @waiting",
+            {"pk": conversation.queue_id, "hi": queue_key(conversation), "waiting": "waiting"},
+            limit=MAX_POSITION - 1)
 
     def unassigned(self, queue_ids: Iterable[str], limit: int) -> list[ConversationEntry]:
         """Waiting and offered conversations of the queues, oldest first: the first ``limit``

@@ -484,3 +484,20 @@ def test_key_alphabet_is_what_the_service_accepts(table_store: TableStore) -> No
     name = string.punctuation.translate(str.maketrans("", "", "/\\#?")) + " é😀"
     table.create(Item(group="g", name=name))
     assert table.get("g", name) == Item(group="g", name=name)
+
+
+def test_count_reads_keys_only_and_stops_at_its_limit(table_store: TableStore) -> None:
+    table = table_store.table("Items", Item)
+    for index in range(7):
+        table.create(Item(group="g", name=f"n{index}", count=index,
+                          status=Status.OPEN if index % 2 else Status.CLOSED))
+    table.create(Item(group="other", name="n0"))
+    assert table.count("PartitionKey eq @pk", {"pk": "g"}, limit=100) == 7
+    assert table.count("PartitionKey eq @pk and status eq @s", {"pk": "g", "s": "open"},
+                       limit=100) == 3
+    assert table.count("PartitionKey eq @pk and RowKey lt @hi", {"pk": "g", "hi": "n3"},
+                       limit=100) == 3
+    assert table.count("PartitionKey eq @pk", {"pk": "g"}, limit=2) == 2
+    assert table.count("PartitionKey eq @pk", {"pk": "nobody"}, limit=5) == 0
+    with pytest.raises(ValueError, match="limit"):
+        table.count("PartitionKey eq @pk", {"pk": "g"}, limit=0)
