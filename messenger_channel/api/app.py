@@ -13,6 +13,7 @@ from messenger_channel.api import (
     manage_replay,
     manage_workforce,
 )
+from messenger_channel.api.canned_responses import manage_router as canned_router
 from messenger_channel.api.errors import install_error_handlers
 
 
@@ -32,5 +33,6 @@ def create_api() -> FastAPI:
     app.include_router(manage_replay.router)
     app.include_router(manage_backfill.router)
     app.include_router(manage_workforce.router)
+    app.include_router(canned_router)
     app.include_router(agent_api.router)
     return app
