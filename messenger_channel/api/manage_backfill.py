@@ -41,10 +41,12 @@ def backfill(services: ServicesDep, _: ManagerDep,
 
 
 class ContactWordsOut(BaseModel):
-    rows: int = Field(description="index rows added; 0 when nothing was missing")
+    rows: int = Field(description="index rows added (search words, contacts' profile links); "
+                                  "0 when nothing was missing")
 
 
 @router.post("/contacts", response_model=ContactWordsOut,
-             summary="Index every stored contact and customer profile for search (idempotent)")
+             summary="Index every stored contact and customer profile for search, and "
+                     "profiles' links to contacts (idempotent)")
 def backfill_contacts(services: ServicesDep, _: ManagerDep) -> ContactWordsOut:
     return ContactWordsOut(rows=backfill_contact_words(services.tables, services.clock))

@@ -11,7 +11,8 @@ AgentContacts  ``contact``  contact id   a service desk has thousands of contact
 
 Linking sets the profile's ``linked_contact_id`` (on ``Contacts``, keyed by page and PSID), so
 every later conversation of that customer starts linked (the router reads it), and the
-conversation at hand is linked at once.
+conversation at hand is linked at once; a ``ContactLinks`` row (``history``) written first finds
+the contact's profiles.
 
 An agent may start a conversation with a customer who wrote to the page before, or reopen
 one, while Facebook would take the message: within 24 hours of the customer's last message,
@@ -37,7 +38,9 @@ from messenger_channel.conversations.contact_search import (
     every_entity,
     indexed_profile,
 )
+from messenger_channel.conversations.automated import send_automated
 from messenger_channel.conversations.distribution import Distributor
+from messenger_channel.conversations.history import ContactLinks
 from messenger_channel.conversations.models import (
     Contact,
     Conversation,
@@ -114,12 +117,21 @@ def _searchable_loader(store: TableStore) -> Loader[AgentContact | Contact]:
 
 def backfill_contact_words(tables: TableStore, clock: Clock = system_clock) -> int:
     """Index every agent contact and customer profile stored before the search index (or whose
-    rows were lost); returns the number of rows added, 0 when nothing was missing. Idempotent,
-    safe beside live traffic; reads both tables and the index whole: a one-off."""
+    rows were lost), and the ``ContactLinks`` rows of profiles linked before that table;
+    returns the number of rows added, 0 when nothing was missing. Idempotent, safe beside live
+    traffic; reads both tables and the indexes whole: a one-off."""
     contacts = _agent_contacts_table(tables).list_partition("contact")
+    linked: list[Contact] = []  # noted as the profiles stream by: read once
+
+    def noted(profile: Contact) -> Indexed:
+        if profile.linked_contact_id is not None:
+            linked.append(profile)
+        return indexed_profile(profile)
+
     profiles = every_entity(ConversationTables(tables).contacts)
-    targets = chain(map(indexed_contact, contacts), map(indexed_profile, profiles))
-    return ContactIndex(tables, clock).backfill(targets)
+    targets = chain(map(indexed_contact, contacts), map(noted, profiles))
+    words = ContactIndex(tables, clock).backfill(targets)
+    return words + ContactLinks(tables, clock).backfill(linked)
 
 
 def _agent_contacts_table(store: TableStore) -> Table[AgentContact]:
@@ -143,6 +155,9 @@ def link_contact(services: Services, conversation_id: str, agent_id: str,
     _existing_contact(services, contact_id)
     tables = ConversationTables(services.tables)
     now = services.clock.now()
+    # The by-contact row first: interrupted here, it points to a profile readers see unlinked.
+    ContactLinks(services.tables, services.clock).add(contact_id, conversation.page_id,
+                                                      conversation.psid)
     tables.contacts.update(conversation.page_id, conversation.psid, lambda c: c.model_copy(
         update={"linked_contact_id": contact_id, "updated_at": now}))
     return ConversationStore(services.tables, services.clock).touch(
@@ -223,5 +238,9 @@ def start_conversation(services: Services, agent_id: str, page_id: str, *,
         raise
     minutes = DEFAULT_AUTO_CLOSE_MINUTES if workstream is None else (
         workstream.auto_close_after_minutes)
-    return ConversationStore(services.tables, services.clock).create(
+    created = ConversationStore(services.tables, services.clock).create(
         conversation, due_at=now + timedelta(minutes=minutes))
+    if workstream is not None:
+        send_automated(services, created, workstream, "agent_joined",
+                       values={"AgentName": agent.name})
+    return created
