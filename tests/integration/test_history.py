@@ -27,7 +27,8 @@ from messenger_channel.conversations.models import (
 )
 from messenger_channel.conversations.store import ConversationStore
 from messenger_channel.services import Services
-from messenger_channel.storage.tables import UpsertOp
+from messenger_channel.storage.errors import StorageUnavailable
+from messenger_channel.storage.tables import Table, UpsertOp
 from messenger_channel.workforce.agents import AgentCreate, Agents
 from tests.integration.test_agent_api import AgentClient
 from tests.support.engine import new_id
@@ -178,7 +179,8 @@ def test_each_conversation_shows_its_latest_200_messages(desk: Desk) -> None:
     assert conversation_id == long.id and texts == [f"m{n}" for n in range(5, 205)]
 
 
-def test_stale_link_rows_are_skipped_then_deleted(desk: Desk) -> None:
+def test_stale_link_rows_are_skipped_then_deleted(desk: Desk,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     services = desk.services
     first = create_contact(services, desk.agent_id, "Lea Roy", None, None)
     second = create_contact(services, desk.agent_id, "Mia Stone", None, None)
@@ -190,11 +192,23 @@ def test_stale_link_rows_are_skipped_then_deleted(desk: Desk) -> None:
     link_contact(services, mias.id, desk.agent_id, first.id)
     assert [i["conversation"]["id"] for i in desk.history(current.id)["items"]] == [mias.id]
     link_contact(services, mias.id, desk.agent_id, second.id)  # relinked: her row stays
-    # A link interrupted after its row: the profile was never linked.
+    # A link interrupted after its row (written first): the profile was never linked.
     zoe = desk.profile()
-    desk.conversation(zoe, DAY)
+    zoes = desk.conversation(zoe, DAY, state="active")
+    original = Table.update
+
+    def lost(self: Table[Any], *args: Any, **kwargs: Any) -> Any:
+        if self.model is Contact:
+            raise StorageUnavailable("injected: the process stopped here")
+        return original(self, *args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Table, "update", lost)
+        with pytest.raises(StorageUnavailable):
+            link_contact(services, zoes.id, desk.agent_id, first.id)
+    stored = desk.tables.contacts.get(zoe.page_id, zoe.psid)
+    assert stored is not None and stored.linked_contact_id is None
     links = ContactLinks(services.tables, services.clock)
-    links.add(first.id, zoe.page_id, zoe.psid)
 
     def rows_of_first() -> set[str]:
         return {row.psid for row in every_entity(links.rows) if row.contact_id == first.id}
