@@ -8,6 +8,7 @@ the person who asked: it names what was refused, never a secret or a stored valu
 kind              HTTP   meaning
 ================= ====== ===================================================================
 ``Missing``       404    no such thing, or not the caller's to see (the two look alike)
+``Forbidden``     403    the caller sees it but may not do this (a consultant replying)
 ``Conflict``      409    the request clashes with the current state (``code`` says how)
 ``Invalid``       422    input that fails a rule beyond its shape; ``problems`` names fields
 ``TooLarge``      413    a file or body over its limit
@@ -39,6 +40,10 @@ class Missing(Refusal):
     def of(cls, what: str) -> Missing:
         """``Missing.of("conversation cv_1")``: "conversation cv_1 does not exist"."""
         return cls(f"{what} does not exist")
+
+
+class Forbidden(Refusal):
+    CODE = "forbidden"
 
 
 class Conflict(Refusal):

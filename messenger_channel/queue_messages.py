@@ -22,10 +22,11 @@ field               meaning
                     attachments
 ``attachment_id``   an agent's file in the product's attachment store (``agent_files``); a
                     message carries text or one attachment, as the Send API takes them
-``quick_replies``   titles (≤ 13, ≤ 20 characters) offered under the text; the payload of
-                    each is its title (pre-conversation survey questions use them)
+``quick_replies``   buttons offered under the text, ≤ 13 ``{title ≤ 20, payload ≤ 1000}``; a
+                    bare title (bodies queued before payloads) is its own payload
 ``created_at``      when the product made the message (ISO 8601 UTC)
 ``attempt``         1, then 2, 3... on the scheduled copies the sender makes to retry it
+``resend``          0, then 1, 2... each time an agent retries it after it failed
 =================== ==========================================================================
 """
 
@@ -35,7 +36,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from messenger_channel.bus.port import QueueMessage, QueueSender
 from messenger_channel.bus.queues import INBOUND, OUTBOUND
@@ -48,8 +49,8 @@ from messenger_channel.facebook.webhook_events import (
     parse_event,
 )
 
-__all__ = ["INBOUND", "OUTBOUND", "InboundEnvelope", "OutboundMessage", "enqueue_outbound",
-           "envelope_json"]
+__all__ = ["INBOUND", "OUTBOUND", "InboundEnvelope", "OutboundMessage", "QuickReply",
+           "enqueue_outbound", "envelope_json", "quick_replies_of"]
 
 
 class InboundEnvelope(BaseModel):
@@ -93,6 +94,18 @@ def envelope_json(account_id: str, app_id: str, received_at: str, event: RawEven
         "source": event.source, "raw": orjson.Fragment(event.raw_json)})
 
 
+class QuickReply(BaseModel):
+    title: str = Field(min_length=1, max_length=20)
+    payload: str = Field(min_length=1, max_length=1000)
+
+
+def quick_replies_of(items: list[Any]) -> list[QuickReply]:
+    """Stored and queued quick replies: objects, or titles alone (before payloads were
+    distinct: the payload was the title)."""
+    return [QuickReply(title=item[:20], payload=item) if isinstance(item, str)
+            else QuickReply.model_validate(item) for item in items]
+
+
 class OutboundMessage(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -105,9 +118,15 @@ class OutboundMessage(BaseModel):
     trigger: str | None = None  # for automated messages: greeting, agent_assigned...
     text: str | None = Field(None, max_length=2000)
     attachment_id: str | None = None
-    quick_replies: list[str] = Field(default_factory=list, max_length=13)
+    quick_replies: list[QuickReply] = Field(default_factory=list, max_length=13)
     created_at: datetime
     attempt: int = Field(1, ge=1)
+    resend: int = Field(0, ge=0)
+
+    @field_validator("quick_replies", mode="before")
+    @classmethod
+    def _titles_become_replies(cls, items: Any) -> list[QuickReply]:
+        return quick_replies_of(items or [])
 
     @model_validator(mode="after")
     def _text_or_attachment(self) -> OutboundMessage:
@@ -117,8 +136,11 @@ class OutboundMessage(BaseModel):
 
     def queue_message(self, scheduled_at: datetime | None = None) -> QueueMessage:
         # A retry is a new queue message: the first one's id would be dropped as a duplicate.
-        queue_id = (self.message_id if self.attempt == 1
-                    else f"{self.message_id[:100]}~{self.attempt}")
+        queue_id = self.message_id
+        if self.resend:
+            queue_id = f"{queue_id[:100]}~r{self.resend}"
+        if self.attempt > 1:
+            queue_id = f"{queue_id[:110]}~{self.attempt}"
         return QueueMessage(body=self.model_dump_json().encode(),
                                session_id=self.conversation_id, message_id=queue_id,
                                scheduled_at=scheduled_at)

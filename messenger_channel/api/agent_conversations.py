@@ -1,14 +1,16 @@
-"""``/api/agent/conversations``: what an agent is offered or holds, accepting, the history.
+"""``/api/agent/conversations``: what an agent is offered, holds or consults on, accepting,
+the messages.
 
-An agent sees only conversations offered to them or held by them; anything else is a 404,
-exactly as a conversation that does not exist, so ids reveal nothing.
+An agent sees only conversations offered to them, held by them or that they were asked to
+consult on (``participants``); anything else is a 404, exactly as a conversation that does
+not exist, so ids reveal nothing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
@@ -22,6 +24,7 @@ from messenger_channel.api.lists import (
     paginate,
     parse_change_cursor,
 )
+from messenger_channel.api.names import Names
 from messenger_channel.api.types import ApiTime
 from messenger_channel.conversations.automated import send_automated
 from messenger_channel.conversations.closing import agent_closes
@@ -30,15 +33,19 @@ from messenger_channel.conversations.indexes import ConversationEntry, Conversat
 from messenger_channel.conversations.models import (
     AttachmentStatus,
     Author,
+    Contact,
     Conversation,
     ConversationTables,
     Direction,
     Message,
     MessageStatus,
     State,
+    Visibility,
 )
+from messenger_channel.conversations.participants import Role, participating, role_of
 from messenger_channel.conversations.sender import send_action
 from messenger_channel.conversations.store import ConversationStore
+from messenger_channel.conversations.transfer import accepted_trigger
 from messenger_channel.conversations.window import WindowKind, messaging_window
 from messenger_channel.errors import Missing
 from messenger_channel.services import Services
@@ -52,6 +59,15 @@ class Customer(BaseModel):
     name: str | None
     name_missing_reason: str | None
     contact_id: str
+    profile_pic: str | None = None  # on one conversation's answer; lists leave it out
+    locale: str | None = None
+
+
+class Participant(BaseModel):
+    agent_id: str
+    name: str | None
+    role: Literal["owner", "consultant"]
+    since: ApiTime | None
 
 
 class Window(BaseModel):
@@ -62,10 +78,15 @@ class Window(BaseModel):
 class ConversationOut(BaseModel):
     id: str
     page_id: str
+    page_name: str | None
     psid: str
     customer: Customer
     queue_id: str | None
+    queue_name: str | None
     state: State
+    role: Role | None  # the caller's part in it
+    participants: list[Participant]
+    labels: list[str]
     offered_at: ApiTime | None
     offer_expires_at: ApiTime | None
     assigned_at: ApiTime | None
@@ -73,6 +94,7 @@ class ConversationOut(BaseModel):
     window: Window
     unread: int
     last_message_preview: str | None = None
+    last_agent_message_at: ApiTime | None = None
     attributes: dict[str, str | int | float | bool]
     survey_answers: dict[str, str]
     referral: dict[str, object] | None
@@ -94,12 +116,21 @@ class AttachmentOut(BaseModel):
     error: str | None
 
 
+class QuickReplyOut(BaseModel):
+    title: str
+    payload: str
+
+
 class MessageOut(BaseModel):
     id: str
     direction: Direction
     author: Author
+    author_id: str | None
+    author_name: str | None
+    visibility: Visibility
     text: str | None
     payload: str | None
+    quick_replies: list[QuickReplyOut]
     edits: list[EditOut]
     reaction: str | None
     attachments: list[AttachmentOut]
@@ -109,39 +140,49 @@ class MessageOut(BaseModel):
     created_at: ApiTime
 
 
-def conversation_out(services: Services,
-                     conversation: Conversation | ConversationEntry) -> ConversationOut:
-    """A conversation, or its index row: both carry what the answer shows."""
+def conversation_out(services: Services, conversation: Conversation | ConversationEntry,
+                     agent_id: str | None = None,
+                     contact: Contact | None = None) -> ConversationOut:
+    """A conversation, or its index row: both carry what the answer shows. ``agent_id``: who
+    asks (their ``role``); ``contact``: the customer's profile, for the picture and locale."""
     window = messaging_window(conversation.last_customer_message_at,
                               conversation.human_agent_tag, services.clock.now())
+    names = Names(services.tables)
+    participants = [] if conversation.agent_id is None else [Participant(
+        agent_id=conversation.agent_id, name=names.agent(conversation.agent_id),
+        role="owner", since=conversation.assigned_at)]
+    participants += [Participant(agent_id=consultant, name=names.agent(consultant),
+                                 role="consultant", since=since)
+                     for consultant, since in conversation.consultants.items()]
     return ConversationOut(
         **conversation.model_dump(include=set(ConversationOut.model_fields) - {
-            "id", "customer", "window"}),
-        id=conversation.id,
+            "id", "customer", "window", "participants", "role", "page_name", "queue_name"}),
+        id=conversation.id, role=None if agent_id is None else role_of(conversation, agent_id),
+        participants=participants, page_name=names.page(conversation.page_id),
+        queue_name=names.queue(conversation.queue_id),
         customer=Customer(name=conversation.customer_name,
                           name_missing_reason=conversation.name_missing_reason,
-                          contact_id=conversation.contact_id),
+                          contact_id=conversation.contact_id,
+                          profile_pic=None if contact is None else contact.profile_pic,
+                          locale=None if contact is None else contact.locale),
         window=Window(kind=window.kind, ends_at=window.ends_at))
 
 
-def message_out(message: Message) -> MessageOut:
+def message_out(services: Services, message: Message) -> MessageOut:
+    author_name = (Names(services.tables).agent(message.agent_id)
+                   if message.author == "agent" else None)
     return MessageOut.model_validate(message.model_dump(exclude={"attachments", "edits"}) | {
         "attachments": [a.model_dump() for a in message.attachments],
-        "edits": [e.model_dump() for e in message.edits]})
+        "edits": [e.model_dump() for e in message.edits],
+        "author_id": message.agent_id, "author_name": author_name})
 
 
 def visible_to(conversation: Conversation, agent_id: str) -> bool:
-    return agent_id == conversation.agent_id or agent_id in conversation.offered_to
+    return role_of(conversation, agent_id) is not None
 
 
 def visible_conversation(services: Services, conversation_id: str, agent_id: str) -> Conversation:
-    try:
-        conversation = ConversationTables(services.tables).conversation(conversation_id)
-    except InvalidKey:
-        conversation = None
-    if conversation is None or not visible_to(conversation, agent_id):
-        raise Missing.of(f"conversation {conversation_id}")
-    return conversation
+    return participating(services.tables, conversation_id, agent_id)
 
 
 @contextmanager
@@ -154,15 +195,16 @@ def refusals(conversation_id: str) -> Iterator[None]:
         raise Missing.of(f"conversation {conversation_id}") from None
 
 
-def conversation_answer(services: Services, conversation: Conversation) -> ConversationOut:
-    if conversation.customer_name is None:  # stored before names were copied onto it
-        contact = ConversationTables(services.tables).contacts.get(conversation.page_id,
-                                                                  conversation.psid)
-        if contact is not None:
-            conversation = conversation.model_copy(update={
-                "customer_name": contact.name,
-                "name_missing_reason": contact.name_missing_reason})
-    return conversation_out(services, conversation)
+def conversation_answer(services: Services, conversation: Conversation,
+                        agent_id: str | None = None) -> ConversationOut:
+    """One conversation, with its customer's profile (picture, locale)."""
+    contact = ConversationTables(services.tables).contacts.get(conversation.page_id,
+                                                              conversation.psid)
+    if contact is not None and conversation.customer_name is None:
+        # Stored before names were copied onto it.
+        conversation = conversation.model_copy(update={
+            "customer_name": contact.name, "name_missing_reason": contact.name_missing_reason})
+    return conversation_out(services, conversation, agent_id, contact)
 
 
 @router.get("", response_model=ListPage[ConversationOut])
@@ -182,8 +224,17 @@ def list_conversations(
     page = paginate(mine, changed_at=lambda row: row.updated_at, cursor=cursor, since=since,
                     limit=limit)
     return ListPage[ConversationOut](
-        items=[conversation_out(services, row) for row in page.items], next=page.next,
-        since=page.since)
+        items=[conversation_out(services, row, agent_id) for row in page.items],
+        next=page.next, since=page.since)
+
+
+@router.get("/{conversation_id}", response_model=ConversationOut)
+def get_conversation(conversation_id: str, agent_id: AgentIdDep,
+                     services: ServicesDep) -> ConversationOut:
+    """One conversation the agent is offered, holds or consults on, with the customer's
+    picture and locale."""
+    conversation = visible_conversation(services, conversation_id, agent_id)
+    return conversation_answer(services, conversation, agent_id)
 
 
 @router.post("/{conversation_id}/accept", response_model=ConversationOut)
@@ -197,10 +248,11 @@ def accept(conversation_id: str, agent_id: AgentIdDep,
         conversation = distributor.accept(conversation_id, agent_id, agent)
     workstream = distributor.workstream(conversation.workstream_id)
     if workstream is not None:
-        send_automated(services, conversation, workstream, "agent_assigned",
-                       occasion=f"agent_assigned-{agent_id}-{conversation.offers_made}",
+        trigger = accepted_trigger(conversation)
+        send_automated(services, conversation, workstream, trigger,
+                       occasion=f"{trigger}-{agent_id}-{conversation.offers_made}",
                        values={"AgentName": agent.name})
-    return conversation_answer(services, conversation)
+    return conversation_answer(services, conversation, agent_id)
 
 
 @router.post("/{conversation_id}/close", response_model=ConversationOut)
@@ -210,7 +262,7 @@ def close(conversation_id: str, agent_id: AgentIdDep,
     close ends wrap-up. Only the agent who holds the conversation may close it."""
     with refusals(conversation_id):
         conversation = agent_closes(services, conversation_id, agent_id)
-    return conversation_answer(services, conversation)
+    return conversation_answer(services, conversation, agent_id)
 
 
 @router.get("/{conversation_id}/messages", response_model=ListPage[MessageOut])
@@ -239,6 +291,6 @@ def list_messages(
                 update={"unread": 0, "updated_at": services.clock.now()}))
         # The customer sees "seen" once their agent has read what they wrote, not on each poll.
         send_action(services, conversation, "mark_seen")
-    return ListPage[MessageOut](items=[message_out(m) for m in page.items], next=page.next,
-                                since=change_cursor(latest))
+    return ListPage[MessageOut](items=[message_out(services, m) for m in page.items],
+                                next=page.next, since=change_cursor(latest))
 

@@ -10,6 +10,7 @@ from messenger_channel.api.errors import ApiError
 from messenger_channel.api.workforce_models import AgentOut, agent_out
 from messenger_channel.conversations.distribution import Distributor
 from messenger_channel.conversations.models import ConversationTables
+from messenger_channel.conversations.presence import presence_changed
 from messenger_channel.services import Services
 from messenger_channel.workforce.agents import Agent, Agents, Presence, get_agent
 
@@ -47,8 +48,9 @@ def me(agent_id: AgentIdDep, services: ServicesDep) -> AgentMe:
 @router.put("/presence", response_model=AgentMe)
 def set_presence(body: PresenceBody, agent_id: AgentIdDep, services: ServicesDep) -> AgentMe:
     _agent(services, agent_id)
-    _, updated = Agents(services.tables, services.clock).update(
+    before, updated = Agents(services.tables, services.clock).update(
         agent_id, {"presence": body.presence})
+    presence_changed(services, updated, before.presence)
     # A presence change may make the agent eligible: waiting conversations are offered now.
     Distributor(services).sweep()
     return _me(services, updated)

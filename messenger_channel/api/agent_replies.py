@@ -22,8 +22,10 @@ from messenger_channel.conversations.agent_files import find_file, open_file, st
 from messenger_channel.conversations.attachments import CONTAINER, MAX_ATTACHMENT_BYTES, blob_name
 from messenger_channel.conversations.models import ConversationTables, MessageStatus
 from messenger_channel.conversations.replies import MAX_ATTACHMENTS, agent_reply, held_conversation
+from messenger_channel.conversations.resend import resend
 from messenger_channel.conversations.sender import send_action
 from messenger_channel.errors import Missing
+from messenger_channel.queue_messages import QuickReply
 from messenger_channel.services import Services
 from messenger_channel.storage.blobs import BlobStream
 
@@ -40,6 +42,9 @@ class ReplyBody(BaseModel):
 
     text: str | None = Field(None, max_length=MAX_REPLY_CHARS)
     attachment_ids: list[str] = Field(default_factory=list, max_length=MAX_ATTACHMENTS)
+    canned_response_id: str | None = Field(None, min_length=1, max_length=100)
+    # Messenger's limits: at most 13 buttons, titles of at most 20 characters.
+    quick_replies: list[QuickReply] = Field(default_factory=list, max_length=13)
 
 
 class Queued(BaseModel):
@@ -72,11 +77,30 @@ def reply(conversation_id: str, body: ReplyBody, agent_id: AgentIdDep,
     try:
         with refusals(conversation_id):
             made = agent_reply(services, conversation_id, agent_id, body.text,
-                               body.attachment_ids)
+                               body.attachment_ids, quick_replies=body.quick_replies,
+                               canned_response_id=body.canned_response_id)
     except QueueUnavailable:
-        raise ApiError(503, "queue_unavailable",
-                       "the reply could not be queued; try again shortly") from None
+        raise _queue_unavailable() from None
     return Queued(id=made[0].id, status="queued", message_ids=[m.id for m in made])
+
+
+@router.post("/conversations/{conversation_id}/messages/{message_id}/retry", status_code=202,
+             response_model=Queued)
+def retry(conversation_id: str, message_id: str, agent_id: AgentIdDep,
+          services: ServicesDep) -> Queued:
+    """Send a ``failed`` message again, after checking its failure no longer holds (409 with
+    the reason when it does: ``outside_messaging_window``, ``page_token_invalid``...)."""
+    try:
+        with refusals(conversation_id):
+            queued = resend(services, conversation_id, agent_id, message_id)
+    except QueueUnavailable:
+        raise _queue_unavailable() from None
+    return Queued(id=queued.id, status="queued", message_ids=[queued.id])
+
+
+def _queue_unavailable() -> ApiError:
+    return ApiError(503, "queue_unavailable", "the message could not be queued; try again "
+                                              "shortly")
 
 
 @router.post("/conversations/{conversation_id}/typing", status_code=204,

@@ -15,7 +15,15 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from messenger_channel.errors import Conflict, Invalid, Missing, Refusal, TooLarge, Unsupported
+from messenger_channel.errors import (
+    Conflict,
+    Forbidden,
+    Invalid,
+    Missing,
+    Refusal,
+    TooLarge,
+    Unsupported,
+)
 from messenger_channel.storage.errors import InvalidKey
 
 
@@ -44,7 +52,8 @@ class ValidationErrorBody(ErrorBody):
 
 
 STATUS_OF: dict[type[Refusal], int] = {
-    Missing: 404, Conflict: 409, Invalid: 422, TooLarge: 413, Unsupported: 415,
+    Missing: 404, Forbidden: 403, Conflict: 409, Invalid: 422, TooLarge: 413,
+    Unsupported: 415,
 }
 
 

@@ -28,6 +28,7 @@ from itertools import chain
 
 from messenger_channel.clock import Clock, system_clock
 from messenger_channel.conversations.auto_close import DEFAULT_AUTO_CLOSE_MINUTES
+from messenger_channel.conversations.automated import send_automated
 from messenger_channel.conversations.contact_search import (
     ContactIndex,
     Indexed,
@@ -38,7 +39,6 @@ from messenger_channel.conversations.contact_search import (
     every_entity,
     indexed_profile,
 )
-from messenger_channel.conversations.automated import send_automated
 from messenger_channel.conversations.distribution import Distributor
 from messenger_channel.conversations.history import ContactLinks
 from messenger_channel.conversations.models import (

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 
 from messenger_channel.conversations.models import Conversation, ConversationTables, Message
 from messenger_channel.conversations.outgoing import automated_message_id, send_in_conversation
-from messenger_channel.queue_messages import OutboundMessage
+from messenger_channel.queue_messages import OutboundMessage, quick_replies_of
 from messenger_channel.services import Services
 from messenger_channel.workforce.workstreams import Workstream
 
@@ -62,7 +62,7 @@ def send_automated(services: Services, conversation: Conversation, workstream: W
         message_id=automated_message_id(conversation.id, occasion or trigger),
         conversation_id=conversation.id, page_id=conversation.page_id, psid=conversation.psid,
         author="automated", trigger=trigger, text=text[:2000],
-        quick_replies=quick_replies or [], created_at=services.clock.now())
+        quick_replies=quick_replies_of(quick_replies or []), created_at=services.clock.now())
     return send_in_conversation(services, conversation, outbound)
 
 

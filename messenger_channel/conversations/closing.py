@@ -37,7 +37,7 @@ def close_conversation(services: Services, distributor: Distributor,
             raise _Moved
         return current.model_copy(update={"state": "closed", "closed_at": now,
                                           "offered_to": [], "offer_expires_at": None,
-                                          "updated_at": now})
+                                          "consultants": {}, "updated_at": now})
 
     try:
         distributor.store.transition(seen.id, mutate)

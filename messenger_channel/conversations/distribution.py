@@ -13,8 +13,9 @@ A returning customer's last agent comes first when eligible (keep-same-agent aff
 offer not accepted in ``offer_timeout_seconds`` passes to the next eligible agent, or back to
 the same one when no other is eligible. Pick mode offers to every eligible agent; the first
 accept wins. With no eligible agent the conversation waits; waiting ones are retried oldest
-first whenever capacity may have freed (accept, close, presence) and by the ``distribute``
-timer.
+first whenever capacity may have freed (accept, close, transfer, presence) and by the
+``distribute`` timer; on each such pass the first customer still waiting in each queue is told
+``next_in_line`` (once per conversation).
 
 Capacity lives in one ``AgentLoad`` entity per agent, changed only under its ETag: a
 reservation per conversation, made before an offer (push) or an accept (pick) and refused when
@@ -31,6 +32,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from messenger_channel.conversations.automated import automated_sent, send_automated
 from messenger_channel.conversations.indexes import (
     UNASSIGNED_STATES,
     ByQueue,
@@ -49,6 +51,7 @@ from messenger_channel.services import Services
 from messenger_channel.storage.errors import NotFound
 from messenger_channel.workforce.agents import Agent, list_agents
 from messenger_channel.workforce.queue_management import Queues
+from messenger_channel.workforce.queues import get_queue
 from messenger_channel.workforce.workstreams import Workstream, get_workstream
 
 log = logging.getLogger(__name__)
@@ -254,6 +257,7 @@ class Distributor:
         unassigned (an interrupted accept or close) is repaired on the way."""
         queues = [queue.id for queue in Queues(self.services.tables).all()]
         due = self.store.indexes.unassigned(queues, MAX_PER_SWEEP)
+        first_waiting: dict[str, Conversation] = {}
         for row in due:
             conversation = self.offer(row.conversation_id)
             if conversation is None:
@@ -261,8 +265,23 @@ class Distributor:
             elif conversation.state not in UNASSIGNED_STATES or (
                     conversation.queue_id, queue_key(conversation)) != (row.queue_id, row.key):
                 self.store.repair(conversation.id)
+            elif conversation.state == "waiting" and conversation.queue_id is not None:
+                first_waiting.setdefault(conversation.queue_id, conversation)
+        for conversation in first_waiting.values():
+            self._next_in_line(conversation)
         self._reconcile()
         return len(due)
+
+    def _next_in_line(self, conversation: Conversation) -> None:
+        """``next_in_line``, once, to the customer first in their queue's line (when the
+        workstream has a text for it: otherwise nothing is read)."""
+        workstream = self.workstream(conversation.workstream_id)
+        if workstream is None or not workstream.automated_messages.get("next_in_line") or (
+                automated_sent(self.tables, conversation.id, "next_in_line")):
+            return
+        queue = get_queue(self.services.tables, conversation.queue_id or "")
+        send_automated(self.services, conversation, workstream, "next_in_line", values={
+            "QueueName": "" if queue is None else queue.name, "QueuePosition": "1"})
 
     def _reconcile(self) -> None:
         """Release reservations that no offer or assignment holds any more. An agent's index

@@ -95,6 +95,9 @@ class ConversationEntry(Entity):
     waiting_since: datetime | None = None
     last_customer_message_at: datetime | None = None
     last_message_preview: str | None = None
+    last_agent_message_at: datetime | None = None
+    labels: list[str] = Field(default_factory=list)
+    consultants: dict[str, datetime] = Field(default_factory=dict)
     human_agent_tag: bool = False
     unread: int = 0
     attributes: dict[str, Scalar] = Field(default_factory=dict)
@@ -163,6 +166,8 @@ def live_places(conversation: Conversation) -> set[Place]:
     c = conversation
     if c.state in HELD_STATES and c.agent_id is not None:
         places.add(Place(ByAgent, c.agent_id, c.id))
+    if c.state in HELD_STATES:  # a consultant's inbox shows what they were asked to help on
+        places |= {Place(ByAgent, agent_id, c.id) for agent_id in c.consultants}
     if c.state == "offered" and c.offer_expires_at is not None and c.offered_to:
         places.add(Place(ByAgent, c.offered_to[0], c.id))  # a push offer: one agent's
     if c.state in UNASSIGNED_STATES and c.queue_id is not None:
@@ -183,7 +188,8 @@ def queue_key(conversation: Conversation) -> str:
 
 def stale_candidates(conversation: Conversation) -> set[Place]:
     """Every live place the conversation may have been in: its agents and its queue."""
-    agents = {*conversation.offer_history, *conversation.offered_to}
+    agents = {*conversation.offer_history, *conversation.offered_to,
+              *conversation.agent_history, *conversation.consult_history}
     if conversation.agent_id is not None:
         agents.add(conversation.agent_id)
     places = {Place(ByAgent, agent_id, conversation.id) for agent_id in agents}
@@ -211,7 +217,7 @@ def entry(conversation: Conversation, place: Place) -> ConversationEntry:
 def _membership(conversation: Conversation) -> tuple[object, ...]:
     """What decides the permanent rows' filters: they are rewritten when it changes."""
     c = conversation
-    return (c.state, c.agent_id, c.queue_id, c.closed_at, c.customer_name)
+    return (c.state, c.agent_id, c.queue_id, c.closed_at, c.customer_name, c.labels)
 
 
 class ConversationIndexes:

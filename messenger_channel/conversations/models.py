@@ -28,14 +28,17 @@ import hashlib
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
+from messenger_channel.queue_messages import QuickReply, quick_replies_of
 from messenger_channel.routing.rules import Scalar
 from messenger_channel.storage.tables import Entity, Table, TableStore
 
 State = Literal["survey", "waiting", "offered", "active", "wrap_up", "closed"]
 Direction = Literal["in", "out"]
-Author = Literal["customer", "agent", "automated", "outside"]
+Author = Literal["customer", "agent", "automated", "outside", "bot", "system"]
+# ``internal``: a note or a system line, for agents, consultants and supervisors; never sent.
+Visibility = Literal["customer", "internal"]
 MessageStatus = Literal["received", "queued", "sent", "delivered", "read", "failed"]
 AttachmentStatus = Literal["stored", "failed", "skipped"]
 # Event ids remembered on a conversation, so a redelivered event never counts twice.
@@ -101,6 +104,13 @@ class Conversation(Entity):
     wrap_up_ends_at: datetime | None = None
     closed_at: datetime | None = None
     applied_events: list[str] = Field(default_factory=list)
+    labels: list[str] = Field(default_factory=list)
+    consultants: dict[str, datetime] = Field(default_factory=dict)  # agent id → since
+    # Everyone who ever held or consulted on it: the lists they may still have a row in.
+    agent_history: list[str] = Field(default_factory=list)
+    consult_history: list[str] = Field(default_factory=list)
+    transfers: int = 0  # an accept after a transfer sends ``transfer_accepted``
+    last_agent_message_at: datetime | None = None  # the last reply the customer could see
     # Copied here so the lists (``indexes``) show them without reading the contact or history.
     customer_name: str | None = None
     name_missing_reason: str | None = None
@@ -147,10 +157,18 @@ class Message(Entity):
     source: Literal["messaging", "standby"] = "messaging"
     agent_id: str | None = None
     trigger: str | None = None
-    quick_replies: list[str] = Field(default_factory=list)
+    quick_replies: list[QuickReply] = Field(default_factory=list)
+    visibility: Visibility = "customer"
     enqueued: bool = False  # outgoing: handed to the outbound queue
+    send_id: str | None = None  # outgoing: the product's message id (the queue's, the sender's)
+    resends: int = 0  # times an agent asked to retry it after it failed
     created_at: datetime
     updated_at: datetime | None = None  # a status, reaction or edit since it was made
+
+    @field_validator("quick_replies", mode="before")
+    @classmethod
+    def _titles_become_replies(cls, items: Any) -> list[QuickReply]:
+        return quick_replies_of(items or [])
 
     @property
     def changed_at(self) -> datetime:

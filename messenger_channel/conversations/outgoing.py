@@ -38,7 +38,8 @@ def send_in_conversation(services: Services, conversation: Conversation,
                   direction="out", author=outbound.author, text=outbound.text,
                   attachments=[] if attachment is None else [attachment],
                   status="queued", agent_id=outbound.agent_id, trigger=outbound.trigger,
-                  quick_replies=list(outbound.quick_replies), created_at=outbound.created_at)
+                  quick_replies=list(outbound.quick_replies), send_id=outbound.message_id,
+                  created_at=outbound.created_at)
     try:
         tables.messages.transaction([
             CreateOp(row),

@@ -19,14 +19,21 @@ from datetime import timedelta
 
 from messenger_channel.conversations.agent_files import AgentFile, agent_files, find_file
 from messenger_channel.conversations.indexes import preview_of
-from messenger_channel.conversations.models import Conversation, ConversationTables, Message
+from messenger_channel.conversations.models import Conversation, Message
 from messenger_channel.conversations.outgoing import send_in_conversation
+from messenger_channel.conversations.participants import MANAGES, participating
 from messenger_channel.conversations.send_rules import check_can_send
 from messenger_channel.conversations.store import ConversationStore
 from messenger_channel.errors import Conflict, Invalid, Missing
-from messenger_channel.queue_messages import OutboundMessage
+from messenger_channel.provisioning.repository import ChannelTables
+from messenger_channel.queue_messages import OutboundMessage, QuickReply
 from messenger_channel.services import Services
-from messenger_channel.storage.errors import InvalidKey
+from messenger_channel.workforce.agents import get_agent
+from messenger_channel.workforce.canned_responses import (
+    canned_for_agent,
+    fill_placeholders,
+    first_name,
+)
 from messenger_channel.workforce.workstreams import Workstream, get_workstream
 
 TEXT_LIMIT = 2000
@@ -80,27 +87,43 @@ class ReplyContext:
 
 
 def held_conversation(services: Services, conversation_id: str, agent_id: str) -> ReplyContext:
-    """The conversation the agent holds, with its workstream; 404 otherwise (an id that is not
-    theirs reveals nothing)."""
-    try:
-        conversation = ConversationTables(services.tables).conversation(conversation_id)
-    except InvalidKey:
-        conversation = None
-    if conversation is None or conversation.agent_id != agent_id:
-        raise Missing(f"conversation {conversation_id} does not exist")
+    """The conversation the agent owns, with its workstream; ``Missing`` when the agent takes
+    no part in it (an id that is not theirs reveals nothing), ``Forbidden`` for a consultant
+    or an agent it is only offered to: they never write to the customer."""
+    conversation = participating(services.tables, conversation_id, agent_id, MANAGES,
+                                 "write to the customer")
     workstream = (None if conversation.workstream_id is None
                   else get_workstream(services.tables, conversation.workstream_id))
     return ReplyContext(conversation, workstream)
 
 
 def agent_reply(services: Services, conversation_id: str, agent_id: str, text: str | None,
-                attachment_ids: list[str]) -> list[Message]:
-    """Queue the agent's reply; the history rows made, in order. Raises a ``Refusal``."""
+                attachment_ids: list[str], *, quick_replies: list[QuickReply] | None = None,
+                canned_response_id: str | None = None) -> list[Message]:
+    """Queue the agent's reply; the history rows made, in order. Raises a ``Refusal``.
+
+    A canned response gives the text (unless ``text`` is given) and its quick replies
+    (unless ``quick_replies`` are); its placeholders are filled now, from the customer, the
+    agent and the page. Quick replies go under the last piece of text."""
     context = held_conversation(services, conversation_id, agent_id)
     conversation = context.conversation
+    buttons = list(quick_replies or [])
+    if canned_response_id is not None:
+        agent = get_agent(services.tables, agent_id)
+        if agent is None:
+            raise Missing.of(f"canned response {canned_response_id}")
+        canned = canned_for_agent(services.tables, agent, canned_response_id)
+        if not text:
+            text = fill_placeholders(canned.text, _placeholder_values(services, conversation,
+                                                                      agent.name))
+        if not buttons:
+            buttons = [QuickReply(title=r.title, payload=r.payload)
+                       for r in canned.quick_replies or []]
     parts = split_text(text or "")
     if not parts and not attachment_ids:
         raise Invalid("a reply needs text or attachment_ids")
+    if buttons and not parts:
+        raise Invalid([("quick_replies", "quick replies go with text")])
     if len(attachment_ids) > MAX_ATTACHMENTS:
         raise Invalid(f"a reply carries at most {MAX_ATTACHMENTS} attachments")
     if conversation.state != "active":
@@ -127,15 +150,25 @@ def agent_reply(services: Services, conversation_id: str, agent_id: str, text: s
             conversation_id=conversation.id, page_id=conversation.page_id,
             psid=conversation.psid, author="agent", agent_id=agent_id, text=part,
             attachment_id=None if record is None else record.id,
+            quick_replies=buttons if index == len(parts) - 1 else [],
             # A millisecond apart: the history sorts by time, and the parts read in order.
             created_at=now + timedelta(milliseconds=index))
         made.append(send_in_conversation(services, conversation, outbound,
                                          None if record is None else record.info()))
     preview = preview_of(text, len(files))
     ConversationStore(services.tables, services.clock).touch(
-        conversation.id, lambda c: c.model_copy(update={"last_message_preview": preview,
-                                                         "updated_at": now}))
+        conversation.id, lambda c: c.model_copy(update={
+            "last_message_preview": preview, "last_agent_message_at": now,
+            "updated_at": now}))
     return made
+
+
+def _placeholder_values(services: Services, conversation: Conversation,
+                        agent_name: str) -> dict[str, str | None]:
+    page = ChannelTables(services.tables).page(conversation.page_id)
+    return {"customer.name": conversation.customer_name,
+            "customer.first_name": first_name(conversation.customer_name),
+            "agent.name": agent_name, "page.name": None if page is None else page.name}
 
 
 def _own_file(services: Services, attachment_id: str, agent_id: str,

@@ -275,8 +275,8 @@ class _Sender:
             content["text"] = message.text
             if message.quick_replies:
                 content["quick_replies"] = [
-                    {"content_type": "text", "title": title[:20], "payload": title}
-                    for title in message.quick_replies]
+                    {"content_type": "text", "title": reply.title, "payload": reply.payload}
+                    for reply in message.quick_replies]
         request: dict[str, Any] = {"recipient": {"id": message.psid},
                                    "messaging_type": allowed.messaging_type, "message": content}
         if allowed.tag is not None:

@@ -308,8 +308,9 @@ def test_pre_conversation_survey_asks_then_routes_on_the_answers(engine: Engine)
     assert conversation.survey_answers == {"topic": "Billing", "order": "A-42"}
     assert conversation.state == "waiting" and conversation.queue_id == billing
     questions = [m for m in engine.outbound() if m.trigger == "survey_question"]
-    assert [(q.text, q.quick_replies) for q in questions] == [
-        ("What about?", ["Billing", "Other", SKIP]), ("Order number?", [SKIP])]
+    assert [(q.text, [(r.title, r.payload) for r in q.quick_replies]) for q in questions] == [
+        ("What about?", [("Billing", "Billing"), ("Other", "Other"), (SKIP, SKIP)]),
+        ("Order number?", [(SKIP, SKIP)])]
 
 
 def test_survey_can_be_skipped(engine: Engine) -> None:

@@ -8,7 +8,15 @@ import pytest
 
 from messenger_channel import errors
 from messenger_channel.api.errors import STATUS_OF, refusal_response
-from messenger_channel.errors import Conflict, Invalid, Missing, Refusal, TooLarge, Unsupported
+from messenger_channel.errors import (
+    Conflict,
+    Forbidden,
+    Invalid,
+    Missing,
+    Refusal,
+    TooLarge,
+    Unsupported,
+)
 
 
 def body(refusal: Refusal) -> tuple[int, dict[str, object]]:
@@ -29,6 +37,8 @@ def test_every_kind_of_refusal_has_a_status() -> None:
      {"error": "offer_expired", "message": "the offer expired"}),
     (TooLarge("25 MB at most"), 413, {"error": "body_too_large", "message": "25 MB at most"}),
     (Unsupported("no .exe"), 415, {"error": "unsupported_media_type", "message": "no .exe"}),
+    (Forbidden("consultants write notes"), 403,
+     {"error": "forbidden", "message": "consultants write notes"}),
     (Invalid("a reply needs text"), 422,
      {"error": "validation_error", "message": "a reply needs text"}),
     (Invalid([("name", "too long"), ("queue_ids[0]", "unknown")]), 422,
