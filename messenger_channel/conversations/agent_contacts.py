@@ -160,7 +160,8 @@ def link_contact(services: Services, conversation_id: str, agent_id: str,
                                                       conversation.psid)
     tables.contacts.update(conversation.page_id, conversation.psid, lambda c: c.model_copy(
         update={"linked_contact_id": contact_id, "updated_at": now}))
-    return ConversationStore(services.tables, services.clock).touch(
+    # A transition: the permanent rows (by customer, by day) carry the contact too.
+    return ConversationStore(services.tables, services.clock).transition(
         conversation.id, lambda c: c.model_copy(update={"contact_id": contact_id,
                                                          "updated_at": now}))
 

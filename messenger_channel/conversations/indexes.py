@@ -217,7 +217,8 @@ def entry(conversation: Conversation, place: Place) -> ConversationEntry:
 def _membership(conversation: Conversation) -> tuple[object, ...]:
     """What decides the permanent rows' filters: they are rewritten when it changes."""
     c = conversation
-    return (c.state, c.agent_id, c.queue_id, c.closed_at, c.customer_name, c.labels)
+    return (c.state, c.agent_id, c.queue_id, c.closed_at, c.customer_name, c.labels,
+            c.contact_id)
 
 
 class ConversationIndexes:
