@@ -1,42 +1,79 @@
-// The agent view: presence, the inbox (polled with the since= cursor), one open conversation.
-import { $, el, showError, duration } from './dom.js';
-import { STATES, reason, customerName } from './words.js';
+// The agent view: presence, the inbox (polled with the since= cursor), the open conversation
+// and the customer panel side by side; on a phone one pane at a time with back buttons.
+import { $, el, showError, duration, stamp } from './dom.js';
+import { STATES, customerName, refusal } from './words.js';
 import { startContacts } from './contacts.js';
+import { startTranscript } from './transcript.js';
+import { startComposer } from './composer.js';
+import { startCustomer } from './customer.js';
+import { startCollaboration } from './collaborate.js';
 
 const POLL_MS = 2000;
 // since= returns only what this agent still sees, so an offer passed on to someone else never
 // arrives as a change: a full reload now and then drops it.
 const FULL_RELOAD_EVERY = 15;
-const TYPING_IDLE_MS = 3000;
+const LATE_AFTER_MS = 5 * 60 * 1000; // a customer waiting longer is shown in red
+
+// The caller's relation to a conversation; an API without `role` still gets the right buttons.
+function roleOf(c) {
+  if (c.role !== undefined) return c.role;
+  return c.state === 'offered' ? 'offered' : 'owner';
+}
+
+// Waiting since the customer's last message that no agent answered: stops once answered.
+function waitingSince(c) {
+  if (!['waiting', 'offered', 'active'].includes(c.state)) return null;
+  if (c.waiting_since !== undefined) return c.waiting_since ? Date.parse(c.waiting_since) : null;
+  const asked = Date.parse(c.last_customer_message_at);
+  const answered = Date.parse(c.last_agent_message_at);
+  if (!asked || (answered && answered >= asked)) return null;
+  return asked;
+}
 
 export function startAgent(api) {
   const inbox = new Map(); // conversation id -> conversation, merged from since= polls
+  const queueNames = new Map();
   let inboxSince = null;
   let polls = 0;
   let openId = null;
-  let messages = new Map();
-  let messagesSince = null;
+  let me = { id: null, name: '' };
   let timer = null;
-  let typingOff = null;
-  const blobUrls = new Map(); // attachment id -> blob: URL, so re-renders fetch nothing
   const baseTitle = document.title;
+  const current = () => inbox.get(openId);
+  const queueName = (id) => (id ? queueNames.get(id) : null);
+  const knowQueues = (items) => { for (const q of items) queueNames.set(q.id, q.name); };
+
+  const transcript = startTranscript(api, { openId: () => openId, conversation: current });
+  const composer = startComposer(api, {
+    openId: () => openId,
+    sent: (note) => { if (note) transcript.add(note); transcript.poll(); },
+  });
+  const customer = startCustomer(api, {
+    openId: () => openId, changed, renderMessage: (m) => transcript.renderMessage(m), queueName,
+  });
+  const collaboration = startCollaboration(api, {
+    current, me: () => me, changed, left, knowQueues,
+  });
   const contacts = startContacts(api, {
     openId: () => openId,
     // A linked or started conversation comes back whole: keep it, and open it if new.
     opened: (conversation, open = false) => {
-      inbox.set(conversation.id, conversation);
-      if (open) openConversation(conversation.id);
-      else if (conversation.id === openId) renderHeader(conversation);
+      if (open) {
+        inbox.set(conversation.id, conversation);
+        openConversation(conversation.id);
+      } else changed(conversation);
       renderInbox();
     },
   });
 
   async function loadMe() {
     try {
-      const me = await api.get('/me');
+      me = await api.get('/me');
       $('agent-name').textContent = `Signed in as ${me.name}`;
       $('presence').value = me.presence;
     } catch (error) { showError($('presence-error'), error); }
+    // Queue names for lists that carry only ids; the inbox shows no raw id.
+    try { knowQueues((await api.get('/queues')).items); renderInbox(); } catch { /* names wait */ }
   }
 
   $('presence').addEventListener('change', async (event) => {
@@ -44,6 +81,8 @@ export function startAgent(api) {
     try { await api.put('/presence', { presence: event.target.value }); }
     catch (error) { showError($('presence-error'), error); }
   });
+
+  // -- the inbox ------------------------------------------------------------------------------
 
   async function pollInbox() {
     const full = polls++ % FULL_RELOAD_EVERY === 0;
@@ -58,15 +97,25 @@ export function startAgent(api) {
       for (const conversation of page.items) {
         const before = inbox.get(conversation.id);
         if (conversation.state === 'offered' && (!before || before.state !== 'offered')) newOffers++;
-        if (conversation.state === 'closed') inbox.delete(conversation.id);
-        else inbox.set(conversation.id, conversation);
+        // Closed, or no longer this agent's (transferred, consult ended): out of the inbox.
+        if (conversation.state === 'closed' || conversation.role === null) inbox.delete(conversation.id);
+        else inbox.set(conversation.id, { ...before, ...conversation, customer: {
+          ...(before && before.customer), ...dropNulls(conversation.customer) } });
       }
       inboxSince = page.since || inboxSince;
       showError($('inbox-error'), null);
       if (newOffers) announce(newOffers);
       renderInbox();
-      if (openId && inbox.has(openId)) renderHeader(inbox.get(openId));
+      if (openId) {
+        if (inbox.has(openId)) renderConversation(inbox.get(openId));
+        else left(null, 'The open conversation is no longer in your inbox.');
+      }
     } catch (error) { showError($('inbox-error'), error); }
+  }
+
+  // A list item may lack what GET one gave (the picture, the locale): keep those.
+  function dropNulls(object) {
+    return Object.fromEntries(Object.entries(object || {}).filter(([, v]) => v !== null && v !== undefined));
   }
 
   function announce(count) {
@@ -103,204 +152,181 @@ export function startAgent(api) {
       $('announce').textContent = '';
       $('announce').classList.remove('flash');
     }
-    list.replaceChildren(...items.map((c) => {
-      const waiting = c.last_customer_message_at
-        ? `waiting ${duration(Date.now() - Date.parse(c.last_customer_message_at))}` : '';
-      const button = el('button', {
-        type: 'button', class: 'inbox-item', 'aria-current': c.id === openId ? 'true' : null,
-        'data-id': c.id, onclick: () => openConversation(c.id),
-      },
+    list.replaceChildren(...items.map((c) => el('li', {}, inboxItem(c))));
+    if (!items.length) list.replaceChildren(el('li', { class: 'meta', text: 'No conversations right now.' }));
+  }
+
+  function inboxItem(c) {
+    const role = roleOf(c);
+    const since = waitingSince(c);
+    const waiting = since ? `waiting ${duration(Date.now() - since)}` : null;
+    const answered = !since && c.state === 'active' && c.last_agent_message_at ? 'answered' : null;
+    const where = [c.page_name, c.queue_name || queueName(c.queue_id)].filter(Boolean).join(' · ');
+    return el('button', {
+      type: 'button', class: `inbox-item role-${role}`, 'aria-current': c.id === openId ? 'true' : null,
+      'data-id': c.id, onclick: () => openConversation(c.id),
+    },
+    el('span', { class: 'item-top' },
       el('span', { class: 'who', text: customerName(c.customer) }),
-      el('span', { class: `state state-${c.state}`, text: STATES[c.state] || c.state }),
-      c.last_message_preview ? el('span', { class: 'preview', text: c.last_message_preview }) : null,
-      el('span', { class: 'meta', text: `page ${c.page_id} · queue ${c.queue_id || 'none'} · ${waiting}` }),
+      el('time', { class: 'when', datetime: c.updated_at, text: stamp(c.updated_at) })),
+    where ? el('span', { class: 'where', text: where }) : null,
+    c.last_message_preview ? el('span', { class: 'preview', text: c.last_message_preview }) : null,
+    el('span', { class: 'item-bottom' },
+      el('span', { class: `state state-${c.state}`,
+        text: role === 'consultant' ? 'consulting' : STATES[c.state] || c.state }),
+      waiting ? el('span', { class: `waiting${Date.now() - since > LATE_AFTER_MS ? ' late' : ''}`, text: waiting }) : null,
+      answered ? el('span', { class: 'meta', text: answered }) : null,
       c.state === 'offered' && c.offer_expires_at
         ? el('span', { class: 'meta', text: `offer ends in ${duration(Date.parse(c.offer_expires_at) - Date.now())}` })
         : null,
-      c.unread ? el('span', { class: 'unread', text: `${c.unread} unread` }) : null);
-      return el('li', {}, button);
-    }));
-    if (!items.length) list.replaceChildren(el('li', { class: 'meta', text: 'No conversations right now.' }));
+      (c.labels || []).length ? el('span', { class: 'meta', text: c.labels.join(', ') }) : null,
+      c.unread ? el('span', { class: 'unread', text: `${c.unread} unread` }) : null));
   }
 
   function activity(c) {
     return Date.parse(c.updated_at || c.last_customer_message_at || c.created_at) || 0;
   }
 
-  function renderHeader(c) {
+  // -- the open conversation --------------------------------------------------------------------
+
+  function renderConversation(c) {
+    const role = roleOf(c);
     $('conversation-title').textContent = customerName(c.customer);
-    $('conversation-meta').textContent =
-      `${STATES[c.state] || c.state} · page ${c.page_id} · queue ${c.queue_id || 'none'}`;
+    const where = [c.page_name ? `page ${c.page_name}` : null,
+      `queue ${c.queue_name || queueName(c.queue_id) || 'none'}`].filter(Boolean).join(' · ');
+    $('conversation-meta').textContent = `${STATES[c.state] || c.state} · ${where}`;
     const win = c.window;
-    if (win.kind === 'closed' || !win.ends_at) {
+    if (c.state === 'closed') $('window-left').textContent = '';
+    else if (win.kind === 'closed' || !win.ends_at) {
       $('window-left').textContent = 'Messaging window closed: Facebook will refuse replies.';
     } else {
       const kind = win.kind === 'human_agent' ? '7-day human agent window' : '24-hour window';
       $('window-left').textContent =
         `Messaging window: ${duration(Date.parse(win.ends_at) - Date.now())} left (${kind}).`;
     }
-    $('accept').hidden = c.state !== 'offered';
-    $('close').hidden = !(c.state === 'active' || c.state === 'wrap_up');
+    collaboration.renderParticipants(c);
+    const owner = role === 'owner';
+    $('accept').hidden = role !== 'offered';
+    $('transfer').hidden = !(owner && c.state === 'active');
+    $('consult').hidden = !(owner && c.state === 'active');
+    $('leave-consult').hidden = role !== 'consultant';
+    $('close').hidden = !(owner && (c.state === 'active' || c.state === 'wrap_up'));
     $('close').textContent = c.state === 'wrap_up' ? 'End wrap-up' : 'Close conversation';
-    $('reply').hidden = c.state !== 'active';
-    $('link-contact').hidden = !(c.state === 'active' || c.state === 'wrap_up');
+    $('reply').hidden = !((owner && c.state === 'active') || (role === 'consultant' && c.state !== 'closed'));
+    composer.setRole(role);
+    $('link-contact').hidden = !(owner && (c.state === 'active' || c.state === 'wrap_up'));
+    $('role-banner').textContent = role === 'offered'
+      ? 'Offered to you: read the conversation, then accept it to reply.'
+      : role === 'consultant'
+        ? 'You are consulting: you read the conversation and write notes; the customer sees none of them.'
+        : '';
+    $('conversation').dataset.role = role || '';
+    customer.show(c);
+  }
+
+  function setPane(pane) {
+    $('workspace').dataset.pane = pane;
   }
 
   async function openConversation(id) {
     openId = id;
-    messages = new Map();
-    messagesSince = null;
-    for (const url of blobUrls.values()) URL.revokeObjectURL(url);
-    blobUrls.clear();
-    $('messages').replaceChildren();
+    transcript.reset();
     contacts.reset();
+    collaboration.closeDialogs();
     showError($('conversation-error'), null);
-    showError($('reply-error'), null);
+    $('conversation-empty').hidden = true;
     $('conversation').hidden = false;
-    renderHeader(inbox.get(id));
+    const c = inbox.get(id);
+    composer.reset(roleOf(c));
+    renderConversation(c);
     renderInbox();
-    await pollMessages();
+    setPane('conversation');
     $('conversation-title').setAttribute('tabindex', '-1');
     $('conversation-title').focus();
+    // GET one gives what lists may leave out (the picture, the locale, participants).
+    const [one] = await Promise.all([
+      api.get(`/conversations/${encodeURIComponent(id)}`).catch(() => null),
+      transcript.poll(),
+    ]);
+    if (one && openId === id && inbox.has(id)) changed(one);
   }
 
-  async function pollMessages() {
-    const c = inbox.get(openId);
-    // Only the agent holding a conversation reads its history; an offer shows the accept button.
-    if (!c || c.state === 'offered') return;
-    const id = openId;
-    const query = messagesSince ? `?since=${encodeURIComponent(messagesSince)}` : '';
-    try {
-      const page = await api.get(`/conversations/${encodeURIComponent(id)}/messages${query}`);
-      if (id !== openId) return;
-      for (const m of page.items) messages.set(m.id, m);
-      messagesSince = page.since || messagesSince;
-      if (page.items.length) renderMessages();
-    } catch (error) { showError($('conversation-error'), error); }
+  // The conversation as the server now has it (after an action, or read whole).
+  // Leaving is decided by the action that leaves (transfer, consult) or by the inbox: a role
+  // missing from an answer keeps the one known.
+  function changed(c) {
+    const before = inbox.get(c.id);
+    const role = c.role === null && before ? before.role : c.role;
+    inbox.set(c.id, { ...before, ...c, role,
+      customer: { ...(before && before.customer), ...dropNulls(c.customer) } });
+    if (c.id === openId) renderConversation(inbox.get(c.id));
+    renderInbox();
   }
 
-  function renderMessages() {
-    const list = $('messages');
-    const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
-    const ordered = [...messages.values()].sort((a, b) => Date.parse(a.created_at) - Date.parse(b.created_at));
-    list.replaceChildren(...ordered.map(renderMessage));
-    if (atBottom) list.scrollTop = list.scrollHeight;
-  }
-
-  function renderMessage(m) {
-    const status = m.status === 'failed' ? reason(m.failure_reason) : m.status;
-    return el('li', { class: `message ${m.direction} author-${m.author}`, 'data-id': m.id },
-      el('p', { class: 'meta', text: `${m.author} · ${new Date(m.created_at).toLocaleTimeString()}` }),
-      m.text ? el('p', { class: 'text', text: m.text }) : null,
-      ...m.attachments.map((a) => renderAttachment(a, m.direction === 'in')),
-      m.reaction ? el('p', { class: 'meta', text: `reaction: ${m.reaction}` }) : null,
-      m.direction === 'out'
-        ? el('p', { class: `status status-${m.status}`, 'data-status': m.status, text: status })
-        : null);
-  }
-
-  function renderAttachment(a, fromCustomer) {
-    if (a.status !== 'stored') {
-      return el('p', { class: 'meta', text: `${a.name}: ${a.error || a.status}` });
+  // The conversation left this agent (transferred, consult left or ended): out of the inbox,
+  // the pane emptied, and the agent told why.
+  function left(c, message) {
+    const id = c ? c.id : openId;
+    inbox.delete(id);
+    if (id === openId) {
+      openId = null;
+      collaboration.closeDialogs();
+      transcript.reset();
+      customer.clear();
+      $('conversation').hidden = true;
+      $('conversation-empty').hidden = false;
+      setPane('inbox');
     }
-    const holder = el('div', { class: 'attachment' });
-    // Fetched with the Authorization header, then shown from a blob: URL; a bare <img src>
-    // would send no key.
-    const known = blobUrls.get(a.id);
-    const loaded = known ? Promise.resolve(known)
-      // A customer's file is found through its conversation; an agent's upload by id alone.
-      : api.get(`/attachments/${encodeURIComponent(a.id)}${fromCustomer
-        ? `?conversation_id=${encodeURIComponent(openId)}` : ''}`).then((blob) => {
-        const url = URL.createObjectURL(blob);
-        blobUrls.set(a.id, url);
-        return url;
-      });
-    loaded.then((url) => {
-      if ((a.content_type || '').startsWith('image/')) {
-        holder.append(el('img', { src: url, alt: `image ${a.name}` }));
-      } else {
-        holder.append(el('a', { href: url, download: a.name, text: `${a.name} (${a.size || '?'} bytes)` }));
-      }
-    }).catch((error) => holder.append(el('p', { class: 'error', text: `${a.name}: ${error.message}` })));
-    return holder;
+    renderInbox();
+    if (message) $('agent-notice').textContent = message;
+    const first = $('inbox').querySelector('.inbox-item');
+    if (first && $('conversation').hidden && document.activeElement === document.body) first.focus();
   }
 
   $('accept').addEventListener('click', async () => {
     showError($('conversation-error'), null);
     try {
       const c = await api.post(`/conversations/${encodeURIComponent(openId)}/accept`);
-      inbox.set(c.id, c);
-      renderHeader(c);
-      renderInbox();
-      await pollMessages();
+      composer.reset(roleOf(c) || 'owner');
+      changed(c);
+      await transcript.poll();
       $('reply-text').focus();
     } catch (error) {
-      if (error.code === 'already_assigned') {
-        showError($('conversation-error'), 'Another agent accepted this conversation first.');
-      } else if (error.code === 'offer_expired') {
-        showError($('conversation-error'), 'The offer expired before you accepted it.');
-      } else if (error.status === 404) {
-        showError($('conversation-error'), 'This conversation is no longer offered to you.');
-      } else showError($('conversation-error'), error);
+      showError($('conversation-error'), error.status === 404
+        ? 'This conversation is no longer offered to you.' : refusal(error));
     }
   });
 
   $('close').addEventListener('click', async () => {
     showError($('conversation-error'), null);
-    try {
-      const c = await api.post(`/conversations/${encodeURIComponent(openId)}/close`);
-      inbox.set(c.id, c);
-      renderHeader(c);
-      renderInbox();
-    } catch (error) { showError($('conversation-error'), error); }
+    try { changed(await api.post(`/conversations/${encodeURIComponent(openId)}/close`)); }
+    catch (error) { showError($('conversation-error'), error); }
   });
 
-  $('reply-text').addEventListener('keydown', (event) => {
-    if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
-      event.preventDefault();
-      $('reply').requestSubmit();
-    }
-  });
+  // -- one pane at a time on a phone ------------------------------------------------------------
 
-  // One "typing on" when the agent starts, "off" after a pause: not one request per key.
-  $('reply-text').addEventListener('input', () => {
-    const id = openId;
-    if (!typingOff) api.post(`/conversations/${encodeURIComponent(id)}/typing`, { on: true }).catch(() => {});
-    clearTimeout(typingOff);
-    typingOff = setTimeout(() => {
-      typingOff = null;
-      api.post(`/conversations/${encodeURIComponent(id)}/typing`, { on: false }).catch(() => {});
-    }, TYPING_IDLE_MS);
+  $('back-to-inbox').addEventListener('click', () => {
+    setPane('inbox');
+    const item = $('inbox').querySelector(`[data-id="${CSS.escape(openId || '')}"]`);
+    (item || $('inbox-title')).focus();
   });
-
-  $('reply').addEventListener('submit', async (event) => {
-    event.preventDefault();
-    showError($('reply-error'), null);
-    const text = $('reply-text').value.trim();
-    const file = $('reply-file').files[0];
-    if (!text && !file) return;
-    try {
-      const body = {};
-      if (text) body.text = text;
-      if (file) {
-        const form = new FormData();
-        form.append('file', file);
-        const uploaded = await api.post('/attachments', form);
-        body.attachment_ids = [uploaded.id];
-      }
-      await api.post(`/conversations/${encodeURIComponent(openId)}/messages`, body);
-      $('reply-text').value = '';
-      $('reply-file').value = '';
-      await pollMessages();
-    } catch (error) { showError($('reply-error'), error); }
+  $('show-customer').addEventListener('click', () => {
+    setPane('customer');
+    $('customer-title').setAttribute('tabindex', '-1');
+    $('customer-title').focus();
+  });
+  $('back-to-conversation').addEventListener('click', () => {
+    setPane(openId ? 'conversation' : 'inbox');
+    (openId ? $('conversation-title') : $('inbox-title')).focus();
   });
 
   async function tick() {
     await pollInbox();
-    if (openId) await pollMessages();
+    if (openId) await transcript.poll();
     timer = setTimeout(tick, POLL_MS);
   }
 
+  $('inbox-title').setAttribute('tabindex', '-1');
   loadMe();
   tick();
   return () => { clearTimeout(timer); document.title = baseTitle; };

@@ -50,3 +50,65 @@ export function showFieldErrors(form, error) {
     input.after(note);
   }
 }
+
+// A time as an agent reads it: the time alone today, the date too before today (and the year
+// when it is not this year's).
+export function stamp(iso) {
+  if (!iso) return '';
+  const at = new Date(iso);
+  const now = new Date();
+  const time = at.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+  if (at.toDateString() === now.toDateString()) return time;
+  const date = at.toLocaleDateString([], {
+    day: 'numeric', month: 'short',
+    year: at.getFullYear() === now.getFullYear() ? undefined : 'numeric',
+  });
+  return `${date}, ${time}`;
+}
+
+export function initials(name) {
+  const words = (name || '?').split(/\s+/).filter((w) => /^\p{L}/u.test(w));
+  return (words.slice(0, 2).map((w) => w[0]).join('') || '?').toUpperCase();
+}
+
+// A modal <dialog>: the page behind is inert, Tab and Shift+Tab stay inside, Esc closes, and
+// focus goes back to the button that opened it.
+export function modal(dialog) {
+  let opener = null;
+  const focusable = () => [...dialog.querySelectorAll(
+    'button, input, select, textarea, a[href], [tabindex]:not([tabindex="-1"])')]
+    .filter((node) => !node.disabled && node.offsetParent !== null);
+  dialog.addEventListener('keydown', (event) => {
+    if (event.key !== 'Tab') return;
+    const nodes = focusable();
+    if (!nodes.length) return;
+    const first = nodes[0];
+    const last = nodes[nodes.length - 1];
+    const active = document.activeElement;
+    // A radio group is one Tab stop: any radio of the first group counts as the first.
+    const atFirst = active === first || (first.type === 'radio' && active.type === 'radio'
+      && active.name === first.name);
+    if (event.shiftKey && atFirst) {
+      event.preventDefault();
+      last.focus();
+    } else if (!event.shiftKey && active === last) {
+      event.preventDefault();
+      first.focus();
+    }
+  });
+  dialog.addEventListener('close', () => {
+    if (opener && opener.isConnected) opener.focus();
+  });
+  for (const cancel of dialog.querySelectorAll('.cancel')) {
+    cancel.addEventListener('click', () => dialog.close());
+  }
+  return {
+    open() {
+      opener = document.activeElement;
+      dialog.showModal();
+      const first = focusable()[0];
+      if (first) first.focus();
+    },
+    close() { if (dialog.open) dialog.close(); },
+  };
+}

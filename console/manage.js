@@ -94,11 +94,14 @@ export function startManage(api) {
 
   function pageTable(account, pages) {
     if (!pages.length) return el('p', { class: 'meta', text: 'No pages yet.' });
-    return el('table', {},
+    // Wide on a phone: the table scrolls inside its own box, never the whole page.
+    return el('div', { class: 'table-scroll', role: 'region', tabindex: '0',
+      'aria-label': `Pages of ${account.name} table` },
+    el('table', {},
       el('caption', { text: `Pages of ${account.name}` }),
       el('thead', {}, el('tr', {}, ...['Page', 'State', 'Token', 'Actions'].map((h) =>
         el('th', { scope: 'col', text: h })))),
-      el('tbody', {}, ...pages.map((page) => pageRow(account, page))));
+      el('tbody', {}, ...pages.map((page) => pageRow(account, page)))));
   }
 
   function pageRow(account, page) {

@@ -31,4 +31,4 @@ def test_a_refused_reply_says_why(page: Page, product: Product) -> None:
     eventually(lambda: status.get_attribute("data-status") if status.count() else None,
                lambda shown: shown == "failed", nudge=lambda: product.run_function("sender"),
                interval=0.3)
-    expect(status).to_have_text("not sent: Facebook does not know this customer")
+    expect(status).to_have_text("Not sent: Facebook does not know this customer.")

@@ -147,6 +147,7 @@ def test_operator_customer_and_agent(page: Page, product: Product) -> None:
     expect(page.locator("#conversation-meta")).to_contain_text(re.compile("wrap-up|closed"))
 
     # Closed, but the customer wrote minutes ago: the agent may reopen it.
+    page.get_by_text("Start or reopen a conversation").click()
     page.locator("#start").get_by_label("Page id").fill(page_id)
     page.locator("#start").get_by_label("Customer PSID").fill(psid)
     page.get_by_role("button", name="Start conversation").click()
