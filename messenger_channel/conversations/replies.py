@@ -166,8 +166,9 @@ def agent_reply(services: Services, conversation_id: str, agent_id: str, text: s
 def _placeholder_values(services: Services, conversation: Conversation,
                         agent_name: str) -> dict[str, str | None]:
     page = ChannelTables(services.tables).page(conversation.page_id)
-    return {"customer.name": conversation.customer_name,
-            "customer.first_name": first_name(conversation.customer_name),
+    # Without a profile the stored name is made up ("Customer 1234"): better no name.
+    name = None if conversation.name_missing_reason else conversation.customer_name
+    return {"customer.name": name, "customer.first_name": first_name(name),
             "agent.name": agent_name, "page.name": None if page is None else page.name}
 
 
