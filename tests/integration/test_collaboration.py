@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from messenger_channel.conversations.closing import agent_closes
 from messenger_channel.conversations.consult import end_consult, start_consult
 from messenger_channel.conversations.distribution import Distributor
 from messenger_channel.conversations.indexes import ByDay, day_partition
@@ -106,7 +107,7 @@ def test_transfer_to_a_named_agent_offers_it_to_them_alone(engine: Engine) -> No
     assert accept(engine, conversation.id, named).agent_id == named
 
 
-@pytest.mark.parametrize("presence, capacity, code", [
+@pytest.mark.parametrize(("presence", "capacity", "code"), [
     ("offline", 100, "agent_unavailable"), ("available", 5, "no_capacity")])
 def test_a_named_agent_who_cannot_take_it_is_refused_and_nothing_changes(
         engine: Engine, presence: str, capacity: int, code: str) -> None:
@@ -147,49 +148,45 @@ def outcome(call: Callable[[], object]) -> str:
     return "done"
 
 
-def test_two_transfers_at_once_one_applies_and_capacity_follows_it(engine: Engine) -> None:
-    for _ in range(4):
-        # A page and queue of their own each round.
-        engine = Engine(engine.services, engine.simulator, queue_id=engine.queue(new_id()))
-        conversation, owner = held(engine)
-        other = engine.queue(new_id())
-        named, _ = engine.agent("Bo", queues=[other])
-        with ThreadPoolExecutor(2) as pool:
-            results = list(pool.map(outcome, [
-                lambda: transfer(engine.services, conversation.id, owner, queue_id=other),
-                lambda: transfer(engine.services, conversation.id, owner, to_agent_id=named)]))
-        assert results.count("done") == 1, results
-        assert set(results) - {"done"} <= {"conversation_changed", "not_found"}
-        after = engine.tables.conversation(conversation.id)
-        assert after is not None and after.transfers == 1 and after.agent_id is None
-        assert reservations(engine, owner) == set()
-        # Whoever it is offered to holds its capacity; nobody else does.
-        assert reservations(engine, named) == ({conversation.id}
-                                               if named in after.offered_to else set())
-        assert len([m for m in internal(engine, conversation.id) if m.author == "system"]) == 1
+@pytest.mark.parametrize("attempt", range(4))
+def test_two_transfers_at_once_one_applies_and_capacity_follows_it(engine: Engine,
+                                                                    attempt: int) -> None:
+    conversation, owner = held(engine)
+    other = engine.queue("Other")
+    named, _ = engine.agent("Bo", queues=[other])
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(outcome, [
+            lambda: transfer(engine.services, conversation.id, owner, queue_id=other),
+            lambda: transfer(engine.services, conversation.id, owner, to_agent_id=named)]))
+    assert results.count("done") == 1, results
+    assert set(results) - {"done"} <= {"conversation_changed", "not_found"}
+    after = engine.tables.conversation(conversation.id)
+    assert after is not None and after.transfers == 1 and after.agent_id is None
+    assert reservations(engine, owner) == set()
+    # Whoever it is offered to holds its capacity; nobody else does.
+    assert reservations(engine, named) == ({conversation.id}
+                                           if named in after.offered_to else set())
+    assert len([m for m in internal(engine, conversation.id) if m.author == "system"]) == 1
 
 
-def test_a_transfer_racing_a_close_leaves_one_consistent_outcome(engine: Engine) -> None:
-    from messenger_channel.conversations.closing import agent_closes
-
-    for _ in range(4):
-        # A page and queue of their own each round.
-        engine = Engine(engine.services, engine.simulator, queue_id=engine.queue(new_id()))
-        conversation, owner = held(engine)
-        named, _ = engine.agent("Bo")
-        with ThreadPoolExecutor(2) as pool:
-            results = list(pool.map(outcome, [
-                lambda: agent_closes(engine.services, conversation.id, owner),
-                lambda: transfer(engine.services, conversation.id, owner, to_agent_id=named)]))
-        after = engine.tables.conversation(conversation.id)
-        assert after is not None
-        assert "done" in results, results
-        assert reservations(engine, owner) == set()
-        if after.state == "closed":
-            assert reservations(engine, named) == set()
-        else:
-            assert (after.state, after.offered_to) == ("offered", [named])
-            assert reservations(engine, named) == {conversation.id}
+@pytest.mark.parametrize("attempt", range(4))
+def test_a_transfer_racing_a_close_leaves_one_consistent_outcome(engine: Engine,
+                                                                  attempt: int) -> None:
+    conversation, owner = held(engine)
+    named, _ = engine.agent("Bo")
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(outcome, [
+            lambda: agent_closes(engine.services, conversation.id, owner),
+            lambda: transfer(engine.services, conversation.id, owner, to_agent_id=named)]))
+    after = engine.tables.conversation(conversation.id)
+    assert after is not None
+    assert "done" in results, results
+    assert reservations(engine, owner) == set()
+    if after.state == "closed":
+        assert reservations(engine, named) == set()
+    else:
+        assert (after.state, after.offered_to) == ("offered", [named])
+        assert reservations(engine, named) == {conversation.id}
 
 
 def test_a_transfer_racing_the_new_agents_accept(engine: Engine) -> None:
