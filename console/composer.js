@@ -243,6 +243,14 @@ export function startComposer(api, { openId, sent }) {
         body.canned_response_id = canned.id;
         if (!sameButtons(quick, canned.quick_replies)) body.quick_replies = quick;
       } else {
+        // Only a canned response sent as inserted has its placeholders filled: never let a
+        // customer read "{{customer.first_name}}".
+        const placeholder = /\{\{\s*[\w.]+\s*\}\}/.exec(text);
+        if (placeholder) {
+          showError($('reply-error'), `Replace ${placeholder[0]} with its value: placeholders are `
+            + 'filled only in a canned response sent as it was inserted.');
+          return;
+        }
         if (text) body.text = text;
         if (quick.length) body.quick_replies = quick;
       }

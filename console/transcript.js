@@ -2,7 +2,7 @@
 // Customer and agent messages are bubbles, notes are yellow cards labelled "Note", system lines
 // (transfers, consults) are small centred text; a failed message says why and offers Retry.
 import { $, el, showError, stamp } from './dom.js';
-import { reason, customerName } from './words.js';
+import { FAILURE_REASONS, reason, refusal, customerName } from './words.js';
 
 export function startTranscript(api, { openId, conversation }) {
   let messages = new Map();
@@ -89,7 +89,9 @@ export function startTranscript(api, { openId, conversation }) {
     }
     const holder = el('div', { class: 'failed' },
       el('p', { class: 'status status-failed', 'data-status': 'failed', text: reason(m.failure_reason) }));
-    if (live && m.author === 'agent') {
+    const c = conversation();
+    // The owner sends to the customer: the owner retries (an agent's or an automated message).
+    if (live && ['agent', 'automated'].includes(m.author) && c && (c.role ?? 'owner') === 'owner') {
       const error = el('p', { class: 'error', role: 'alert' });
       holder.append(el('button', {
         type: 'button', class: 'retry', text: 'Retry',
@@ -105,7 +107,7 @@ export function startTranscript(api, { openId, conversation }) {
             await poll();
           } catch (e) {
             event.target.disabled = false;
-            showError(error, e.code && e.code !== 'validation_error' ? reason(e.code) : e);
+            showError(error, FAILURE_REASONS[e.code] ? reason(e.code) : refusal(e));
           }
         },
       }), error);

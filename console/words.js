@@ -29,6 +29,7 @@ export const REFUSALS = {
   conversation_closed: 'The conversation is closed.',
   already_assigned: 'Another agent accepted this conversation first.',
   offer_expired: 'The offer expired before you accepted it.',
+  not_failed: 'The message is not failed (any more): it is being sent.',
 };
 
 export function reason(code) {

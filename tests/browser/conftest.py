@@ -3,11 +3,14 @@ downloaded at test time. The stack is the session's ``product`` (see ``tests/con
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+
+from tests.browser.desk import Team, make_team
+from tests.support.product import Product
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
@@ -35,3 +38,30 @@ def page(browser: Browser) -> Iterator[Page]:
     opened = context.new_page()
     yield opened
     context.close()
+
+
+@pytest.fixture
+def open_page(browser: Browser) -> Iterator[Callable[..., Page]]:
+    """Opens a page in a context of its own (one per agent, each with its own key), at a
+    laptop's 1366×768 unless told; axe can be injected (``bypass_csp``). Closed after the test."""
+    contexts: list[BrowserContext] = []
+
+    def open_one(width: int = 1366, height: int = 768) -> Page:
+        context = browser.new_context(bypass_csp=True,
+                                      viewport={"width": width, "height": height})
+        context.set_default_timeout(15_000)
+        contexts.append(context)
+        return context.new_page()
+
+    yield open_one
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def team(product: Product) -> Iterator[Team]:
+    """A page, two queues and two available agents made through the management API."""
+    made = make_team(product)
+    yield made
+    made.ann.api.close()
+    made.bob.api.close()

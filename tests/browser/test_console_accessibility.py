@@ -4,17 +4,13 @@ agent can sign in, pick a conversation, accept and reply with the keyboard alone
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.desk import offered_conversation
+from tests.browser.desk import offered_conversation, serious_violations
 from tests.support.eventually import eventually
 from tests.support.product import Product
-
-AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
 
 
 @pytest.fixture
@@ -24,14 +20,6 @@ def axe_page(browser: Browser) -> Iterator[Page]:
     context.set_default_timeout(15_000)
     yield context.new_page()
     context.close()
-
-
-def serious_violations(page: Page) -> list[dict[str, Any]]:
-    page.add_script_tag(path=str(AXE))
-    result: dict[str, Any] = page.evaluate("async () => await axe.run(document)")
-    return [{"id": v["id"], "help": v["help"],
-             "targets": [n["target"] for n in v["nodes"]]}
-            for v in result["violations"] if v["impact"] in {"serious", "critical"}]
 
 
 def wait_for(page: Page, product: Product, selector: str) -> None:
