@@ -101,7 +101,8 @@ export function startCustomer(api, { openId, changed, renderMessage, queueName }
     } catch (error) {
       // The 422 names the label at fault (labels.N): its words go under the input.
       const fields = (error.fields || []).map((f) => ({ ...f, field: 'labels' }));
-      showError($('label-error'), fields.length ? 'This label cannot be used.' : error);
+      showError($('label-error'), fields.length
+        ? 'Not saved: a label is lowercase letters, digits, - and _, starting with a letter or digit.' : error);
       showFieldErrors($('label-form'), { fields });
       return false;
     }
