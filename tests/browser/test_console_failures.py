@@ -1,4 +1,5 @@
-"""A reply Facebook refuses is marked failed with the reason in words, in the agent's view."""
+"""A reply Facebook refuses is marked failed with the reason in words, in the agent's view,
+and the agent sends it again with Retry."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from tests.support.eventually import eventually
 from tests.support.product import Product
 
 
-def test_a_refused_reply_says_why(page: Page, product: Product) -> None:
+def test_a_refused_reply_says_why_and_is_retried(page: Page, product: Product) -> None:
     agent_key, page_id = offered_conversation(product)
     page.goto(f"{product.devhost_url}/api/console/")
     page.get_by_label("Agent key").fill(agent_key)
@@ -27,8 +28,18 @@ def test_a_refused_reply_says_why(page: Page, product: Product) -> None:
     product.simulator.add_fault(operation="send", page_id=page_id, kind="graph_error",
                                 code=100, subcode=2018001, times=1)
     page.get_by_label("Reply").press("Enter")
-    status = page.locator(".message.out", has_text="Are you there?").locator(".status")
+    message = page.locator(".message.out", has_text="Are you there?")
+    status = message.locator(".status")
     eventually(lambda: status.get_attribute("data-status") if status.count() else None,
                lambda shown: shown == "failed", nudge=lambda: product.run_function("sender"),
                interval=0.3)
     expect(status).to_have_text("Not sent: Facebook does not know this customer.")
+
+    # The fault was for once: Retry sends the same message again.
+    message.get_by_role("button", name="Retry").click()
+    eventually(lambda: status.get_attribute("data-status"),
+               lambda shown: shown in {"sent", "delivered", "read"},
+               nudge=lambda: product.run_function("sender"), interval=0.3)
+    expect(message.get_by_role("button", name="Retry")).to_have_count(0)
+    assert [s["message"].get("text") for s in product.simulator.sent(page_id=page_id)
+            ].count("Are you there?") == 1
