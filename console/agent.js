@@ -43,7 +43,11 @@ export function startAgent(api) {
   const queueName = (id) => (id ? queueNames.get(id) : null);
   const knowQueues = (items) => { for (const q of items) queueNames.set(q.id, q.name); };
 
-  const transcript = startTranscript(api, { openId: () => openId, conversation: current });
+  const transcript = startTranscript(api, {
+    openId: () => openId, conversation: current,
+    gone: (id) => left({ id }, 'That conversation is no longer yours: it went to someone else, '
+      + 'or the consult ended.'),
+  });
   const composer = startComposer(api, {
     openId: () => openId,
     sent: (note) => { if (note) transcript.add(note); transcript.poll(); },

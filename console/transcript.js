@@ -4,7 +4,7 @@
 import { $, el, showError, stamp } from './dom.js';
 import { FAILURE_REASONS, reason, refusal, customerName } from './words.js';
 
-export function startTranscript(api, { openId, conversation }) {
+export function startTranscript(api, { openId, conversation, gone }) {
   let messages = new Map();
   let since = null;
   const blobUrls = new Map(); // attachment id -> blob: URL, so re-renders fetch nothing
@@ -30,7 +30,10 @@ export function startTranscript(api, { openId, conversation }) {
       since = page.since || since;
       if (page.items.length || !list.childElementCount) render();
     } catch (error) {
-      if (id === openId()) showError($('conversation-error'), error);
+      if (id !== openId()) return;
+      // Not this agent's any more (transferred, consult ended, offer gone to someone else).
+      if (error.status === 404) gone(id);
+      else showError($('conversation-error'), error);
     }
   }
 

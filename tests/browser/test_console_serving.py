@@ -16,6 +16,10 @@ def test_served_with_its_headers_and_nothing_outside(product: Product) -> None:
         assert index.headers["content-type"] == "text/html; charset=utf-8"
         assert "default-src 'self'" in index.headers["content-security-policy"]
         assert index.headers["cache-control"] == "no-cache"
+        # The icon the page names: browsers ask for no /favicon.ico that would 404.
+        assert '<link rel="icon" href="favicon.svg"' in index.text
+        icon = http.get("/console/favicon.svg")
+        assert (icon.status_code, icon.headers["content-type"]) == (200, "image/svg+xml")
         script = http.get("/console/main.js")
         assert script.headers["content-type"] == "text/javascript; charset=utf-8"
         for path in ("/console/%2e%2e/function_app.py", "/console/..%2Ffunction_app.py",
