@@ -36,6 +36,25 @@ export function startCollaboration(api, { current, me, changed, left, knowQueues
     return { queues: queues.items, agents, queueName: (id) => names.get(id) };
   }
 
+  // A long list (every queue, every colleague) narrowed by what the agent types.
+  function finder(input, ...lists) {
+    input.addEventListener('input', () => {
+      const words = input.value.trim().toLowerCase().split(/\s+/).filter(Boolean);
+      for (const list of lists) {
+        for (const item of list.querySelectorAll('.choice')) {
+          const text = item.textContent.toLowerCase();
+          item.hidden = !words.every((w) => text.includes(w));
+        }
+      }
+    });
+    // Enter in the search box must not submit the dialog's form.
+    input.addEventListener('keydown', (event) => {
+      if (event.key === 'Enter') event.preventDefault();
+    });
+  }
+  finder($('transfer-find'), $('transfer-queues'), $('transfer-agents'));
+  finder($('consult-find'), $('consult-agents'));
+
   // -- transfer ---------------------------------------------------------------------------------
 
   $('transfer').addEventListener('click', async () => {
@@ -51,6 +70,7 @@ export function startCollaboration(api, { current, me, changed, left, knowQueues
         a.presence !== 'available' || a.free_capacity === 0)));
       if (!agents.length) $('transfer-agents').append(el('p', { class: 'meta', text: 'No other agent.' }));
       $('transfer-note').value = '';
+      $('transfer-find').value = '';
       transferDialog.open();
     } catch (error) { showError($('conversation-error'), error); }
   });
@@ -89,6 +109,7 @@ export function startCollaboration(api, { current, me, changed, left, knowQueues
       $('consult-agents').replaceChildren(...free.map((a) => choice('consultant', a.id, a.name,
         colleagueDetail(a, queueName), a.presence === 'offline')));
       if (!free.length) $('consult-agents').append(el('p', { class: 'meta', text: 'No other agent.' }));
+      $('consult-find').value = '';
       consultDialog.open();
     } catch (error) { showError($('conversation-error'), error); }
   });

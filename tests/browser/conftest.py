@@ -43,7 +43,7 @@ def page(browser: Browser) -> Iterator[Page]:
 @pytest.fixture
 def open_page(browser: Browser) -> Iterator[Callable[..., Page]]:
     """Opens a page in a context of its own (one per agent, each with its own key), at a
-    laptop's 1366×768 unless told; axe can be injected (``bypass_csp``). Closed after the test."""
+    laptop's 1366x768 unless told; axe can be injected (``bypass_csp``). Closed after the test."""
     contexts: list[BrowserContext] = []
 
     def open_one(width: int = 1366, height: int = 768) -> Page:

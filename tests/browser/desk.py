@@ -122,8 +122,9 @@ def conversation_of(agent: Agent, psid: str, product: Product) -> dict[str, Any]
     def find() -> dict[str, Any] | None:
         items = agent.api.get("/conversations").json()["items"]
         return next((c for c in items if c["psid"] == psid and c["state"] != "closed"), None)
-    found: dict[str, Any] = eventually(find, nudge=lambda: nudge(product),
-                                       what=f"{agent.name}'s conversation with {psid}")
+    found: dict[str, Any] | None = eventually(find, nudge=lambda: nudge(product),
+                                              what=f"{agent.name}'s conversation with {psid}")
+    assert found is not None
     return found
 
 

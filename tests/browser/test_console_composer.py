@@ -1,4 +1,4 @@
-"""The composer and the customer panel at 1366×768: a canned response picked with the keyboard
+"""The composer and the customer panel at 1366x768: a canned response picked with the keyboard
 (its placeholders filled, its buttons sent), buttons the customer taps on Messenger, buttons the
 agent adds, labels edited inline (the API's words under the input), earlier conversations."""
 
@@ -42,8 +42,9 @@ def sent_to(product: Product, team: Team, psid: str, text: str) -> dict[str, Any
     def find() -> dict[str, Any] | None:
         return next((s["message"] for s in product.simulator.sent(page_id=team.page_id, psid=psid)
                      if s["message"].get("text") == text), None)
-    found: dict[str, Any] = eventually(find, nudge=lambda: nudge(product),
-                                       what=f"{text!r} sent to the customer")
+    found: dict[str, Any] | None = eventually(find, nudge=lambda: nudge(product),
+                                              what=f"{text!r} sent to the customer")
+    assert found is not None
     return found
 
 

@@ -1,4 +1,4 @@
-"""The console on a phone (390×844): one pane at a time with back buttons, nothing wider than
+"""The console on a phone (390x844): one pane at a time with back buttons, nothing wider than
 the screen, axe clean in each pane; the management view's tables scroll inside their boxes.
 No request of the whole visit fails (the favicon included)."""
 

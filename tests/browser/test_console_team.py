@@ -27,7 +27,8 @@ def note_box(page: Page) -> Locator:
 
 
 def sent_texts(product: Product, team: Team, psid: str) -> list[str | None]:
-    return [s["message"].get("text") for s in product.simulator.sent(page_id=team.page_id, psid=psid)]
+    sent = product.simulator.sent(page_id=team.page_id, psid=psid)
+    return [s["message"].get("text") for s in sent]
 
 
 def test_a_transfer_to_a_queue_is_accepted_by_an_agent_there(
@@ -63,6 +64,9 @@ def test_a_transfer_to_a_queue_is_accepted_by_an_agent_there(
     expect(ann.get_by_role("button", name="Transfer")).to_be_focused()
 
     ann.get_by_role("button", name="Transfer").click()
+    expect(dialog.get_by_label("Find a queue or an agent")).to_be_focused()
+    ann.keyboard.type(team.billing["name"])
+    expect(dialog.get_by_label(team.front_desk["name"])).to_be_hidden()
     dialog.get_by_label(team.billing["name"]).check()
     dialog.get_by_label("Note for whoever takes it").fill("Refund the second charge.")
     assert serious_violations(ann) == []
@@ -123,7 +127,8 @@ def test_a_consultant_writes_notes_the_customer_never_gets(
     note_box(bob).press("Enter")
     expect(bob.locator(".note", has_text="Offer the spring voucher.")).to_contain_text("Note")
 
-    expect(ann.locator(".note", has_text="Offer the spring voucher.")).to_contain_text(team.bob.name)
+    bobs_note = ann.locator(".note", has_text="Offer the spring voucher.")
+    expect(bobs_note).to_contain_text(team.bob.name)
     ann.get_by_role("button", name="Internal note").click()
     note_box(ann).fill("Voucher sent by mail.")
     note_box(ann).press("Enter")
