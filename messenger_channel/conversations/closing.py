@@ -16,7 +16,8 @@ from datetime import datetime, timedelta
 from messenger_channel.conversations.automated import send_automated
 from messenger_channel.conversations.distribution import Distributor
 from messenger_channel.conversations.models import Conversation
-from messenger_channel.errors import Conflict, Missing
+from messenger_channel.conversations.participants import MANAGES, participating
+from messenger_channel.errors import Conflict
 from messenger_channel.services import Services
 
 log = logging.getLogger(__name__)
@@ -52,11 +53,10 @@ def close_conversation(services: Services, distributor: Distributor,
 
 def agent_closes(services: Services, conversation_id: str, agent_id: str) -> Conversation:
     """The agent's close: ``active`` → ``wrap_up`` (or ``closed``), ``wrap_up`` → ``closed``.
-    Raises ``Missing`` when the agent does not hold it."""
+    Raises ``Missing`` when the agent takes no part in it, ``Forbidden`` for a consultant."""
     distributor = Distributor(services)
-    conversation = distributor.tables.conversation(conversation_id)
-    if conversation is None or conversation.agent_id != agent_id:
-        raise Missing(f"conversation {conversation_id} does not exist")
+    conversation = participating(services.tables, conversation_id, agent_id, MANAGES,
+                                 "close it")
     workstream = distributor.workstream(conversation.workstream_id)
     if conversation.state == "active":
         if workstream is not None:

@@ -120,10 +120,10 @@ def agent_reply(services: Services, conversation_id: str, agent_id: str, text: s
             buttons = [QuickReply(title=r.title, payload=r.payload)
                        for r in canned.quick_replies or []]
     parts = split_text(text or "")
-    if not parts and not attachment_ids:
-        raise Invalid("a reply needs text or attachment_ids")
     if buttons and not parts:
         raise Invalid([("quick_replies", "quick replies go with text")])
+    if not parts and not attachment_ids:
+        raise Invalid([("text", "a reply needs text or attachment_ids")])
     if len(attachment_ids) > MAX_ATTACHMENTS:
         raise Invalid(f"a reply carries at most {MAX_ATTACHMENTS} attachments")
     if conversation.state != "active":

@@ -253,11 +253,6 @@ def test_quick_reply_limits(team: Team) -> None:
     assert _error(without_text) == (422, "validation_error"), without_text.text
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "quick replies without text (and no attachment) answer 422 without 'fields': "
-    "agent_reply's 'a reply needs text or attachment_ids' comes before its "
-    "('quick_replies', 'quick replies go with text') check; the conventions want every "
-    "validation error to name its fields"))
 def test_quick_replies_without_text_name_the_field(team: Team) -> None:
     chat = team.open_chat()
     without_text = team.reply(chat, quick_replies=[{"title": "Yes", "payload": "Y"}])
@@ -444,9 +439,6 @@ def test_a_consultant_may_not_write_to_the_customer_nor_move_it(team: Team) -> N
                                                                team.front["id"])
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "close by a consultant answers 404 not_found (agent_closes only knows the owner), "
-    "the contract says a participant asking for what their role does not allow gets 403"))
 def test_a_consultant_may_not_close_it(team: Team) -> None:
     chat = team.open_chat()
     team.consult(chat, "Cat")

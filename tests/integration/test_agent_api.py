@@ -199,7 +199,7 @@ def test_second_close_ends_wrap_up_and_others_cannot_close(
     engine.say(psid)
     conversation_id = engine.conversation_of(psid).id
     assert AgentClient(api, key).call(
-        "POST", f"/conversations/{conversation_id}/close").status_code == 404  # only offered
+        "POST", f"/conversations/{conversation_id}/close").status_code == 403  # only offered
     agent.ok("POST", f"/conversations/{conversation_id}/accept")
     assert AgentClient(api, other_key).call(
         "POST", f"/conversations/{conversation_id}/close").status_code == 404
