@@ -283,8 +283,12 @@ export function startAgent(api) {
     }
     renderInbox();
     if (message) $('agent-notice').textContent = message;
-    const first = $('inbox').querySelector('.inbox-item');
-    if (first && $('conversation').hidden && document.activeElement === document.body) first.focus();
+    // Focus that was in the emptied pane (or a dialog about it) goes to the inbox.
+    const focus = document.activeElement;
+    if (!focus || focus === document.body || $('conversation-pane').contains(focus)
+        || focus.closest('dialog')) {
+      ($('inbox').querySelector('.inbox-item') || $('inbox-title')).focus();
+    }
   }
 
   $('accept').addEventListener('click', async () => {

@@ -130,3 +130,12 @@ def test_canned_response_buttons_labels_and_history(
     panel.get_by_role("button", name="Add", exact=True).click()
     expect(panel.locator("#label-new-error")).not_to_be_empty()
     expect(panel.get_by_label("Add a label")).to_have_attribute("aria-invalid", "true")
+
+    # Times from before today carry their date.
+    shown = ann.evaluate("""async () => {
+        const { stamp } = await import('./dom.js');
+        const today = new Date();
+        return [stamp(today.toISOString()), stamp('2020-02-03T10:00:00Z')];
+    }""")
+    assert ":" in shown[0] and "2020" not in shown[0]
+    assert "2020" in shown[1] and "Feb" in shown[1]

@@ -75,6 +75,7 @@ def test_a_transfer_to_a_queue_is_accepted_by_an_agent_there(
     expect(dialog).to_be_hidden()
     expect(ann.locator("#agent-notice")).to_contain_text(f"transferred to {team.billing['name']}")
     expect(ann.locator(".inbox-item", has_text="Mia Chen")).to_have_count(0)
+    expect(ann.get_by_role("heading", name="Inbox")).to_be_focused()
 
     bob = open_page()
     sign_in(bob, product, team.bob.key)
