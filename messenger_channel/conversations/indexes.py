@@ -44,7 +44,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from messenger_channel.conversations.models import Conversation, State
+from messenger_channel.conversations.models import Conversation, Csat, State
 from messenger_channel.routing.rules import Scalar
 from messenger_channel.storage.tables import Entity, Table, TableStore
 
@@ -98,6 +98,11 @@ class ConversationEntry(Entity):
     last_agent_message_at: datetime | None = None
     labels: list[str] = Field(default_factory=list)
     consultants: dict[str, datetime] = Field(default_factory=dict)
+    transfers: int = 0
+    first_waiting_at: datetime | None = None
+    first_assigned_at: datetime | None = None
+    first_response_at: datetime | None = None
+    csat: Csat | None = None
     human_agent_tag: bool = False
     unread: int = 0
     attributes: dict[str, Scalar] = Field(default_factory=dict)
@@ -215,10 +220,16 @@ def entry(conversation: Conversation, place: Place) -> ConversationEntry:
 
 
 def _membership(conversation: Conversation) -> tuple[object, ...]:
-    """What decides the permanent rows' filters: they are rewritten when it changes."""
+    """What the permanent rows' filters and the reports read: they are rewritten when it
+    changes."""
     c = conversation
     return (c.state, c.agent_id, c.queue_id, c.closed_at, c.customer_name, c.labels,
-            c.contact_id)
+            c.contact_id, c.transfers, c.first_waiting_at, c.first_assigned_at,
+            c.first_response_at, c.csat)
+
+
+def permanent_change(before: Conversation, after: Conversation) -> bool:
+    return _membership(before) != _membership(after)
 
 
 class ConversationIndexes:

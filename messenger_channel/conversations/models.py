@@ -73,6 +73,12 @@ class Contact(Entity):
         return self.psid
 
 
+class Csat(BaseModel):
+    score: int | None = None  # on the survey's scale; None: only a comment came
+    comment: str | None = None
+    at: datetime
+
+
 class Conversation(Entity):
     id: str
     page_id: str
@@ -111,6 +117,11 @@ class Conversation(Entity):
     consult_history: list[str] = Field(default_factory=list)
     transfers: int = 0  # an accept after a transfer sends ``transfer_accepted``
     last_agent_message_at: datetime | None = None  # the last reply the customer could see
+    # What the reports measure, recorded as the conversation moves (``reports``):
+    first_waiting_at: datetime | None = None  # it first waited for an agent
+    first_assigned_at: datetime | None = None  # an agent first took it
+    first_response_at: datetime | None = None  # the first agent message after that
+    csat: Csat | None = None  # the customer's answer to the rating survey
     # Copied here so the lists (``indexes``) show them without reading the contact or history.
     customer_name: str | None = None
     name_missing_reason: str | None = None

@@ -5,7 +5,8 @@ indexes repairable. Every change of a conversation goes through here:
 - ``transition``: a change that may move it between lists (state, agent, queue, offer) —
   bracketed by a repair row;
 - ``touch``: a change within the same lists (a message: unread, preview, times) — the
-  conversation, then its live rows;
+  conversation, then its live rows (and its permanent ones when what they carry changed: the
+  first response, a rating);
 - ``repair``: every row rewritten from the conversation, stale ones deleted (the timer's
   answer to a repair row; also the backfill's, for each stored conversation).
 """
@@ -16,7 +17,12 @@ from collections.abc import Callable
 from datetime import datetime
 
 from messenger_channel.clock import Clock
-from messenger_channel.conversations.indexes import REPAIR_AFTER, ConversationIndexes
+from messenger_channel.conversations.indexes import (
+    REPAIR_AFTER,
+    ConversationIndexes,
+    permanent_change,
+)
+from messenger_channel.conversations.milestones import with_milestones
 from messenger_channel.conversations.models import Conversation, ConversationTables
 from messenger_channel.storage.errors import AlreadyExists
 from messenger_channel.storage.tables import TableStore
@@ -36,6 +42,7 @@ class ConversationStore:
     def create(self, conversation: Conversation, due_at: datetime) -> Conversation:
         """Store a new conversation (or return the one stored under its id already, its rows
         made sure of: a redelivery completes an interrupted creation)."""
+        conversation = with_milestones(conversation)
         repair = self.indexes.schedule(conversation.id, self.clock.now() + REPAIR_AFTER,
                                        "repair")
         try:
@@ -72,7 +79,7 @@ class ConversationStore:
     def touch(self, conversation_id: str, change: Change) -> Conversation:
         before, after = self._update(conversation_id, change)
         if before is not None:
-            if before.state != after.state:
+            if before.state != after.state or permanent_change(before, after):
                 self.indexes.write(before, after)
             else:
                 self.indexes.touch(after)
@@ -101,7 +108,7 @@ class ConversationStore:
                     refused.append(error)
                 raise
             changed.append(result is not None)
-            return result
+            return None if result is None else with_milestones(result)
 
         after = self.tables.conversations.update(conversation_id, "conversation", mutate)
         return (seen[-1] if changed and changed[-1] else None), after
