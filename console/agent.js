@@ -219,6 +219,7 @@ export function startAgent(api) {
     $('reply').hidden = !((owner && c.state === 'active') || (role === 'consultant' && c.state !== 'closed'));
     composer.setRole(role);
     $('link-contact').hidden = !(owner && (c.state === 'active' || c.state === 'wrap_up'));
+    $('contact-section').hidden = $('link-contact').hidden && !$('contact-linked').textContent;
     $('role-banner').textContent = role === 'offered'
       ? 'Offered to you: read the conversation, then accept it to reply.'
       : role === 'consultant'

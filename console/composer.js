@@ -29,7 +29,7 @@ export function startComposer(api, { openId, sent }) {
     form.dataset.mode = mode;
     $('mode-reply').setAttribute('aria-pressed', String(mode === 'reply'));
     $('mode-note').setAttribute('aria-pressed', String(mode === 'note'));
-    $('mode-reply').hidden = notesOnly;
+    form.querySelector('.mode').hidden = notesOnly;
     $('reply-label').textContent = mode === 'note'
       ? (notesOnly ? 'Note (agents only; you are consulting)' : 'Note (agents only)')
       : 'Reply';
