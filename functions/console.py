@@ -1,8 +1,10 @@
 """``/api/console/...``: the agent and management console, static files from ``console/``."""
 
+import os
+
 import azure.functions as func
 
-from messenger_channel.console_files import serve
+from messenger_channel.console_files import content_security_policy, serve
 
 bp = func.Blueprint()
 
@@ -13,5 +15,6 @@ def console(req: func.HttpRequest) -> func.HttpResponse:
     if not path and not req.url.split("?", 1)[0].endswith("/"):
         # Relative links in index.html need the trailing slash.
         return func.HttpResponse(status_code=308, headers={"Location": "/api/console/"})
-    found = serve(path)
+    # Read alone: static files must not need the whole settings (nor fail with them).
+    found = serve(path, csp=content_security_policy(os.environ.get("FACEBOOK_GRAPH_URL")))
     return func.HttpResponse(found.body, status_code=found.status, headers=found.headers)

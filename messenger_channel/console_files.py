@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 CONSOLE_DIR = Path(__file__).resolve().parent.parent / "console"
 
@@ -21,10 +22,22 @@ CONTENT_TYPES = {
 }
 
 # Everything from our own origin, nothing inline, no framing: a data-rendering bug cannot load
-# or run foreign code. blob: is needed for images fetched with the Authorization header.
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob:; "
+# or run foreign code. blob: is needed for images fetched with the Authorization header;
+# https: for customers' profile pictures, which Facebook serves from its CDN (an image cannot
+# run code, and the no-referrer policy keeps the console's address from Facebook).
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob: https:; "
        "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
        "form-action 'self'")
+
+
+def content_security_policy(graph_url: str | None = None) -> str:
+    """The CSP, with the Graph API's origin among the image sources when it is plain http
+    (the local simulator, which serves the pictures of its customers itself)."""
+    parts = urlsplit(graph_url or "")
+    if parts.scheme != "http" or not parts.netloc:
+        return CSP
+    return CSP.replace("img-src 'self' blob: https:;",
+                       f"img-src 'self' blob: https: http://{parts.netloc};")
 
 
 @dataclass(frozen=True)
@@ -34,10 +47,10 @@ class ConsoleFile:
     headers: dict[str, str]
 
 
-def _headers(content_type: str) -> dict[str, str]:
+def _headers(content_type: str, csp: str = CSP) -> dict[str, str]:
     return {
         "Content-Type": content_type,
-        "Content-Security-Policy": CSP,
+        "Content-Security-Policy": csp,
         "X-Content-Type-Options": "nosniff",
         "Referrer-Policy": "no-referrer",
         # Files change with each deployment and carry no version in their names: revalidate.
@@ -62,8 +75,8 @@ def resolve(path: str, root: Path = CONSOLE_DIR) -> Path | None:
     return candidate
 
 
-def serve(path: str, root: Path = CONSOLE_DIR) -> ConsoleFile:
+def serve(path: str, root: Path = CONSOLE_DIR, csp: str = CSP) -> ConsoleFile:
     found = resolve(path, root)
     if found is None:
-        return ConsoleFile(404, b"not found", _headers("text/plain; charset=utf-8"))
-    return ConsoleFile(200, found.read_bytes(), _headers(CONTENT_TYPES[found.suffix]))
+        return ConsoleFile(404, b"not found", _headers("text/plain; charset=utf-8", csp))
+    return ConsoleFile(200, found.read_bytes(), _headers(CONTENT_TYPES[found.suffix], csp))

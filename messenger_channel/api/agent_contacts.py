@@ -97,7 +97,7 @@ def link(conversation_id: str, body: LinkBody, agent_id: AgentIdDep,
     """Link the customer to a contact: this conversation and every later one."""
     with refusals(conversation_id):
         conversation = link_contact(services, conversation_id, agent_id, body.contact_id)
-    return conversation_answer(services, conversation)
+    return conversation_answer(services, conversation, agent_id)
 
 
 @router.post("/conversations", status_code=201, response_model=ConversationOut)
@@ -107,4 +107,4 @@ def start(body: StartBody, agent_id: AgentIdDep, services: ServicesDep) -> Conve
     with refusals("new"):
         conversation = start_conversation(services, agent_id, body.page_id, psid=body.psid,
                                           contact_id=body.contact_id)
-    return conversation_answer(services, conversation)
+    return conversation_answer(services, conversation, agent_id)

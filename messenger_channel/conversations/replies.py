@@ -102,9 +102,9 @@ def agent_reply(services: Services, conversation_id: str, agent_id: str, text: s
                 canned_response_id: str | None = None) -> list[Message]:
     """Queue the agent's reply; the history rows made, in order. Raises a ``Refusal``.
 
-    A canned response gives the text (unless ``text`` is given) and its quick replies
-    (unless ``quick_replies`` are); its placeholders are filled now, from the customer, the
-    agent and the page. Quick replies go under the last piece of text."""
+    A canned response gives the text (unless ``text`` is given: the agent's edit of it) and
+    its quick replies (unless ``quick_replies`` are); the placeholders are filled now, from
+    the customer, the agent and the page. Quick replies go under the last piece of text."""
     context = held_conversation(services, conversation_id, agent_id)
     conversation = context.conversation
     buttons = list(quick_replies or [])
@@ -113,9 +113,9 @@ def agent_reply(services: Services, conversation_id: str, agent_id: str, text: s
         if agent is None:
             raise Missing.of(f"canned response {canned_response_id}")
         canned = canned_for_agent(services.tables, agent, canned_response_id)
-        if not text:
-            text = fill_placeholders(canned.text, _placeholder_values(services, conversation,
-                                                                      agent.name))
+        # The agent may have edited the canned text: its placeholders are filled all the same.
+        text = fill_placeholders(text or canned.text,
+                                 _placeholder_values(services, conversation, agent.name))
         if not buttons:
             buttons = [QuickReply(title=r.title, payload=r.payload)
                        for r in canned.quick_replies or []]

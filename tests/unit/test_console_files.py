@@ -71,3 +71,13 @@ def test_the_function_redirects_to_the_slash_and_serves_files() -> None:
     assert index.headers["Content-Security-Policy"] == CSP
     assert _get("http://h/api/console/main.js", "main.js").status_code == 200
     assert _get("http://h/api/console/../function_app.py", "../function_app.py").status_code == 404
+
+
+def test_profile_pictures_may_come_from_facebook_and_from_a_local_graph() -> None:
+    from messenger_channel.console_files import content_security_policy
+
+    assert content_security_policy("https://graph.facebook.com/v25.0") == CSP
+    assert "img-src 'self' blob: https:;" in CSP and "script-src 'self';" in CSP
+    local = content_security_policy("http://127.0.0.1:7300/v25.0")
+    assert "img-src 'self' blob: https: http://127.0.0.1:7300;" in local
+    assert local.replace(" http://127.0.0.1:7300", "") == CSP
