@@ -9,6 +9,7 @@ from functions.health import bp as health_bp
 from functions.manage_api import bp as manage_api_bp
 from functions.router import bp as router_bp
 from functions.sender import bp as sender_bp
+from functions.supervisor_api import bp as supervisor_api_bp
 from functions.token_check import bp as token_check_bp
 from functions.webhook import bp as webhook_bp
 from messenger_channel.settings import get_settings
@@ -18,5 +19,6 @@ get_settings()
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 for blueprint in (health_bp, webhook_bp, manage_api_bp, token_check_bp, router_bp,
-                  agent_api_bp, conversation_timers_bp, sender_bp, console_bp):
+                  agent_api_bp, supervisor_api_bp, conversation_timers_bp, sender_bp,
+                  console_bp):
     app.register_blueprint(blueprint)

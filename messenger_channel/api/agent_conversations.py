@@ -274,8 +274,21 @@ def list_messages(
     """Oldest first; with ``since``, the messages new or changed (status, reaction, edit)
     after it. Reading them clears the conversation's unread count for its agent."""
     conversation = visible_conversation(services, conversation_id, agent_id)
-    tables = ConversationTables(services.tables)
-    history = tables.history(conversation.id)
+    answer = messages_page(services, conversation, since=since, cursor=cursor, limit=limit)
+    if conversation.agent_id == agent_id and conversation.unread:
+        ConversationStore(services.tables, services.clock).touch(
+            conversation.id, lambda c: c.model_copy(
+                update={"unread": 0, "updated_at": services.clock.now()}))
+        # The customer sees "seen" once their agent has read what they wrote, not on each poll.
+        send_action(services, conversation, "mark_seen")
+    return answer
+
+
+def messages_page(services: Services, conversation: Conversation, *, since: str | None,
+                  cursor: str | None, limit: int) -> ListPage[MessageOut]:
+    """The conversation's messages, notes included, oldest first; with ``since``, those new
+    or changed after it."""
+    history = ConversationTables(services.tables).history(conversation.id)
     changed = history
     latest = max((m.changed_at for m in history), default=None)
     if since is not None:
@@ -285,12 +298,6 @@ def list_messages(
     # Ordered by creation even when a change brings an old message back.
     page = paginate(changed, changed_at=lambda m: m.created_at, cursor=cursor, limit=limit,
                     oldest_first=True)
-    if conversation.agent_id == agent_id and conversation.unread:
-        ConversationStore(services.tables, services.clock).touch(
-            conversation.id, lambda c: c.model_copy(
-                update={"unread": 0, "updated_at": services.clock.now()}))
-        # The customer sees "seen" once their agent has read what they wrote, not on each poll.
-        send_action(services, conversation, "mark_seen")
     return ListPage[MessageOut](items=[message_out(services, m) for m in page.items],
                                 next=page.next, since=change_cursor(latest))
 

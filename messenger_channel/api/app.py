@@ -12,6 +12,7 @@ from messenger_channel.api import (
     manage_health,
     manage_replay,
     manage_workforce,
+    supervisor,
 )
 from messenger_channel.api.canned_responses import manage_router as canned_router
 from messenger_channel.api.errors import install_error_handlers
@@ -35,4 +36,5 @@ def create_api() -> FastAPI:
     app.include_router(manage_workforce.router)
     app.include_router(canned_router)
     app.include_router(agent_api.router)
+    app.include_router(supervisor.router)
     return app

@@ -1,6 +1,8 @@
-"""Who is calling: the operators' management key or an agent's key (``Authorization: Bearer``).
+"""Who is calling: the operators' management key or an agent's key (``Authorization: Bearer``);
+a supervisor is an agent whose ``role`` is ``supervisor``.
 
-No or an unknown key → 401; a valid key of the other family → 403.
+No or an unknown key → 401; a valid key of the other family (or an agent's key on the
+supervisor's routes) → 403.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from messenger_channel.agent_keys import AgentKeys
 from messenger_channel.api.errors import ApiError
 from messenger_channel.security import bearer_token, same_secret
 from messenger_channel.services import Services, get_services
+from messenger_channel.workforce.agents import get_agent
 
 
 @dataclass(frozen=True)
@@ -57,5 +60,15 @@ def require_agent(caller: CallerDep) -> str:
     return caller.agent_id
 
 
+def require_supervisor(caller: CallerDep, services: ServicesDep) -> str:
+    if caller.agent_id is None:
+        raise ApiError(403, "forbidden", "this route needs a supervisor's key")
+    agent = get_agent(services.tables, caller.agent_id)
+    if agent is None or agent.role != "supervisor":
+        raise ApiError(403, "forbidden", "this route needs a supervisor's key, not an agent's")
+    return caller.agent_id
+
+
 ManagerDep = Annotated[Caller, Depends(require_manager)]
 AgentIdDep = Annotated[str, Depends(require_agent)]
+SupervisorIdDep = Annotated[str, Depends(require_supervisor)]

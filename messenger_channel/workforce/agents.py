@@ -22,6 +22,7 @@ from messenger_channel.workforce.queues import unknown_queues
 from messenger_channel.workforce.resource import Record, Resource, Text100
 
 Presence = Literal["available", "busy", "away", "offline"]
+Role = Literal["agent", "supervisor"]
 MAX_AGENT_QUEUES = 100
 # Printable ASCII without spaces: what an `Authorization: Bearer` header carries intact.
 ApiKey = Annotated[str, StringConstraints(pattern=r"^[!-~]{32,256}$")]
@@ -41,6 +42,9 @@ class AgentFields(BaseModel):
                     "capacity_per_conversation",
     )
     presence: Presence = "offline"
+    role: Role = Field(
+        "agent", description="a supervisor's key also opens /api/supervisor: every "
+                             "conversation, the live view, assignments and reports")
 
     @field_validator("queue_ids")
     @classmethod
