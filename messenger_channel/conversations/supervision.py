@@ -160,7 +160,8 @@ def _by_day(table: Table[ConversationEntry], filters: Filters, start: datetime,
         if low_moment <= start:
             return found  # the range is walked
         high = f"{low}|"
-        window = window * 4 if len(rows) < limit else window
+        if len(rows) < limit:
+            window = min(window * 4, timedelta(days=1))
         if scanned >= SCAN_BUDGET:
             found.next = encode_cursor(high)
             return found
