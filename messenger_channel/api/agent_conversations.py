@@ -29,7 +29,11 @@ from messenger_channel.api.types import ApiTime
 from messenger_channel.conversations.automated import send_automated
 from messenger_channel.conversations.closing import agent_closes
 from messenger_channel.conversations.distribution import Distributor
-from messenger_channel.conversations.indexes import ConversationEntry, ConversationIndexes
+from messenger_channel.conversations.indexes import (
+    DEPARTURES_KEPT,
+    ConversationEntry,
+    ConversationIndexes,
+)
 from messenger_channel.conversations.models import (
     AttachmentStatus,
     Author,
@@ -215,11 +219,19 @@ def list_conversations(
 ) -> ListPage[ConversationOut]:
     """Newest activity first. Answered from the agent's index rows (their partition and the
     pick offers of their queues: live work only); with ``since``, the storage query itself
-    filters on the change time, so nothing is read when nothing changed."""
+    filters on the change time, so nothing is read when nothing changed, and what left the
+    agent since (transferred, reassigned, a consultation ended) comes too, once, with
+    ``role: null``."""
     agent = get_agent(services.tables, agent_id)
     changed_after = None if since is None else parse_change_cursor(since)
-    rows = ConversationIndexes(services.tables).of_agent(
-        agent_id, [] if agent is None else agent.queue_ids, changed_after)
+    indexes = ConversationIndexes(services.tables)
+    rows = indexes.of_agent(agent_id, [] if agent is None else agent.queue_ids, changed_after)
+    if changed_after is None:
+        indexes.forget_departures(agent_id, services.clock.now() - DEPARTURES_KEPT)
+    else:  # what left the agent since (``role`` null: the console drops it)
+        held = {row.conversation_id for row in rows}
+        rows += [row for row in indexes.left_agent(agent_id, changed_after)
+                 if row.conversation_id not in held]
     mine = [row for row in rows if state is None or row.state == state]
     page = paginate(mine, changed_at=lambda row: row.updated_at, cursor=cursor, since=since,
                     limit=limit)

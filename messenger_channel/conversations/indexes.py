@@ -16,6 +16,9 @@ ConversationsByDay    ``YYYY-MM-DD``       ``<created ms>|<id>``           by da
                                                                            state as filters
 ConversationsDue      shard ``0``-``7``    ``<due ms>|<id>|<kind>``        the timers: auto-close,
                                                                            end of wrap-up, repair
+ConversationsLeftAgent agent id            conversation id                 what left an agent's
+                                                                           list in the last hour
+                                                                           (their ``since`` polls)
 ================== ======================= =============================== =====================
 
 Each row is a projection of the conversation (``ConversationEntry``): a list is answered from
@@ -62,6 +65,10 @@ ByQueue = "ConversationsByQueue"
 ByCustomer = "ConversationsByCustomer"
 ByDay = "ConversationsByDay"
 LIVE_TABLES = (ByAgent, ByQueue)
+# What left an agent's list (transferred, reassigned, a consultation ended, closed): read by
+# the agent's ``since`` polls, removed after ``DEPARTURES_KEPT`` by their full reads.
+LEFT = "ConversationsLeftAgent"
+DEPARTURES_KEPT = timedelta(hours=1)
 PERMANENT_TABLES = (ByCustomer, ByDay)
 
 
@@ -238,6 +245,7 @@ class ConversationIndexes:
             name: store.table(name, ConversationEntry)
             for name in (*LIVE_TABLES, *PERMANENT_TABLES)}
         self.due: Table[DueEntry] = store.table("ConversationsDue", DueEntry)
+        self.departures: Table[ConversationEntry] = store.table(LEFT, ConversationEntry)
 
     # ------------------------------------------------------------------ writing
 
@@ -252,6 +260,9 @@ class ConversationIndexes:
                 self._put(after, place)
         stale = stale_candidates(after) if before is None else live_places(before)
         for place in stale - live:
+            if place.table == ByAgent and before is not None:
+                # The agent's ``since`` poll learns it left them (transfer, consult ended).
+                self.departures.upsert(entry(after, Place(LEFT, place.partition, after.id)))
             self.tables[place.table].delete(place.partition, place.key)
 
     def touch(self, after: Conversation) -> None:
@@ -286,6 +297,23 @@ class ConversationIndexes:
         if extra:
             query += f" and {extra}"
         yield from _paged(self.tables[table], query, parameters, limit)
+
+    def left_agent(self, agent_id: str, changed_after: datetime) -> list[ConversationEntry]:
+        """Conversations that left the agent's lists after ``changed_after`` (each as it was
+        when it left)."""
+        return list(self._range_of(self.departures, agent_id, "updated_at gt @after",
+                                   {"after": changed_after}))
+
+    def forget_departures(self, agent_id: str, before: datetime) -> None:
+        """Departures older than any poll still asks about (``DEPARTURES_KEPT``)."""
+        for row in self._range_of(self.departures, agent_id, "updated_at lt @before",
+                                  {"before": before}):
+            self.departures.delete(row.partition, row.key)
+
+    def _range_of(self, table: Table[ConversationEntry], partition: str, extra: str,
+                  values: dict[str, object]) -> Iterator[ConversationEntry]:
+        yield from _paged(table, f"PartitionKey eq @pk and {extra}",
+                          {"pk": partition, **values}, None)
 
     def of_agent(self, agent_id: str, queue_ids: Iterable[str],
                  changed_after: datetime | None = None) -> list[ConversationEntry]:

@@ -231,3 +231,28 @@ def test_messages_since_returns_changes_in_creation_order(
     changed = agent.ok("GET", f"/conversations/{conversation_id}/messages",
                        since=listed["since"])["items"]
     assert [(m["text"], m["reaction"]) for m in changed] == [("first", "👍")]
+
+
+def test_since_polls_learn_what_left_the_agent(engine: Engine, api: TestClient) -> None:
+    engine.workstream()
+    ann_id, ann_key = engine.agent("Ann")
+    bob_id, _ = engine.agent("Bob", queues=[])
+    ann = AgentClient(api, ann_key)
+    psid = new_id()
+    engine.say(psid, "Hi")
+    conversation_id = engine.conversation_of(psid).id
+    ann.ok("POST", f"/conversations/{conversation_id}/accept")
+    since = ann.ok("GET", "/conversations")["since"]
+    assert ann.ok("GET", "/conversations", since=since)["items"] == []
+    engine.services.clock.set_offset(1)
+    ann.ok("POST", f"/conversations/{conversation_id}/transfer", {"agent_id": bob_id})
+    [left] = ann.ok("GET", "/conversations", since=since)["items"]
+    assert (left["id"], left["role"], left["state"]) == (conversation_id, None, "offered")
+    # Told once: a poll from the newer cursor is empty again, and full reads never show it.
+    later = ann.ok("GET", "/conversations", since=since)["since"]
+    assert ann.ok("GET", "/conversations", since=later)["items"] == []
+    assert ann.ok("GET", "/conversations")["items"] == []
+    # An hour on, a full read forgets the departure.
+    engine.services.clock.set_offset(3601 + 1)
+    ann.ok("GET", "/conversations")
+    assert ann.ok("GET", "/conversations", since=since)["items"] == []
