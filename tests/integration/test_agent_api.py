@@ -235,7 +235,7 @@ def test_messages_since_returns_changes_in_creation_order(
 
 def test_since_polls_learn_what_left_the_agent(engine: Engine, api: TestClient) -> None:
     engine.workstream()
-    ann_id, ann_key = engine.agent("Ann")
+    _, ann_key = engine.agent("Ann")
     bob_id, _ = engine.agent("Bob", queues=[])
     ann = AgentClient(api, ann_key)
     psid = new_id()
