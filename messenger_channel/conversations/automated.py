@@ -10,11 +10,11 @@ routing attribute or a survey answer of that name (empty when unknown).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from messenger_channel.conversations.models import Conversation, ConversationTables, Message
 from messenger_channel.conversations.outgoing import automated_message_id, send_in_conversation
-from messenger_channel.queue_messages import OutboundMessage, quick_replies_of
+from messenger_channel.queue_messages import OutboundMessage, QuickReply, quick_replies_of
 from messenger_channel.services import Services
 from messenger_channel.workforce.workstreams import Workstream
 
@@ -47,7 +47,7 @@ def fill(text: str, values: Mapping[str, str], variables: Mapping[str, object]) 
 def send_automated(services: Services, conversation: Conversation, workstream: Workstream,
                    trigger: str, *, occasion: str | None = None,
                    values: Mapping[str, str] | None = None,
-                   quick_replies: list[str] | None = None,
+                   quick_replies: Sequence[str | QuickReply] | None = None,
                    text: str | None = None) -> Message | None:
     """Send the workstream's text for ``trigger`` (or ``text``) once per ``occasion``
     (default: once per conversation). None when the workstream has no text for it."""
@@ -62,7 +62,7 @@ def send_automated(services: Services, conversation: Conversation, workstream: W
         message_id=automated_message_id(conversation.id, occasion or trigger),
         conversation_id=conversation.id, page_id=conversation.page_id, psid=conversation.psid,
         author="automated", trigger=trigger, text=text[:2000],
-        quick_replies=quick_replies_of(quick_replies or []), created_at=services.clock.now())
+        quick_replies=quick_replies_of(list(quick_replies or [])), created_at=services.clock.now())
     return send_in_conversation(services, conversation, outbound)
 
 

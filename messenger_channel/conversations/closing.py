@@ -1,8 +1,9 @@
 """Ending conversations: the agent's close (to wrap-up, then closed) and the final close.
 
 An agent's first close sends the workstream's ``agent_ended`` message and the post-conversation
-survey link, and moves the conversation to ``wrap_up`` for ``wrap_up.minutes`` (0: closed at
-once); a second close, or the ``auto_close`` timer when wrap-up is over, closes it. Capacity is
+survey (``satisfaction.send_post_conversation_survey``, which every close calls: inside the
+messaging window), and moves the conversation to ``wrap_up`` for ``wrap_up.minutes`` (0: closed
+at once); a second close, or the ``auto_close`` timer when wrap-up is over, closes it. Capacity is
 released when it closes, or at wrap-up already when the workstream's wrap-up does not block
 capacity. Every transition starts from the version that was read (ETag), so a close racing an
 accept or a customer's message never overwrites it.
@@ -17,6 +18,7 @@ from messenger_channel.conversations.automated import send_automated
 from messenger_channel.conversations.distribution import Distributor
 from messenger_channel.conversations.models import Conversation
 from messenger_channel.conversations.participants import MANAGES, participating
+from messenger_channel.conversations.satisfaction import send_post_conversation_survey
 from messenger_channel.errors import Conflict
 from messenger_channel.services import Services
 
@@ -63,10 +65,7 @@ def agent_closes(services: Services, conversation_id: str, agent_id: str) -> Con
             occasion = f"ended-{conversation.assigned_at}"
             send_automated(services, conversation, workstream, "agent_ended",
                            occasion=f"agent_ended-{occasion}")
-            survey = workstream.post_conversation_survey
-            if survey is not None:
-                send_automated(services, conversation, workstream, "post_conversation_survey",
-                               occasion=f"survey-{occasion}", text=f"{survey.message} {survey.url}")
+            send_post_conversation_survey(services, conversation, workstream)
         minutes = 0 if workstream is None else workstream.wrap_up.minutes
         if minutes:
             conversation = _to_wrap_up(services, distributor, conversation, minutes)

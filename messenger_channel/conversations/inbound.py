@@ -47,6 +47,13 @@ from messenger_channel.conversations.models import (
     short_hash,
 )
 from messenger_channel.conversations.routing_facts import routing_facts
+from messenger_channel.conversations.satisfaction import (
+    RatingAnswer,
+    SurveyAnswers,
+    rating_of_payload,
+    scale_of,
+    typed_answer,
+)
 from messenger_channel.conversations.sender import reconcile_echo
 from messenger_channel.conversations.store import ConversationStore
 from messenger_channel.conversations.survey_step import SKIP, survey_step
@@ -57,8 +64,15 @@ from messenger_channel.routing.rules import classify
 from messenger_channel.services import Services
 from messenger_channel.storage.errors import AlreadyExists
 from messenger_channel.storage.tables import CreateOp, TransactionOp
+from messenger_channel.workforce.operating_hours import is_open
 from messenger_channel.workforce.queues import get_queue
-from messenger_channel.workforce.workstreams import Workstream, workstream_for_page
+from messenger_channel.workforce.workstreams import (
+    Trigger,
+    Workstream,
+    get_workstream,
+    routing_time_zone,
+    workstream_for_page,
+)
 
 log = logging.getLogger(__name__)
 
@@ -132,8 +146,12 @@ class _InboundEvent:
     # -------------------------------------------------------------- customer messages
 
     def customer_message(self) -> None:
+        if self.survey_tap():
+            return
         workstream = workstream_for_page(self.services.tables, self.page_id)
         contact = find_or_create_contact(self.services, self.page_id, self.psid)
+        if contact.open_conversation_id is None and self.survey_text():
+            return
         conversation = self.open_conversation(contact, workstream)
         self.store_incoming(conversation.id, workstream)
         conversation = self.apply(conversation, workstream)
@@ -142,6 +160,61 @@ class _InboundEvent:
                         extra={"page_id": self.page_id, "conversation_id": conversation.id})
             return
         self.follow_up(conversation, contact, workstream)
+
+    def survey_tap(self) -> bool:
+        """A tap on a rating quick reply (``csat:<conversation>:<n>``): stored on the
+        conversation it names, whatever its state, and in its history; no conversation
+        opens. A payload naming another customer's conversation is an ordinary message."""
+        message = self.event.message
+        reply = None if message is None else message.quick_reply
+        rating = rating_of_payload(None if reply is None else reply.payload)
+        if message is None or rating is None:
+            return False
+        rated = self.tables.conversation(rating.conversation_id)
+        if rated is None or (rated.page_id, rated.psid) != (self.page_id, self.psid):
+            return False
+        workstream = self.workstream_of(rated)
+        answer = (RatingAnswer(rating.score, None) if 1 <= rating.score <= scale_of(workstream)
+                  else RatingAnswer(None, message.text or str(rating.score)))
+        self.store_incoming(rated.id, workstream)
+        SurveyAnswers(self.services).rate(rated, answer, self.at, self.event.event_id,
+                                          workstream)
+        return True
+
+    def survey_text(self) -> bool:
+        """A text from a customer without an open conversation that answers the survey they
+        were last asked (a typed rating, or the comment after the rating); True when it did
+        (it is stored in that conversation), False for normal routing."""
+        message = self.event.message
+        if message is None or message.text is None or message.attachments:
+            return False
+        answers = SurveyAnswers(self.services)
+        pending = answers.waiting_for(self.page_id, self.psid, self.at)
+        rated = None if pending is None else self.tables.conversation(pending.conversation_id)
+        if pending is None or rated is None:
+            return False
+        event_id = self.event.event_id
+        workstream = self.workstream_of(rated)
+        if event_id in pending.events:  # a redelivery: finish what the first delivery began
+            self.store_incoming(rated.id, workstream)
+            answers.ask_for_comment(rated, pending, event_id, workstream)
+            return True
+        answer = typed_answer(pending, message.text, scale_of(workstream))
+        if answer is None:
+            if pending.stage != "done":
+                answers.forget(pending)
+            return False
+        self.store_incoming(rated.id, workstream)
+        if answer == "comment":
+            answers.comment(rated, message.text, self.at, event_id)
+        else:
+            answers.rate(rated, answer, self.at, event_id, workstream)
+        return True
+
+    def workstream_of(self, conversation: Conversation) -> Workstream | None:
+        workstream_id = conversation.workstream_id
+        return None if workstream_id is None else get_workstream(self.services.tables,
+                                                                 workstream_id)
 
     def open_conversation(self, contact: Contact, workstream: Workstream | None) -> Conversation:
         for attempt in range(5):
@@ -287,9 +360,16 @@ class _InboundEvent:
         offered = Distributor(self.services).offer(conversation.id) or conversation
         if offered.state != "waiting":
             return
+        # Outside the business hours (at the message's time) ``out_of_hours`` says so instead
+        # of ``agent_unavailable``; the conversation waits in its queue all the same, and is
+        # offered to any eligible agent who is available.
+        unavailable: Trigger = "agent_unavailable"
+        if (workstream.automated_messages.get("out_of_hours")
+                and not is_open(workstream.operating_hours, self.at)):
+            unavailable = "out_of_hours"
         # Sent once per conversation: a later message of a waiting customer finds them sent
         # (two point reads each) and reads neither the queue nor the line ahead.
-        due = [trigger for trigger in ("agent_unavailable", "position_in_queue")
+        due = [trigger for trigger in (unavailable, "position_in_queue")
                if workstream.automated_messages.get(trigger)
                and not automated_sent(self.tables, offered.id, trigger)]
         if not due:
@@ -302,8 +382,10 @@ class _InboundEvent:
 
     def classify(self, conversation: Conversation, contact: Contact,
                  workstream: Workstream) -> Conversation:
-        result = classify(workstream.routing_rules, routing_facts(conversation, contact, self.now),
-                          time_zone=workstream.time_zone)
+        # At the time of the customer's message (``time.*``, ``time.open``).
+        facts = routing_facts(conversation, contact, self.at, workstream.operating_hours)
+        result = classify(workstream.routing_rules, facts,
+                          time_zone=routing_time_zone(workstream))
         queue_id = result.queue_id or workstream.fallback_queue_id
         return self.store.transition(
             conversation.id,

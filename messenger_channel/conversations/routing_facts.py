@@ -6,9 +6,12 @@ from datetime import datetime
 
 from messenger_channel.conversations.models import Contact, Conversation
 from messenger_channel.routing.rules import RoutingFacts
+from messenger_channel.workforce.operating_hours import OperatingHours, is_open
 
 
-def routing_facts(conversation: Conversation, contact: Contact, at: datetime) -> RoutingFacts:
+def routing_facts(conversation: Conversation, contact: Contact, at: datetime,
+                  hours: OperatingHours | None = None) -> RoutingFacts:
+    """``at``: the customer's message's time; ``hours``: the workstream's operating hours."""
     referral = conversation.referral or {}
     ref, ad_id = referral.get("ref"), referral.get("ad_id")
     return RoutingFacts(
@@ -19,4 +22,5 @@ def routing_facts(conversation: Conversation, contact: Contact, at: datetime) ->
         message_text=conversation.first_text, message_payload=conversation.first_payload,
         referral_ref=None if ref is None else str(ref),
         referral_ad_id=None if ad_id is None else str(ad_id),
-        survey=conversation.survey_answers, attributes=conversation.attributes)
+        survey=conversation.survey_answers, attributes=conversation.attributes,
+        open=is_open(hours, at))

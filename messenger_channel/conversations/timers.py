@@ -16,6 +16,7 @@ from messenger_channel.conversations.closing import close_conversation
 from messenger_channel.conversations.distribution import Distributor
 from messenger_channel.conversations.indexes import DueEntry, due_key
 from messenger_channel.conversations.models import Conversation
+from messenger_channel.conversations.satisfaction import send_post_conversation_survey
 from messenger_channel.services import Services
 
 MAX_PER_RUN = 500  # the rest waits for the next run, a minute later
@@ -59,6 +60,8 @@ def _close_if_due(services: Services, distributor: Distributor,
         return False
     if decision == "inactive":
         send_automated(services, conversation, workstream, "session_ended")
+        # An agent's conversation the customer left: surveyed while the window allows.
+        send_post_conversation_survey(services, conversation, workstream)
     return close_conversation(services, distributor, conversation)
 
 

@@ -19,8 +19,10 @@ Comparison semantics (the same for every field):
 - ``exists: true`` holds when the field has a value other than the empty string.
 - ``gte`` and ``lte`` compare numbers only.
 - ``time.weekday`` is ISO (1 = Monday ... 7 = Sunday) and ``time.hour`` 0-23, both in the
-  workstream's time zone; ``customer.timezone`` is the customer's UTC offset in hours, as the
-  Messenger profile gives it.
+  workstream's time zone; ``time.open`` is true or false: whether the message came within the
+  workstream's operating hours (``RoutingFacts.open``, true without hours);
+  ``customer.timezone`` is the customer's UTC offset in hours, as the Messenger profile
+  gives it.
 """
 
 from __future__ import annotations
@@ -118,7 +120,9 @@ Operand = Annotated[
 Op = Literal["eq", "ne", "in", "contains", "regex", "exists", "gte", "lte"]
 
 _PLAIN_FIELDS = ("customer.name", "customer.locale", "customer.timezone", "message.text",
-                 "message.payload", "referral.ref", "referral.ad_id", "time.weekday", "time.hour")
+                 "message.payload", "referral.ref", "referral.ad_id", "time.weekday", "time.hour",
+                 "time.open")
+_BOOLEAN_FIELDS = ("time.open",)
 _NUMBER_RANGES = {"customer.timezone": (-12.0, 14.0), "time.weekday": (1.0, 7.0),
                   "time.hour": (0.0, 23.0)}
 FIELDS_DESCRIPTION = ", ".join([*_PLAIN_FIELDS, "survey.<question id>", "attributes.<name>"])
@@ -127,6 +131,7 @@ FIELDS_DESCRIPTION = ", ".join([*_PLAIN_FIELDS, "survey.<question id>", "attribu
 class _Kind(Enum):
     TEXT = "text"
     NUMBER = "number"
+    BOOLEAN = "boolean"
     ANY = "any"  # attributes hold whatever `set` put there
 
 
@@ -136,6 +141,8 @@ def _field_kind(name: str) -> _Kind:
         return _Kind.TEXT if head == "survey" else _Kind.ANY
     if name in _NUMBER_RANGES:
         return _Kind.NUMBER
+    if name in _BOOLEAN_FIELDS:
+        return _Kind.BOOLEAN
     if name in _PLAIN_FIELDS:
         return _Kind.TEXT
     raise ValueError(f"unknown field {name!r}; use one of {FIELDS_DESCRIPTION}")
@@ -224,6 +231,8 @@ def _check_value(name: str, op: Op, value: Scalar | list[Scalar] | None) -> None
         if value is None or isinstance(value, list):
             raise ValueError(f"{op} takes one value (use in for a list)")
         _check_operand(name, kind, value)
+    elif kind is _Kind.BOOLEAN and op in ("contains", "regex", "gte", "lte"):
+        raise ValueError(f"{name} is true or false: use eq, ne, in or exists")
     elif op in ("contains", "regex"):
         if kind is _Kind.NUMBER:
             raise ValueError(f"{name} is a number: use eq, ne, in, gte, lte or exists")
@@ -239,7 +248,10 @@ def _check_value(name: str, op: Op, value: Scalar | list[Scalar] | None) -> None
 
 
 def _check_operand(name: str, kind: _Kind, value: object) -> None:
-    if kind is _Kind.NUMBER:
+    if kind is _Kind.BOOLEAN:
+        if not isinstance(value, bool):
+            raise ValueError(f"{name} is true or false; compare it with true or false")
+    elif kind is _Kind.NUMBER:
         if not _is_number(value):
             raise ValueError(f"{name} is a number; compare it with numbers")
         low, high = _NUMBER_RANGES.get(name, (float("-inf"), float("inf")))
@@ -411,6 +423,7 @@ class RoutingFacts:
     referral_ad_id: str | None = None
     survey: Mapping[str, str] = dataclass_field(default_factory=dict)  # question id → answer
     attributes: Mapping[str, Scalar] = dataclass_field(default_factory=dict)
+    open: bool = True  # within the workstream's operating hours at ``at`` (none: always)
 
 
 @dataclass(frozen=True)
@@ -446,6 +459,8 @@ class _Context:
             return self.local_time.isoweekday()
         if name == "time.hour":
             return self.local_time.hour
+        if name == "time.open":
+            return self.facts.open
         reader = _FACT_READERS.get(name)
         return None if reader is None else reader(self.facts)
 

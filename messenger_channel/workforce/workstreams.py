@@ -3,8 +3,9 @@
 The settings and defaults are those of API.md, after the Dynamics 365 Facebook workstream:
 distribution mode fixed at creation, assignment method, capacity, allowed presences, offer
 timeout, auto-close, wrap-up, attachments, the HUMAN_AGENT tag, automated messages per trigger
-and locale, the surveys, routing rules, and the time zone their `time.*` fields are read in.
-A page has at most one workstream.
+and locale, the surveys, routing rules, the business hours (``operating_hours``) and the one
+time zone the hours and the rules' ``time.*`` fields are read in. A page has at most one
+workstream.
 """
 
 from __future__ import annotations
@@ -27,10 +28,12 @@ from pydantic import (
     PlainSerializer,
     StrictBool,
     StringConstraints,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
     field_validator,
 )
 
-from messenger_channel.errors import Conflict, Invalid
+from messenger_channel.errors import Conflict, Invalid, Missing
 from messenger_channel.provisioning.repository import ChannelTables
 from messenger_channel.routing.rules import (
     Name,
@@ -39,8 +42,10 @@ from messenger_channel.routing.rules import (
     TimeZoneName,
     references,
 )
+from messenger_channel.storage.errors import NotFound
 from messenger_channel.storage.tables import MAX_STRING_UNITS, TableStore
 from messenger_channel.workforce.agents import Presence
+from messenger_channel.workforce.operating_hours import OperatingHours
 from messenger_channel.workforce.queues import unknown_queues
 from messenger_channel.workforce.resource import Record, Resource, Text100
 
@@ -117,10 +122,46 @@ class SurveyQuestion(_Strict):
     )
 
 
-class PostConversationSurvey(_Strict):
-    message: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
-                                              max_length=1000)]
+SurveyText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
+                                               max_length=1000)]
+
+
+class LinkSurvey(_Strict):
+    """A message with a link to a survey elsewhere (Dynamics 365's form)."""
+
+    kind: Literal["link"] = "link"
+    message: SurveyText
     url: Annotated[str, StringConstraints(max_length=2000), AfterValidator(_https_url)]
+
+
+class RatingSurvey(_Strict):
+    """A question answered on Messenger with quick replies 1..scale, and an optional prompt
+    for a comment after the rating (see ``conversations/satisfaction.py``)."""
+
+    kind: Literal["rating"]
+    question: SurveyText
+    scale: Literal[5] = Field(5, description="the answers are 1 to 5")
+    comment_prompt: SurveyText | None = Field(
+        None, description="sent after the rating; the customer's next text is the comment")
+
+
+class _SurveyKind(BaseModel):
+    kind: Literal["link", "rating"] = "link"
+
+
+def _survey_form(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    """The form ``kind`` names; without ``kind`` (as stored before the rating form) a link.
+    Validated by the form's own model, so that errors name ``post_conversation_survey.url``
+    rather than a union member."""
+    if value is None or isinstance(value, LinkSurvey | RatingSurvey):
+        return value
+    if not isinstance(value, dict):
+        return handler(value)
+    form = RatingSurvey if _SurveyKind.model_validate(value).kind == "rating" else LinkSurvey
+    return form.model_validate(value)
+
+
+PostConversationSurvey = Annotated[LinkSurvey | RatingSurvey, WrapValidator(_survey_form)]
 
 
 def _only_available() -> list[Presence]:
@@ -157,10 +198,16 @@ class WorkstreamFields(_Strict):
     )
     pre_conversation_survey: list[SurveyQuestion] = Field(
         default_factory=list, max_length=MAX_SURVEY_QUESTIONS)
-    post_conversation_survey: PostConversationSurvey | None = None
+    post_conversation_survey: PostConversationSurvey | None = Field(
+        None, description='sent when an agent\'s conversation closes: {"kind": "rating", '
+                          '"question", "scale": 5, "comment_prompt"?} or {"kind": "link", '
+                          '"message", "url"}')
     routing_rules: RoutingRules = Field(default_factory=list)
     time_zone: TimeZoneName = Field(
-        "UTC", description="IANA name; routing rules read time.weekday and time.hour in it")
+        "UTC", description="IANA name; routing rules read time.weekday, time.hour and time.open "
+                           "in it; with operating_hours, the same as operating_hours.time_zone")
+    operating_hours: OperatingHours | None = Field(
+        None, description="weekly hours, holidays and their time zone; none: always open")
 
     @field_validator("allowed_presences")
     @classmethod
@@ -212,7 +259,28 @@ class Workstreams(Resource[Workstream]):
     UNIQUE = "page_id"
 
     def build(self, body: Any, record_id: str, now: datetime) -> Workstream:
-        return Workstream(id=record_id, created_at=now, updated_at=now, **dict(body))
+        given = {name: getattr(body, name) for name in body.model_fields_set}
+        fields = {**dict(body), **one_time_zone(given, None)}
+        return Workstream(id=record_id, created_at=now, updated_at=now, **fields)
+
+    def update(self, record_id: str, changes: dict[str, Any]) -> tuple[Workstream, Workstream]:
+        """``Resource.update``, keeping one time zone (see ``one_time_zone``) against the
+        version it replaces."""
+        now = self.clock.now()
+        replaced: list[Workstream] = []
+
+        def mutate(current: Workstream) -> Workstream:
+            zoned = one_time_zone(changes, current.operating_hours)
+            merged = Workstream.model_validate({**dict(current), **zoned, "updated_at": now})
+            self.check(merged, current)
+            replaced.append(current)
+            return merged
+
+        try:
+            updated = self.table.update(self.RECORD.PARTITION, record_id, mutate)
+        except NotFound:
+            raise Missing.of(f"{self.KIND} {record_id}") from None
+        return replaced[-1], updated
 
     def create(self, body: WorkstreamCreate) -> Workstream:
         workstream = self.new(body, self.clock.now())
@@ -249,6 +317,35 @@ class Workstreams(Resource[Workstream]):
                                        f"at most {MAX_STRING_UNITS}"))
         if problems:
             raise Invalid(problems)
+
+
+def one_time_zone(changes: dict[str, Any],
+                  current_hours: OperatingHours | None) -> dict[str, Any]:
+    """``changes`` with the workstream's one time zone kept: ``time_zone`` and
+    ``operating_hours.time_zone`` are the same whenever both exist. Operating hours given
+    alone bring their time zone; a time zone given alone moves the stored hours to it; both
+    given must agree."""
+    hours = changes.get("operating_hours", current_hours)
+    if hours is None:
+        return changes
+    if "time_zone" not in changes:
+        return {**changes, "time_zone": hours.time_zone}
+    if "operating_hours" in changes:
+        if changes["time_zone"] != hours.time_zone:
+            raise Invalid([("time_zone", f"differs from operating_hours.time_zone "
+                                         f"({hours.time_zone}): a workstream reads its hours "
+                                         "and rules in one time zone; give the same one, or "
+                                         "only one of them")])
+        return changes
+    return {**changes, "operating_hours": hours.model_copy(
+        update={"time_zone": changes["time_zone"]})}
+
+
+def routing_time_zone(workstream: WorkstreamFields) -> str:
+    """The time zone of the routing rules' ``time.*`` fields: the operating hours' (the same
+    as ``time_zone`` for workstreams written since they exist), else ``time_zone``."""
+    hours = workstream.operating_hours
+    return workstream.time_zone if hours is None else hours.time_zone
 
 
 def _queue_references(workstream: Workstream) -> list[tuple[str, str]]:

@@ -315,6 +315,7 @@ WORKSTREAM_DEFAULTS = {
     "post_conversation_survey": None,
     "routing_rules": [],
     "time_zone": "UTC",
+    "operating_hours": None,
 }
 
 
@@ -356,7 +357,7 @@ def full_settings(queue: str, vip: str) -> dict[str, Any]:
             {"id": "topic", "question": "What is it about?", "options": ["Billing", "Other"]},
             {"id": "order", "question": "Your order number?", "options": []},
         ],
-        "post_conversation_survey": {"message": "How did we do?",
+        "post_conversation_survey": {"kind": "link", "message": "How did we do?",
                                      "url": "https://survey.example.com/s?id=1"},
         "routing_rules": [
             {"name": "tagging", "rules": [
@@ -376,6 +377,11 @@ def full_settings(queue: str, vip: str) -> dict[str, Any]:
             ]},
         ],
         "time_zone": "Europe/Berlin",
+        "operating_hours": {"time_zone": "Europe/Berlin",
+                            "weekly": {day: [["09:00", "12:30"], ["13:30", "18:00"]]
+                                       for day in ("mon", "tue", "wed", "thu", "fri")}
+                            | {"sat": [["10:00", "14:00"]], "sun": []},
+                            "holidays": ["2026-12-24", "2026-12-25"]},
     }
 
 
