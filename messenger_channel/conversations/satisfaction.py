@@ -17,9 +17,10 @@ conversation's history, and opens no conversation. A later tap changes the score
 
 A customer who types instead of tapping: while they have no open conversation, their next
 text within ``ANSWER_WINDOW`` of the question is read by ``parse_rating``: "4", "4/5", "4 out
-of 5", "⭐⭐⭐⭐" give a score; a number outside the scale ("7", "8/10") or a short remark
-("great", "too slow") is kept as the comment with score None; anything else (a question, a
-longer message, an order number) is not an answer and goes through normal routing.
+of 5", "⭐⭐⭐⭐" give a score; a number outside the scale ("7", "8/10") or a one-word remark
+("great", "meh", "👍"; not a greeting such as "hi") is kept as the comment with score None;
+anything else (a question, two words or more, an order number) is not an answer and goes
+through normal routing.
 
 **The comment.** With a ``comment_prompt``, the prompt is sent after the rating, and the
 customer's next text within ``COMMENT_WINDOW`` of the rating, while they have no open
@@ -62,9 +63,13 @@ PAYLOAD_PREFIX = "csat"
 ANSWER_WINDOW = timedelta(hours=1)  # a typed rating, after the question
 COMMENT_WINDOW = timedelta(hours=1)  # the comment, after the rating
 MAX_COMMENT = 2000
-# A typed remark counts as the answer only when it is this short (else: a new request).
-MAX_REMARK_WORDS = 3
-MAX_REMARK_CHARS = 40
+# A typed remark counts as the answer only when it is one word ("great", "meh", "👍") that
+# is not how a customer starts a new request; anything longer is served as one.
+MAX_REMARK_CHARS = 25
+_OPENERS = frozenset({
+    "hi", "hello", "hey", "hiya", "yo", "help", "agent", "human", "operator", "hallo", "hola",
+    "bonjour", "salut", "ciao", "olá", "ola", "oi", "servus", "moin", "hej", "ahoj", "merhaba",
+    "привет", "здравствуйте"})
 
 _ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _FILLED_STARS = frozenset("⭐★🌟")
@@ -108,7 +113,8 @@ class RatingAnswer:
 
 def parse_rating(text: str, scale: int = 5) -> RatingAnswer | None:
     """A typed answer to the rating question: a score on ``1..scale``; a number outside the
-    scale or a short remark as a comment (score None); None when the text is not an answer."""
+    scale or a one-word remark as a comment (score None); None when the text is not an
+    answer."""
     stripped = text.strip()
     if not stripped:
         return None
@@ -127,9 +133,10 @@ def parse_rating(text: str, scale: int = 5) -> RatingAnswer | None:
             return RatingAnswer(score, None)
         return RatingAnswer(None, comment)
     words = folded.split()
-    if (len(words) <= MAX_REMARK_WORDS and len(folded) <= MAX_REMARK_CHARS
-            and "?" not in folded and not any(c.isdigit() for c in folded)
-            and not folded.startswith(("http:", "https:"))):
+    word = words[0].strip("!.,;:~…") if len(words) == 1 else ""
+    if (word and len(folded) <= MAX_REMARK_CHARS and "?" not in folded
+            and not any(c.isdigit() for c in folded) and word not in _OPENERS
+            and not folded.startswith(("http:", "https:", "www."))):
         return RatingAnswer(None, comment)
     return None
 
