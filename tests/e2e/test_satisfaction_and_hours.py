@@ -94,7 +94,8 @@ def test_rating_and_comment_after_the_close(product: Product,
 
         conversation = eventually(rated, nudge=_running(product, "router"), interval=0.1,
                                   what="the rating stored")
-        assert conversation.csat is not None and conversation.csat.score == 4
+        assert conversation is not None and conversation.csat is not None
+        assert conversation.csat.score == 4
         sent_with(PROMPT)
         say("Ann was great, the exchange took two minutes.")
 
