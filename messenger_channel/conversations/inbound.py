@@ -6,6 +6,9 @@ the ``router`` function (``functions/router.py``).
 Every step is idempotent on its own, so that an exception after any step, followed by the
 queue's redelivery, ends in the complete result without a duplicate:
 
+0. an answer to the post-conversation survey (a rating tap, or a typed rating or comment from
+   a customer with no open conversation, ``satisfaction``) is stored on the conversation it
+   answers and opens none;
 1. the contact: find, or create once (``AlreadyExists`` → read the winner's);
 2. the open conversation: claimed on the contact under its ETag, the conversation's id derived
    from the claiming event, created once;
@@ -14,7 +17,8 @@ queue's redelivery, ends in the complete result without a duplicate:
    names that derive from the message);
 4. the conversation's counters and survey answers: applied once per event id
    (``applied_events``);
-5. greeting, survey question, classification, offer, "no agent" message: each a no-op once
+5. greeting, survey question, classification (at the message's time, ``time.open`` from the
+   operating hours), offer, "no agent" (or ``out_of_hours``) message: each a no-op once
    done (deterministic outbound ids; ETag-guarded transitions from the expected state).
 
 Archiving (``process_inbound``) comes first: each event's queue message is kept in Blob

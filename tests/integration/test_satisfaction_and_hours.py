@@ -20,7 +20,7 @@ from messenger_channel.conversations.models import Conversation
 from messenger_channel.conversations.timers import run_auto_close
 from messenger_channel.queue_messages import OutboundMessage
 from messenger_channel.services import Services
-from messenger_channel.workforce.agents import get_agent
+from messenger_channel.workforce.agents import Agents, get_agent
 from simulator.client import SimulatorClient
 from tests.support.engine import Engine, new_id
 from tests.support.keys import MANAGEMENT_KEY
@@ -187,6 +187,40 @@ def test_the_comment_after_the_rating(engine: Engine) -> None:
     engine.say(psid, "One more thing")
     assert engine.conversation_of(psid).id != conversation_id
     assert answer(engine, conversation_id) == (5, text)
+
+
+def test_a_redelivered_typed_rating_is_not_taken_for_the_comment(engine: Engine) -> None:
+    engine.workstream(post_conversation_survey=WITH_COMMENT)
+    psid = new_id()
+    conversation_id = closed(engine, psid)
+    engine.outbound()
+    rating = engine.say(psid, "4/5")
+    assert len(sent(engine, "csat_comment_prompt")) == 1
+    handle_inbound(engine.services, rating)  # the queue delivers it again
+    assert answer(engine, conversation_id) == (4, None)
+    assert engine.outbound() == []
+    engine.say(psid, "Friendly")
+    assert answer(engine, conversation_id) == (4, "Friendly")
+    assert_no_new_conversation(engine, psid, conversation_id)
+
+
+def test_a_customer_who_moved_on_is_no_longer_asked(engine: Engine) -> None:
+    engine.workstream(post_conversation_survey=RATING, auto_close_after_minutes=5)
+    psid = new_id()
+    conversation_id, agent_id = served(engine, psid)
+    agent_closes(engine.services, conversation_id, agent_id)
+    Agents(engine.services.tables, engine.services.clock).update(agent_id,
+                                                                {"presence": "offline"})
+    engine.say(psid, "I forgot to ask about the invoice")  # not an answer: a new request
+    second = engine.conversation_of(psid)
+    assert second.id != conversation_id
+    # Nobody takes it; it closes without a survey (no agent held it).
+    engine.services.clock.set_offset(6 * 60)
+    run_auto_close(engine.services)
+    assert conversation(engine, second.id).state == "closed"
+    engine.say(psid, "5")
+    assert engine.conversation_of(psid).id not in (conversation_id, second.id)
+    assert answer(engine, conversation_id) is None
 
 
 def test_the_comment_window_closes_after_an_hour(engine: Engine) -> None:
