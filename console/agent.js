@@ -98,11 +98,15 @@ export function startAgent(api) {
         for (const id of inbox.keys()) if (!seen.has(id)) inbox.delete(id);
       }
       let newOffers = 0;
+      let departed = null; // how the open conversation left, when a poll says it did
       for (const conversation of page.items) {
         const before = inbox.get(conversation.id);
         if (conversation.state === 'offered' && (!before || before.state !== 'offered')) newOffers++;
         // Closed, or no longer this agent's (transferred, consult ended): out of the inbox.
-        if (conversation.state === 'closed' || conversation.role === null) inbox.delete(conversation.id);
+        if (conversation.state === 'closed' || conversation.role === null) {
+          inbox.delete(conversation.id);
+          if (conversation.id === openId) departed = conversation;
+        }
         else inbox.set(conversation.id, { ...before, ...conversation, customer: {
           ...(before && before.customer), ...dropNulls(conversation.customer) } });
       }
@@ -112,7 +116,11 @@ export function startAgent(api) {
       renderInbox();
       if (openId) {
         if (inbox.has(openId)) renderConversation(inbox.get(openId));
-        else left(null, 'The open conversation is no longer in your inbox.');
+        else if (departed && departed.state === 'closed') left(null, 'The open conversation was closed.');
+        else {
+          left(null, 'The open conversation is no longer yours: it was transferred or reassigned, '
+            + 'or the consult ended.');
+        }
       }
     } catch (error) { showError($('inbox-error'), error); }
   }

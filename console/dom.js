@@ -112,3 +112,44 @@ export function modal(dialog) {
     close() { if (dialog.open) dialog.close(); },
   };
 }
+
+// A question before something that cannot be undone (delete, close, a new key): the page's
+// own modal dialog rather than window.confirm, so it is styled, labelled and keyboard-safe.
+// Resolves true when the person confirms. Focus starts on Cancel.
+let confirmDialog = null;
+export function confirmAction({ title, text, yes }) {
+  const dialog = $('confirm-dialog');
+  if (!confirmDialog) confirmDialog = modal(dialog);
+  $('confirm-title').textContent = title;
+  $('confirm-text').textContent = text;
+  $('confirm-yes').textContent = yes;
+  return new Promise((resolve) => {
+    let answer = false;
+    const form = $('confirm-form');
+    const submit = (event) => {
+      event.preventDefault();
+      answer = true;
+      confirmDialog.close();
+    };
+    form.addEventListener('submit', submit);
+    dialog.addEventListener('close', () => {
+      form.removeEventListener('submit', submit);
+      resolve(answer);
+    }, { once: true });
+    confirmDialog.open();
+    dialog.querySelector('.cancel').focus();
+  });
+}
+
+// Seconds as a person reads a duration: "45 s", "4 min", "2 h 5 min"; none: "no data".
+export function seconds(value) {
+  if (value === null || value === undefined) return 'no data';
+  if (value < 60) return `${Math.round(value)} s`;
+  return duration(value * 1000);
+}
+
+// A UTC calendar day as YYYY-MM-DD, ``offset`` days from today.
+export function utcDay(offset = 0) {
+  const day = new Date(Date.now() + offset * 86400000);
+  return day.toISOString().slice(0, 10);
+}

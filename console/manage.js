@@ -1,7 +1,14 @@
-// The management view: accounts, pages, token health, and the health overview.
-import { $, el, showError, showFieldErrors } from './dom.js';
+// The management view: the health overview first, then accounts, pages and token health,
+// then queues, agents (edit, new key, delete) and workstreams.
+import { $, el, showError, showFieldErrors, modal, confirmAction } from './dom.js';
+import { PRESENCE } from './words.js';
+import { WEBHOOK_FIELDS } from './webhook-fields.js';
 
 export function startManage(api) {
+  const agentDialog = modal($('agent-dialog'));
+  let queues = [];
+  let editing = null; // the agent in the edit dialog
+
   async function refresh() {
     showError($('manage-error'), null);
     try {
@@ -18,24 +25,172 @@ export function startManage(api) {
   async function refreshWorkforce() {
     showError($('workforce-error'), null);
     try {
-      const [queues, agents, workstreams] = await Promise.all(
-        ['/queues', '/agents', '/workstreams'].map((path) => api.get(path)));
-      const queueName = new Map(queues.items.map((q) => [q.id, q.name]));
+      const [queueList, agents, workstreams] = await Promise.all(
+        ['/queues', '/agents', '/workstreams'].map((path) => everything(path)));
+      queues = queueList.slice().sort((a, b) => a.name.localeCompare(b.name));
+      const queueName = new Map(queues.map((q) => [q.id, q.name]));
       for (const select of document.querySelectorAll('.queue-choice')) {
         const chosen = select.value;
-        select.replaceChildren(...queues.items.map((q) => el('option', { value: q.id, text: q.name })));
+        select.replaceChildren(...queues.map((q) => el('option', { value: q.id, text: q.name })));
         if (queueName.has(chosen)) select.value = chosen;
       }
       const named = (id) => queueName.get(id) || id;
-      $('workstreams').tBodies[0].replaceChildren(...workstreams.items.map((w) => el('tr', {},
+      $('workstreams').tBodies[0].replaceChildren(...workstreams.map((w) => el('tr', {},
         el('td', { text: w.name }), el('td', { text: w.page_id }),
         el('td', { text: `${w.distribution_mode}, ${w.assignment_method.replaceAll('_', ' ')}` }),
         el('td', { text: named(w.fallback_queue_id) }))));
-      $('agents').tBodies[0].replaceChildren(...agents.items.map((a) => el('tr', {},
-        el('td', { text: a.name }), el('td', { text: a.presence }),
-        el('td', { text: a.queue_ids.map(named).join(', ') }), el('td', { text: a.capacity }))));
+      const members = (q) => agents.filter((a) => a.queue_ids.includes(q.id)).length;
+      $('work-queues').tBodies[0].replaceChildren(...queues.map((q) => queueRow(q, members(q))));
+      if (!queues.length) emptyRow('work-queues', 3, 'No queues yet.');
+      const sorted = agents.slice().sort((a, b) => a.name.localeCompare(b.name));
+      $('agents').tBodies[0].replaceChildren(...sorted.map((a) => agentRow(a, named)));
+      if (!agents.length) emptyRow('agents', 6, 'No agents yet.');
     } catch (error) { showError($('workforce-error'), error); }
   }
+
+  // Every page of a list (the API pages at 50 by default).
+  async function everything(path) {
+    const items = [];
+    let cursor = null;
+    do {
+      const page = await api.get(`${path}?limit=200${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
+      items.push(...page.items);
+      cursor = page.next;
+    } while (cursor);
+    return items;
+  }
+
+  function emptyRow(tableId, columns, text) {
+    $(tableId).tBodies[0].replaceChildren(el('tr', {}, el('td', { colspan: columns, text })));
+  }
+
+  // -- queues: rename in place, delete (refused while in use, in the API's words) -----------------
+
+  function queueRow(q, memberCount) {
+    const error = el('p', { class: 'error', role: 'alert' });
+    const input = el('input', { value: q.name, required: true, maxlength: 100,
+      'aria-label': `New name for queue ${q.name}`, autocomplete: 'off' });
+    return el('tr', { 'data-queue': q.id },
+      el('th', { scope: 'row', text: q.name }),
+      el('td', { text: memberCount }),
+      el('td', {},
+        el('form', {
+          class: 'inline',
+          onsubmit: async (event) => {
+            event.preventDefault();
+            showError(error, null);
+            try {
+              await api.patch(`/queues/${encodeURIComponent(q.id)}`, { name: input.value.trim() });
+              await refreshWorkforce();
+            } catch (e) { showError(error, e); }
+          },
+        }, input, el('button', { type: 'submit', text: 'Rename' })),
+        el('button', {
+          type: 'button', text: 'Delete', 'aria-label': `Delete queue ${q.name}`,
+          onclick: async () => {
+            const sure = await confirmAction({ title: `Delete queue ${q.name}?`,
+              text: 'A queue that agents or workstreams still use cannot be deleted.', yes: 'Delete queue' });
+            if (!sure) return;
+            showError(error, null);
+            try {
+              await api.del(`/queues/${encodeURIComponent(q.id)}`);
+              await refreshWorkforce();
+            } catch (e) { showError(error, e); }
+          },
+        }),
+        error));
+  }
+
+  // -- agents: edit (dialog), a new key (shown once), delete ---------------------------------
+
+  function agentRow(a, named) {
+    const error = el('p', { class: 'error', role: 'alert' });
+    const agentPath = `/agents/${encodeURIComponent(a.id)}`;
+    return el('tr', { 'data-agent': a.id },
+      el('th', { scope: 'row', text: a.name }),
+      el('td', { text: a.role || 'agent' }),
+      el('td', { text: PRESENCE[a.presence] || a.presence }),
+      el('td', { text: a.queue_ids.map(named).join(', ') || 'none' }),
+      el('td', { text: a.capacity }),
+      el('td', {}, el('div', { class: 'row-actions' },
+        el('button', { type: 'button', text: 'Edit', 'aria-label': `Edit ${a.name}`,
+          'aria-haspopup': 'dialog', onclick: () => editAgent(a) }),
+        el('button', {
+          type: 'button', text: 'New key', 'aria-label': `New key for ${a.name}`,
+          onclick: async () => {
+            const sure = await confirmAction({ title: `A new key for ${a.name}?`,
+              text: 'The key they use now stops working at once; the new one is shown once.',
+              yes: 'Make a new key' });
+            if (!sure) return;
+            showError(error, null);
+            try {
+              const answer = await api.post(`${agentPath}/key`);
+              showKey(answer);
+            } catch (e) { showError(error, e); }
+          },
+        }),
+        el('button', {
+          type: 'button', text: 'Delete', 'aria-label': `Delete ${a.name}`,
+          onclick: async () => {
+            const sure = await confirmAction({ title: `Delete ${a.name}?`,
+              text: 'Their key stops working; the conversations they hold stay in the history.',
+              yes: 'Delete agent' });
+            if (!sure) return;
+            showError(error, null);
+            try {
+              await api.del(agentPath);
+              $('agent-key-shown').textContent = `${a.name} was deleted.`;
+              await refreshWorkforce();
+            } catch (e) { showError(error, e); }
+          },
+        }),
+        error)));
+  }
+
+  function showKey(agent) {
+    $('agent-key-shown').replaceChildren(`New key for ${agent.name} (shown once): `,
+      el('code', { class: 'new-key', text: agent.api_key }), ' ', copyButton('the key', agent.api_key));
+    $('agent-key-shown').scrollIntoView({ block: 'nearest' });
+  }
+
+  function editAgent(a) {
+    editing = a;
+    const form = $('agent-form');
+    showError($('agent-edit-error'), null);
+    showFieldErrors(form, null);
+    $('agent-dialog-title').textContent = `Edit ${a.name}`;
+    form.elements.name.value = a.name;
+    form.elements.capacity.value = a.capacity;
+    form.elements.role.value = a.role || 'agent';
+    $('agent-edit-queues').replaceChildren(...queues.map((q) => {
+      const id = `agent-edit-queue-${q.id.replace(/[^A-Za-z0-9_-]/g, '_')}`;
+      return el('div', { class: 'choice' },
+        el('input', { type: 'checkbox', id, name: 'queue_ids', value: q.id,
+          checked: a.queue_ids.includes(q.id) }),
+        el('label', { for: id, text: q.name }));
+    }));
+    if (!queues.length) $('agent-edit-queues').append(el('p', { class: 'meta', text: 'No queues yet.' }));
+    agentDialog.open();
+  }
+
+  $('agent-form').addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const form = event.target;
+    showError($('agent-edit-error'), null);
+    showFieldErrors(form, null);
+    const data = new FormData(form);
+    try {
+      await api.patch(`/agents/${encodeURIComponent(editing.id)}`, {
+        name: String(data.get('name')).trim(), queue_ids: data.getAll('queue_ids'),
+        capacity: Number(data.get('capacity')), role: data.get('role'),
+      });
+      agentDialog.close();
+      await refreshWorkforce();
+    } catch (e) {
+      showError($('agent-edit-error'), e);
+      showFieldErrors(form, e);
+    }
+  });
 
   async function refreshHealth() {
     try {
@@ -76,9 +231,11 @@ export function startManage(api) {
         el('dd', {}, el('code', { text: account.callback_url }), ' ', copyButton('callback URL', account.callback_url)),
         el('dt', { text: 'Verify token' }),
         el('dd', {}, el('code', { text: account.verify_token }), ' ', copyButton('verify token', account.verify_token))),
-      el('p', { class: 'meta', text: 'In the Facebook app: Messenger → Settings → Webhooks → '
-        + 'Add callback URL; paste both values, then subscribe the page to messages, '
-        + 'messaging_postbacks, message_deliveries, message_reads.' }),
+      el('p', { class: 'meta', id: `${id}-fields`, text: 'In the Facebook app: Messenger → Settings → '
+        + 'Webhooks → Add callback URL; paste both values, then subscribe the page to these '
+        + `${WEBHOOK_FIELDS.length} webhook fields (adding a page here subscribes it to them too):` }),
+      el('ul', { class: 'webhook-fields', 'aria-labelledby': `${id}-fields` },
+        ...WEBHOOK_FIELDS.map((field) => el('li', {}, el('code', { text: field })))),
       pageTable(account, pages),
       addPageForm(account),
       el('button', {
@@ -184,7 +341,7 @@ export function startManage(api) {
   bindCreate('add-queue', '/queues', (data) => data);
   bindCreate('add-agent', '/agents', (data) => ({
     name: data.name, queue_ids: data.queue_ids ? [data.queue_ids] : [],
-    capacity: Number(data.capacity),
+    capacity: Number(data.capacity), role: data.role || 'agent',
   }), (agent) => {
     // The key is shown once by the API: the operator hands it to the agent now.
     $('agent-new-key').textContent = `Key for ${agent.name} (shown once): ${agent.api_key}`;

@@ -4,11 +4,15 @@
 import { $, el, showError, stamp } from './dom.js';
 import { FAILURE_REASONS, reason, refusal, customerName } from './words.js';
 
-export function startTranscript(api, { openId, conversation, gone }) {
+// ``list`` and ``errorTarget``: where it is shown (the agent's pane unless told); ``live``
+// false for a reader (a supervisor's): attachments named, not fetched, and no Retry.
+export function startTranscript(api, {
+  openId, conversation, gone, list = $('messages'), errorTarget = $('conversation-error'),
+  live = true,
+}) {
   let messages = new Map();
   let since = null;
   const blobUrls = new Map(); // attachment id -> blob: URL, so re-renders fetch nothing
-  const list = $('messages');
 
   function reset() {
     messages = new Map();
@@ -33,7 +37,7 @@ export function startTranscript(api, { openId, conversation, gone }) {
       if (id !== openId()) return;
       // Not this agent's any more (transferred, consult ended, offer gone to someone else).
       if (error.status === 404) gone(id);
-      else showError($('conversation-error'), error);
+      else showError(errorTarget, error);
     }
   }
 
@@ -41,7 +45,7 @@ export function startTranscript(api, { openId, conversation, gone }) {
     const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
     const ordered = [...messages.values()]
       .sort((a, b) => Date.parse(a.created_at) - Date.parse(b.created_at));
-    list.replaceChildren(...ordered.map((m) => renderMessage(m, { live: true })));
+    list.replaceChildren(...ordered.map((m) => renderMessage(m, { live })));
     if (!ordered.length) list.append(el('li', { class: 'system', text: 'No messages yet.' }));
     if (atBottom) list.scrollTop = list.scrollHeight;
   }

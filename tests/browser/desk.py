@@ -99,6 +99,20 @@ def make_team(product: Product) -> Team:
     return Team(account_id, page_id, page_name, front_desk, billing, *agents)
 
 
+def make_supervisor(product: Product, team: Team) -> Agent:
+    """A supervisor of the team's desk (no queue of their own, offline): an agent made one
+    with ``PATCH {"role": "supervisor"}``; ``api`` opens ``/api/supervisor``."""
+    name = f"Sue {team.page_id[-4:]}"
+    made = product.manage.post("/agents", json={"name": name})
+    assert made.status_code == 201, made.text
+    body = made.json()
+    promoted = product.manage.patch(f"/agents/{body['id']}", json={"role": "supervisor"})
+    assert promoted.status_code == 200, promoted.text
+    return Agent(body["id"], name, body["api_key"], httpx.Client(
+        base_url=f"{product.devhost_url}/api/supervisor", timeout=60,
+        headers={"Authorization": f"Bearer {body['api_key']}"}))
+
+
 def nudge(product: Product) -> None:
     """For ``eventually``: the background runners may be first, or not."""
     product.run_function("router")
