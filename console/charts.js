@@ -6,10 +6,9 @@
 import { el } from './dom.js';
 
 const NS = 'http://www.w3.org/2000/svg';
-const W = 640;
+const WIDE = 640;
 const H = 260;
 const M = { top: 14, right: 14, bottom: 38, left: 58 };
-const MAX_X_LABELS = 8;
 
 function svg(tag, attrs = {}, ...children) {
   const node = document.createElementNS(NS, tag);
@@ -29,12 +28,17 @@ function niceStep(max) {
 
 // ``labels``: the x values (days); ``series``: [{name, values (numbers or null)}];
 // ``kind``: "bars" or "lines"; ``format``: a value as text (tables, tooltips, the y axis);
-// ``axis``: the y axis' title; ``fixedMax``: a known top of the scale (a 1-5 rating).
+// ``axis``: the y axis' title; ``fixedMax``: a known top of the scale (a 1-5 rating);
+// ``integers``: counts, whose grid lines fall on whole numbers.
+// ``width``: the drawing's width in its own units, about the width it is shown at, so the
+// text stays readable on a phone (the SVG scales to its box).
 export function chart({ id, title, summary, labels, labelText = (x) => x, series, kind,
-  format = (v) => String(v), axis, fixedMax = null }) {
+  format = (v) => String(v), axis, fixedMax = null, width = WIDE, integers = false }) {
+  const W = Math.round(Math.max(300, Math.min(WIDE, width)));
+  const maxLabels = Math.max(3, Math.floor(W / 80));
   const values = series.flatMap((s) => s.values).filter((v) => v !== null && v !== undefined);
   const top = fixedMax ?? Math.max(0, ...values);
-  const step = top > 0 ? niceStep(top) : 1;
+  const step = top > 0 ? Math.max(integers ? 1 : 0, niceStep(top)) : 1;
   const yMax = fixedMax ?? Math.max(step, Math.ceil(top / step) * step);
   const plotW = W - M.left - M.right;
   const plotH = H - M.top - M.bottom;
@@ -48,7 +52,7 @@ export function chart({ id, title, summary, labels, labelText = (x) => x, series
       svg('text', { x: M.left - 6, y: y(v) + 4, 'text-anchor': 'end', class: 'tick' },
         document.createTextNode(format(v))));
   }
-  const every = Math.ceil(labels.length / MAX_X_LABELS);
+  const every = Math.ceil(labels.length / maxLabels);
   const xAxis = svg('g', { class: 'x-axis' },
     svg('line', { x1: M.left, x2: W - M.right, y1: y(0), y2: y(0), class: 'axis' }));
   labels.forEach((label, i) => {

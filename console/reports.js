@@ -91,14 +91,17 @@ export function startReports(api) {
 
   function renderCharts(items, from, to) {
     const days = daysOf(from, to);
+    // Two charts side by side when there is room, one under the other on a phone.
+    const room = $('report-charts').clientWidth || 1300;
+    const width = (room >= 980 ? room / 2 : room) - 40;
     const byKey = new Map(items.map((r) => [r.key, r]));
     const pick = (name, empty) => days.map((d) => (byKey.has(d) ? byKey.get(d)[name] : empty));
     const sum = (values) => values.reduce((a, b) => a + (b || 0), 0);
 
     const counts = ['conversations', 'closed', 'abandoned'].map((name) => pick(name, 0));
     const volumes = chart({
-      id: 'chart-volumes', title: 'Conversations per day', kind: 'bars', labels: days,
-      labelText: dayText, axis: 'conversations',
+      id: 'chart-volumes', width, title: 'Conversations per day', kind: 'bars', labels: days,
+      labelText: dayText, axis: 'conversations', integers: true,
       summary: `${sum(counts[0])} conversations, ${sum(counts[1])} closed and `
         + `${sum(counts[2])} abandoned over ${days.length} days.`,
       series: [{ name: 'Conversations', values: counts[0] }, { name: 'Closed', values: counts[1] },
@@ -112,7 +115,7 @@ export function startReports(api) {
     const known = (values) => values.filter((v) => v !== null);
     const worst = (values) => (known(values).length ? seconds(Math.max(...known(values))) : 'no data');
     const times = chart({
-      id: 'chart-times', title: 'Median first response and median wait per day', kind: 'lines',
+      id: 'chart-times', width, title: 'Median first response and median wait per day', kind: 'lines',
       labels: days, labelText: dayText, axis: scale.unit,
       format: (v) => `${round(v)} ${scale.short}`,
       summary: `Slowest day: first response ${worst(firsts)}, wait ${worst(waits)}; `
@@ -128,7 +131,7 @@ export function startReports(api) {
       return total + (r && r.csat_average !== null ? r.csat_average * r.csat_responses : 0);
     }, 0) / responses, 2) : null;
     const csat = chart({
-      id: 'chart-csat', title: 'Customer satisfaction per day (average rating, 1 to 5)', kind: 'lines',
+      id: 'chart-csat', width, title: 'Customer satisfaction per day (average rating, 1 to 5)', kind: 'lines',
       labels: days, labelText: dayText, axis: 'rating', fixedMax: 5,
       format: (v) => (Number.isInteger(v) ? String(v) : v.toFixed(2)),
       summary: responses ? `${responses} rating${responses === 1 ? '' : 's'}, ${overall} on average.`

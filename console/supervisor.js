@@ -36,6 +36,7 @@ export function startSupervisor(api) {
   // -- pages of the view ------------------------------------------------------------------------
 
   function showPage(name) {
+    if (name !== page) $('sv-notice').textContent = '';
     page = name;
     for (const button of document.querySelectorAll('#supervisor-view .subnav button')) {
       button.setAttribute('aria-pressed', String(button.dataset.page === name));

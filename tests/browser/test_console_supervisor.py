@@ -167,6 +167,12 @@ def test_a_supervisor_watches_filters_assigns_and_closes(
     assert all(b["box"] <= 390 and b["overflow"] == "auto" for b in boxes), boxes
     assert any(b["table"] > b["box"] for b in boxes), boxes  # wider: scrolled in its box
     assert serious_violations(page) == []
+    page.get_by_role("button", name="Conversations").click()
+    expect(page.locator("#sv-reader")).to_be_visible()
+    assert overflowing(page) == []
+    page.get_by_role("button", name="Reports").click()
+    expect(page.locator("#report-charts figure")).to_have_count(3)
+    assert overflowing(page) == []
 
 
 def test_reports_draw_charts_and_download_the_csv(
