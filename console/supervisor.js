@@ -170,8 +170,11 @@ export function startSupervisor(api) {
     return owner ? owner.name || agentNames.get(owner.agent_id) || 'an agent' : '';
   }
 
+  // Re-rendered on every refresh: a keyboard user's focus on a row stays on that row.
   function renderList() {
     const body = $('sv-list').tBodies[0];
+    const focused = document.activeElement && body.contains(document.activeElement)
+      ? document.activeElement.closest('tr').dataset.id : null;
     body.replaceChildren(...[...rows.values()].map((c) => el('tr', {
       'data-id': c.id, 'aria-current': c.id === openId ? 'true' : null },
     el('th', { scope: 'row' }, el('button', { type: 'button', class: 'link', text: customerName(c.customer),
@@ -184,6 +187,10 @@ export function startSupervisor(api) {
     el('td', { text: (c.labels || []).join(', ') }),
     el('td', {}, el('time', { datetime: c.created_at, text: stamp(c.created_at) })))));
     if (!rows.size) body.replaceChildren(el('tr', {}, el('td', { colspan: 7, text: 'No conversation matches.' })));
+    if (focused) {
+      const again = body.querySelector(`tr[data-id="${CSS.escape(focused)}"] button`);
+      if (again) again.focus();
+    }
     $('sv-more').hidden = !cursor;
     $('sv-count').textContent = `${rows.size} conversation${rows.size === 1 ? '' : 's'} shown`
       + (cursor ? '; more can be loaded.' : '.');
@@ -199,7 +206,13 @@ export function startSupervisor(api) {
     // After the form has cleared its fields.
     setTimeout(() => loadList(true));
   });
-  $('sv-more').addEventListener('click', () => loadList(false));
+  // Focus goes to the first row loaded, where reading goes on (the button may be gone).
+  $('sv-more').addEventListener('click', async () => {
+    const shown = rows.size;
+    await loadList(false);
+    const first = $('sv-list').tBodies[0].querySelectorAll('tr[data-id] button')[shown];
+    if (first) first.focus();
+  });
 
   // -- the transcript reader --------------------------------------------------------------------
 
@@ -236,8 +249,9 @@ export function startSupervisor(api) {
     try {
       const c = await api.get(`/conversations/${encodeURIComponent(id)}`);
       if (id !== openId) return;
+      const before = rows.get(id);
       open = c;
-      if (rows.has(id)) { rows.set(id, c); renderList(); }
+      if (before && before.updated_at !== c.updated_at) { rows.set(id, c); renderList(); }
       renderReader(c);
     } catch (error) { if (id === openId) showError($('sv-reader-error'), error); }
   }
