@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -43,11 +44,14 @@ def listed(page: Page) -> Locator:
     return page.locator("#sv-list tbody tr[data-id]")
 
 
+LABELS = {"from_": "Created from (UTC day)", "to": "Created to (UTC day)"}
+
+
 def apply_filters(tab: Page, **values: str) -> None:
     form = tab.locator("#sv-filters")
     form.get_by_role("button", name="Clear filters").click()
     for label, value in values.items():
-        field = form.get_by_label(label.capitalize(), exact=True)
+        field = form.get_by_label(LABELS.get(label, label.capitalize()), exact=True)
         if field.evaluate("node => node.tagName") == "SELECT":
             field.select_option(value)
         else:
@@ -121,6 +125,11 @@ def test_a_supervisor_watches_filters_assigns_and_closes(
     expect(listed(page)).to_contain_text("Mia Chen")
     expect(listed(page)).to_contain_text(team.ann.name)
     apply_filters(page, queue=team.billing["id"])
+    expect(page.locator("#sv-list tbody")).to_contain_text("No conversation matches.")
+    created = date.fromisoformat(conversation["created_at"][:10])
+    apply_filters(page, page=team.page_id, from_=str(created), to=str(created))
+    expect(listed(page)).to_have_count(2)
+    apply_filters(page, page=team.page_id, from_=str(created + timedelta(days=1)))
     expect(page.locator("#sv-list tbody")).to_contain_text("No conversation matches.")
 
     # The transcript: the customer's message, Ann's note marked as one.
