@@ -225,11 +225,12 @@ def reports(supervisor_id: SupervisorIdDep, services: ServicesDep,
         raise ApiError(422, "validation_error", "format: json or csv",
                        [{"field": "format", "message": "json or csv"}])
     rows = report(rows_of(services.tables, from_, to), group_by)
+    names = Names(services.tables)
     if format == "csv":
-        return Response(as_csv(rows), media_type="text/csv; charset=utf-8", headers={
+        return Response(as_csv(rows, {row.key: _name(names, group_by, row) for row in rows}),
+                        media_type="text/csv; charset=utf-8", headers={
             "Content-Disposition":
                 f'attachment; filename="report-{group_by}-{from_}-{to}.csv"'})
-    names = Names(services.tables)
     return ReportOut.model_validate({"from": from_, "to": to, "group_by": group_by, "items": [
         ReportRowOut(**vars(row), name=_name(names, group_by, row)) for row in rows]})
 

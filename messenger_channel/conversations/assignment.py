@@ -21,6 +21,7 @@ from messenger_channel.conversations.closing import close_conversation
 from messenger_channel.conversations.distribution import Distributor
 from messenger_channel.conversations.models import Conversation
 from messenger_channel.conversations.notes import internal_message
+from messenger_channel.conversations.satisfaction import send_post_conversation_survey
 from messenger_channel.errors import Conflict, Missing
 from messenger_channel.services import Services
 from messenger_channel.storage.errors import InvalidKey
@@ -100,6 +101,9 @@ def supervisor_close(services: Services, conversation_id: str, supervisor_id: st
     if conversation.state == "closed":
         return conversation
     distributor = Distributor(services)
+    workstream = distributor.workstream(conversation.workstream_id)
+    if workstream is not None:
+        send_post_conversation_survey(services, conversation, workstream)
     if not close_conversation(services, distributor, conversation):
         raise Conflict("conversation_changed", "the conversation changed; try again")
     supervisor = get_agent(services.tables, supervisor_id)

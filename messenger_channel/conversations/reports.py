@@ -28,7 +28,7 @@ import csv
 import io
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from datetime import date, timedelta
 from typing import Literal
@@ -124,14 +124,17 @@ def rows_of(tables: TableStore, start: date, end: date) -> list[ConversationEntr
     return [row for day in days for row in indexes.of_day(day)]
 
 
-def as_csv(rows: Sequence[ReportRow]) -> str:
+def as_csv(rows: Sequence[ReportRow], names: Mapping[str, str | None] | None = None) -> str:
+    """The rows as CSV; ``names``: the queue's, agent's or page's name of each key."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    names = [f.name for f in fields(ReportRow)]
-    writer.writerow(names)
+    columns = [f.name for f in fields(ReportRow)]
+    writer.writerow([columns[0], "name", *columns[1:]])
     for row in rows:
         values = asdict(row)
-        writer.writerow(["" if values[name] is None else _cell(values[name]) for name in names])
+        values["name"] = (names or {}).get(row.key)
+        writer.writerow(["" if values[name] is None else _cell(values[name])
+                         for name in [columns[0], "name", *columns[1:]]])
     return out.getvalue()
 
 

@@ -26,7 +26,7 @@ from tests.browser.desk import (
 )
 from tests.support.product import Product
 
-CSV_HEADER = ("key,conversations,closed,abandoned,transferred,median_wait_seconds,"
+CSV_HEADER = ("key,name,conversations,closed,abandoned,transferred,median_wait_seconds,"
               "median_first_response_seconds,p90_first_response_seconds,"
               "median_handle_seconds,csat_average,csat_responses")
 

@@ -172,7 +172,7 @@ def test_agent_defaults_and_key_shown_once(manager: Manager, services: Services,
     key = created.pop("api_key")
     assert created == {
         "id": created["id"], "name": "Ann", "queue_ids": [], "capacity": 100,
-        "presence": "offline", "created_at": created["created_at"],
+        "presence": "offline", "role": "agent", "created_at": created["created_at"],
         "updated_at": created["updated_at"],
     }
     assert created["id"].startswith("ag_") and len(key) >= 32

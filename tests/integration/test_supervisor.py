@@ -265,7 +265,7 @@ def test_reports_over_stored_conversations(engine: Engine, api: TestClient) -> N
     assert rows["unassigned"]["median_wait_seconds"] is None
     text = boss.call("GET", "/reports", **{"from": today, "to": today, "format": "csv"})
     assert text.headers["content-type"].startswith("text/csv")
-    assert text.text.splitlines()[0].startswith("key,conversations,closed,abandoned")
+    assert text.text.splitlines()[0].startswith("key,name,conversations,closed,abandoned")
     assert boss.call("GET", "/reports", **{"from": today, "to": "2020-01-01"}
                      ).status_code == 422
     assert boss.call("GET", "/reports", **{"from": "2020-01-01", "to": today}

@@ -83,8 +83,8 @@ def test_by_queue_and_by_agent() -> None:
 def test_csv_has_the_json_rows_and_defuses_formulas() -> None:
     text = as_csv(report([row(9, DAY1, queue="=cmd()")], "queue"))
     header, line = list(csv.reader(io.StringIO(text)))
-    assert header[:3] == ["key", "conversations", "closed"]
-    assert line[0] == "'=cmd()" and line[1] == "1"
+    assert header[:3] == ["key", "name", "conversations"]
+    assert line[0] == "'=cmd()" and line[2] == "1"
     assert line[header.index("median_wait_seconds")] == ""  # never assigned: no value
 
 
