@@ -33,13 +33,13 @@ from messenger_channel.api.lists import (
 from messenger_channel.api.names import Names
 from messenger_channel.conversations.assignment import any_conversation, assign, supervisor_close
 from messenger_channel.conversations.models import State
+from messenger_channel.conversations.report_days import ReportDays
 from messenger_channel.conversations.reports import (
     MAX_REPORT_DAYS,
     GroupBy,
     ReportRow,
     as_csv,
     report,
-    rows_of,
 )
 from messenger_channel.conversations.supervision import (
     BadCursor,
@@ -224,7 +224,7 @@ def reports(supervisor_id: SupervisorIdDep, services: ServicesDep,
     if format not in ("json", "csv"):
         raise ApiError(422, "validation_error", "format: json or csv",
                        [{"field": "format", "message": "json or csv"}])
-    rows = report(rows_of(services.tables, from_, to), group_by)
+    rows = report(ReportDays(services.tables, services.clock).facts(from_, to), group_by)
     names = Names(services.tables)
     if format == "csv":
         return Response(as_csv(rows, {row.key: _name(names, group_by, row) for row in rows}),

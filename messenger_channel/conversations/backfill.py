@@ -36,7 +36,7 @@ def backfill_conversations(services: Services, cursor: str | None = None,
     workstreams: dict[str, Workstream | None] = {}
     for conversation in page.items:
         named = _with_customer_name(services, store, conversation)
-        store.indexes.write(None, named)
+        store.write_rows(None, named)
         if named.state != "closed":
             workstream_id = named.workstream_id or ""
             if workstream_id not in workstreams:

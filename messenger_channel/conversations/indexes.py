@@ -249,13 +249,15 @@ class ConversationIndexes:
 
     # ------------------------------------------------------------------ writing
 
-    def write(self, before: Conversation | None, after: Conversation) -> None:
+    def write(self, before: Conversation | None, after: Conversation) -> bool:
         """Rows for ``after``, which replaced ``before`` (None: new, or unknown — then every
-        place it may have been in is cleaned, as a repair does)."""
+        place it may have been in is cleaned, as a repair does). True: its permanent rows
+        were rewritten (what the reports read changed)."""
         live = live_places(after)
         for place in live:
             self._put(after, place)
-        if before is None or _membership(before) != _membership(after):
+        permanent = before is None or _membership(before) != _membership(after)
+        if permanent:
             for place in permanent_places(after):
                 self._put(after, place)
         stale = stale_candidates(after) if before is None else live_places(before)
@@ -264,6 +266,7 @@ class ConversationIndexes:
                 # The agent's ``since`` poll learns it left them (transfer, consult ended).
                 self.departures.upsert(entry(after, Place(LEFT, place.partition, after.id)))
             self.tables[place.table].delete(place.partition, place.key)
+        return permanent
 
     def touch(self, after: Conversation) -> None:
         """Refresh the live rows after a change within the same lists (a message)."""

@@ -1,8 +1,9 @@
 """Reports: how a contact centre did over a range of days, by day, queue, agent or page.
 
-Read from the by-day index rows (one partition per UTC day of creation), which carry the
-moments recorded as conversations move (``milestones``) and the rating (``csat``): a 30-day
-report reads 30 partitions, never the conversations or their messages.
+Computed from one ``Fact`` per conversation: what its by-day index row (one partition per
+UTC day of creation) says of the moments recorded as it moved (``milestones``) and of its
+rating (``csat``). ``report_days.py`` keeps a past day's facts as one compact digest, so a
+30-day report reads 30 small partitions, never the conversations or their messages.
 
 =============================== ===========================================================
 measure                         definition (over the conversations created in the range)
@@ -29,12 +30,11 @@ import io
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
-from datetime import date, timedelta
+from dataclasses import asdict, astuple, dataclass, fields
+from datetime import datetime
 from typing import Literal
 
-from messenger_channel.conversations.indexes import ConversationEntry, ConversationIndexes
-from messenger_channel.storage.tables import TableStore
+from messenger_channel.conversations.indexes import ConversationEntry
 
 GroupBy = Literal["day", "queue", "agent", "page"]
 MAX_REPORT_DAYS = 366
@@ -74,54 +74,83 @@ def median(values: Sequence[float]) -> float | None:
     return (ordered[middle - 1] + ordered[middle]) / 2
 
 
-def group_key(row: ConversationEntry, group_by: GroupBy) -> str:
+@dataclass(frozen=True, slots=True)
+class Fact:
+    """What the reports need of one conversation (seconds; None: did not happen)."""
+
+    day: str  # the UTC day of creation, YYYY-MM-DD
+    queue: str
+    agent: str
+    page: str
+    closed: bool
+    abandoned: bool
+    transferred: bool
+    wait: float | None
+    first_response: float | None
+    handle: float | None
+    rating: int | None
+
+    def as_list(self) -> list[object]:
+        return list(astuple(self))
+
+    @classmethod
+    def from_list(cls, values: Sequence[object]) -> Fact:
+        return cls(*values)  # type: ignore[arg-type]
+
+
+def _seconds(start: datetime | None, end: datetime | None) -> float | None:
+    return None if start is None or end is None else (end - start).total_seconds()
+
+
+def fact_of(row: ConversationEntry) -> Fact:
+    closed = row.state == "closed"
+    assigned = row.first_assigned_at
+    return Fact(
+        day=row.created_at.date().isoformat(), queue=row.queue_id or UNASSIGNED,
+        agent=row.agent_id or UNASSIGNED, page=row.page_id, closed=closed,
+        abandoned=closed and row.first_response_at is None
+        and row.last_agent_message_at is None,
+        transferred=bool(row.transfers),
+        wait=_seconds(row.first_waiting_at, assigned),
+        first_response=_seconds(assigned, row.first_response_at),
+        handle=_seconds(assigned, row.closed_at) if closed else None,
+        rating=row.csat.score if row.csat is not None else None)
+
+
+def group_key(fact: Fact, group_by: GroupBy) -> str:
     if group_by == "day":
-        return row.created_at.date().isoformat()
+        return fact.day
     if group_by == "queue":
-        return row.queue_id or UNASSIGNED
+        return fact.queue
     if group_by == "agent":
-        return row.agent_id or UNASSIGNED
-    return row.page_id
+        return fact.agent
+    return fact.page
 
 
-def summarise(key: str, rows: Sequence[ConversationEntry]) -> ReportRow:
-    waits, firsts, handles, ratings = [], [], [], []
-    for row in rows:
-        if row.first_assigned_at is not None:
-            if row.first_waiting_at is not None:
-                waits.append((row.first_assigned_at - row.first_waiting_at).total_seconds())
-            if row.first_response_at is not None:
-                firsts.append((row.first_response_at - row.first_assigned_at).total_seconds())
-            if row.state == "closed" and row.closed_at is not None:
-                handles.append((row.closed_at - row.first_assigned_at).total_seconds())
-        if row.csat is not None and row.csat.score is not None:
-            ratings.append(row.csat.score)
+def summarise(key: str, facts: Sequence[Fact]) -> ReportRow:
+    def present(values: Iterable[float | None]) -> list[float]:
+        return [value for value in values if value is not None]
+
+    firsts = present(fact.first_response for fact in facts)
+    ratings = present(fact.rating for fact in facts)
     return ReportRow(
-        key=key, conversations=len(rows),
-        closed=sum(1 for row in rows if row.state == "closed"),
-        abandoned=sum(1 for row in rows if row.state == "closed"
-                      and row.first_response_at is None and row.last_agent_message_at is None),
-        transferred=sum(1 for row in rows if row.transfers),
-        median_wait_seconds=median(waits),
+        key=key, conversations=len(facts),
+        closed=sum(fact.closed for fact in facts),
+        abandoned=sum(fact.abandoned for fact in facts),
+        transferred=sum(fact.transferred for fact in facts),
+        median_wait_seconds=median(present(fact.wait for fact in facts)),
         median_first_response_seconds=median(firsts),
         p90_first_response_seconds=percentile(firsts, 0.9),
-        median_handle_seconds=median(handles),
+        median_handle_seconds=median(present(fact.handle for fact in facts)),
         csat_average=round(sum(ratings) / len(ratings), 2) if ratings else None,
         csat_responses=len(ratings))
 
 
-def report(rows: Iterable[ConversationEntry], group_by: GroupBy) -> list[ReportRow]:
-    groups: dict[str, list[ConversationEntry]] = defaultdict(list)
-    for row in rows:
-        groups[group_key(row, group_by)].append(row)
+def report(facts: Iterable[Fact], group_by: GroupBy) -> list[ReportRow]:
+    groups: dict[str, list[Fact]] = defaultdict(list)
+    for fact in facts:
+        groups[group_key(fact, group_by)].append(fact)
     return [summarise(key, groups[key]) for key in sorted(groups)]
-
-
-def rows_of(tables: TableStore, start: date, end: date) -> list[ConversationEntry]:
-    """Every conversation created from ``start`` to ``end`` (UTC days, both included)."""
-    indexes = ConversationIndexes(tables)
-    days = [start + timedelta(days=n) for n in range((end - start).days + 1)]
-    return [row for day in days for row in indexes.of_day(day)]
 
 
 def as_csv(rows: Sequence[ReportRow], names: Mapping[str, str | None] | None = None) -> str:

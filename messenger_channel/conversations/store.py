@@ -9,6 +9,9 @@ indexes repairable. Every change of a conversation goes through here:
   first response, a rating);
 - ``repair``: every row rewritten from the conversation, stale ones deleted (the timer's
   answer to a repair row; also the backfill's, for each stored conversation).
+
+Whenever the by-day row of a conversation created on an earlier day changes, the report
+digest of that day is invalidated after it (``report_days.py``).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from messenger_channel.conversations.indexes import (
 )
 from messenger_channel.conversations.milestones import with_milestones
 from messenger_channel.conversations.models import Conversation, ConversationTables
+from messenger_channel.conversations.report_days import ReportDays
 from messenger_channel.storage.errors import AlreadyExists
 from messenger_channel.storage.tables import TableStore
 
@@ -34,6 +38,7 @@ class ConversationStore:
     def __init__(self, store: TableStore, clock: Clock) -> None:
         self.tables = ConversationTables(store)
         self.indexes = ConversationIndexes(store)
+        self.report_days = ReportDays(store, clock)
         self.clock = clock
 
     def get(self, conversation_id: str) -> Conversation | None:
@@ -52,7 +57,7 @@ class ConversationStore:
             existing = self.tables.conversation(conversation.id)
             assert existing is not None  # conversations are never deleted
             stored = existing
-        self.indexes.write(None, stored)
+        self.write_rows(None, stored)
         self.indexes.schedule(stored.id, due_at)
         self.indexes.unschedule(repair)
         return stored
@@ -72,7 +77,7 @@ class ConversationStore:
             # it): the repair row stays and the timer rewrites the rows from what is stored.
             raise
         if before is not None:
-            self.indexes.write(before, after)
+            self.write_rows(before, after)
         self.indexes.unschedule(repair)
         return after
 
@@ -80,7 +85,7 @@ class ConversationStore:
         before, after = self._update(conversation_id, change)
         if before is not None:
             if before.state != after.state or permanent_change(before, after):
-                self.indexes.write(before, after)
+                self.write_rows(before, after)
             else:
                 self.indexes.touch(after)
         return after
@@ -88,8 +93,14 @@ class ConversationStore:
     def repair(self, conversation_id: str) -> Conversation | None:
         conversation = self.tables.conversation(conversation_id)
         if conversation is not None:
-            self.indexes.write(None, conversation)
+            self.write_rows(None, conversation)
         return conversation
+
+    def write_rows(self, before: Conversation | None, after: Conversation) -> None:
+        """``after``'s index rows (``ConversationIndexes.write``), then its day's report
+        digest invalidated if what the reports read changed."""
+        if self.indexes.write(before, after):
+            self.report_days.invalidate(after)
 
     def _update(self, conversation_id: str, change: Change,
                 refused: list[BaseException] | None = None,

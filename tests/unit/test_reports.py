@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from messenger_channel.conversations.indexes import ConversationEntry
 from messenger_channel.conversations.models import Csat
-from messenger_channel.conversations.reports import as_csv, median, percentile, report
+from messenger_channel.conversations.reports import as_csv, fact_of, median, percentile, report
 
 DAY1 = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
 DAY2 = DAY1 + timedelta(days=1)
@@ -57,7 +57,7 @@ HISTORY = [
 
 
 def test_by_day_with_known_answers() -> None:
-    first, second = report(HISTORY, "day")
+    first, second = report(map(fact_of, HISTORY), "day")
     assert first.key == "2026-11-02" and second.key == "2026-11-03"
     assert (first.conversations, first.closed, first.abandoned, first.transferred) == (4, 4, 1, 1)
     assert first.median_wait_seconds == 60  # 30, 60, 120
@@ -73,15 +73,15 @@ def test_by_day_with_known_answers() -> None:
 
 
 def test_by_queue_and_by_agent() -> None:
-    by_queue = {r.key: r for r in report(HISTORY, "queue")}
+    by_queue = {r.key: r for r in report(map(fact_of, HISTORY), "queue")}
     assert set(by_queue) == {"q_a", "q_b"}
     assert by_queue["q_b"].transferred == 1 and by_queue["q_a"].conversations == 5
-    by_agent = {r.key: r.conversations for r in report(HISTORY, "agent")}
+    by_agent = {r.key: r.conversations for r in report(map(fact_of, HISTORY), "agent")}
     assert by_agent == {"ag_1": 4, "ag_2": 1, "unassigned": 1}
 
 
 def test_csv_has_the_json_rows_and_defuses_formulas() -> None:
-    text = as_csv(report([row(9, DAY1, queue="=cmd()")], "queue"))
+    text = as_csv(report([fact_of(row(9, DAY1, queue="=cmd()"))], "queue"))
     header, line = list(csv.reader(io.StringIO(text)))
     assert header[:3] == ["key", "name", "conversations"]
     assert line[0] == "'=cmd()" and line[2] == "1"
