@@ -1,5 +1,6 @@
-// The agent view: presence, the inbox (polled with the since= cursor), the open conversation
-// and the customer panel side by side; on a phone one pane at a time with back buttons.
+// The agent view: presence, the inbox (read with the since= cursor on each live hint, and
+// polled), the open conversation and the customer panel side by side; on a phone one pane at a
+// time with back buttons.
 import { $, el, showError, duration, stamp } from './dom.js';
 import { STATES, customerName, refusal } from './words.js';
 import { startContacts } from './contacts.js';
@@ -7,10 +8,11 @@ import { startTranscript } from './transcript.js';
 import { startComposer } from './composer.js';
 import { startCustomer } from './customer.js';
 import { startCollaboration } from './collaborate.js';
+import { coalesce } from './live.js';
 
-const POLL_MS = 2000;
-// since= returns only what this agent still sees, so an offer passed on to someone else never
-// arrives as a change: a full reload now and then drops it.
+const POLL_MS = 2000; // without live updates; with them, live.js says how often
+// since= reports what left this agent for an hour (a departure); a full reload now and then
+// drops whatever slipped through.
 const FULL_RELOAD_EVERY = 15;
 const LATE_AFTER_MS = 5 * 60 * 1000; // a customer waiting longer is shown in red
 
@@ -30,7 +32,7 @@ function waitingSince(c) {
   return asked;
 }
 
-export function startAgent(api) {
+export function startAgent(api, live) {
   const inbox = new Map(); // conversation id -> conversation, merged from since= polls
   const queueNames = new Map();
   let inboxSince = null;
@@ -88,7 +90,8 @@ export function startAgent(api) {
 
   // -- the inbox ------------------------------------------------------------------------------
 
-  async function pollInbox() {
+  const pollInbox = coalesce(readInbox);
+  async function readInbox() {
     const full = polls++ % FULL_RELOAD_EVERY === 0;
     const query = inboxSince && !full ? `?since=${encodeURIComponent(inboxSince)}` : '';
     try {
@@ -337,14 +340,55 @@ export function startAgent(api) {
     (openId ? $('conversation-title') : $('inbox-title')).focus();
   });
 
+  // -- refreshing: on the server's hints, and by polling (live.js says how often) -------------
+
+  const pollTranscript = coalesce(() => transcript.poll());
+
   async function tick() {
+    clearTimeout(timer);
     await pollInbox();
-    if (openId) await transcript.poll();
-    timer = setTimeout(tick, POLL_MS);
+    if (openId) await pollTranscript();
+    clearTimeout(timer); // one chain of polls, even when a state change restarted it meanwhile
+    timer = setTimeout(tick, live.pollMs(POLL_MS));
   }
+
+  // An offer or a change: the inbox; a message: the inbox (preview, unread) and the open
+  // transcript when it is that conversation's; after a (re)connection, both.
+  function hinted(hint) {
+    const about = hint.conversation_id;
+    switch (hint.type) {
+      case 'conversation.offered':
+      case 'conversation.updated':
+        pollInbox();
+        break;
+      case 'message.created':
+      case 'message.updated':
+        if (openId && (!about || about === openId)) pollTranscript();
+        if (hint.type === 'message.created') pollInbox();
+        break;
+      case 'resync':
+        pollInbox();
+        if (openId) pollTranscript();
+        break;
+      default:
+        break; // queue figures are the supervisor's
+    }
+  }
+  const unsubscribe = live.subscribe(hinted);
+  // Down: the next poll comes sooner (15 s); up again: a read at once (the resync hint), then
+  // the slow safety net.
+  const unwatch = live.watch(() => {
+    clearTimeout(timer);
+    timer = setTimeout(tick, live.pollMs(POLL_MS));
+  });
 
   $('inbox-title').setAttribute('tabindex', '-1');
   loadMe();
   tick();
-  return () => { clearTimeout(timer); document.title = baseTitle; };
+  return () => {
+    clearTimeout(timer);
+    unsubscribe();
+    unwatch();
+    document.title = baseTitle;
+  };
 }

@@ -6,6 +6,7 @@ import { $, showError } from './dom.js';
 import { startAgent } from './agent.js';
 import { startManage } from './manage.js';
 import { startSupervisor } from './supervisor.js';
+import { startLive } from './live.js';
 
 const API = new URL('../', document.baseURI).pathname; // /api/ wherever the console is mounted
 const VIEWS = ['agent', 'supervisor', 'manage'];
@@ -13,6 +14,13 @@ let stopAgent = null;
 let supervisor = null;
 let manageStarted = false;
 let isSupervisor = false;
+let live = null; // the socket the server's hints come by, one for both agent views
+
+// Opened with the first agent or supervisor view; the views read again on its hints.
+function liveUpdates() {
+  if (!live) live = startLive(client(`${API}agent`, sessionStorage.getItem('agentKey')));
+  return live;
+}
 
 function show(view) {
   $('sign-in').hidden = view !== 'sign-in';
@@ -29,12 +37,17 @@ function show(view) {
 
 function openAgent() {
   show('agent');
-  if (!stopAgent) stopAgent = startAgent(client(`${API}agent`, sessionStorage.getItem('agentKey')));
+  if (!stopAgent) {
+    stopAgent = startAgent(client(`${API}agent`, sessionStorage.getItem('agentKey')), liveUpdates());
+  }
 }
 
 function openSupervisor() {
   show('supervisor');
-  if (!supervisor) supervisor = startSupervisor(client(`${API}supervisor`, sessionStorage.getItem('agentKey')));
+  if (!supervisor) {
+    supervisor = startSupervisor(client(`${API}supervisor`, sessionStorage.getItem('agentKey')),
+      liveUpdates());
+  }
   else supervisor.shown();
 }
 

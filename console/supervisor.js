@@ -1,18 +1,19 @@
-// The supervisor view: the live queue and agent tables (refreshed every few seconds while
-// they are on screen), every conversation with filters and a transcript reader with Assign
+// The supervisor view: the live queue and agent tables (read again on the server's hints and
+// polled while they are on screen), every conversation with filters and a transcript reader with Assign
 // and Close, and the reports page (reports.js). Names everywhere, never raw ids.
 import { $, el, showError, duration, stamp, modal, confirmAction } from './dom.js';
 import { STATES, PRESENCE, customerName, refusal } from './words.js';
 import { startTranscript } from './transcript.js';
 import { startReports } from './reports.js';
+import { coalesce } from './live.js';
 
-const REFRESH_MS = 5000;
+const REFRESH_MS = 5000; // without live updates; with them, live.js says how often
 const PAGE_SIZE = 25;
 const PRESENCE_ORDER = { available: 0, busy: 1, away: 2, offline: 3 };
 // The agent's words, except an offer: here it is offered to someone, not to the reader.
 const stateWord = (state) => (state === 'offered' ? 'offered' : STATES[state] || state);
 
-export function startSupervisor(api) {
+export function startSupervisor(api, live) {
   let page = 'live';
   let timer = null;
   let agents = []; // /supervisor/agents, the latest read
@@ -88,7 +89,8 @@ export function startSupervisor(api) {
 
   // -- the live tables --------------------------------------------------------------------------
 
-  async function refreshLive() {
+  const refreshLive = coalesce(readLive);
+  async function readLive() {
     try {
       const [queues, people] = await Promise.all([api.get('/queues'), api.get('/agents')]);
       agents = people.items;
@@ -96,7 +98,8 @@ export function startSupervisor(api) {
       renderQueues(queues.items);
       renderAgents(agents);
       $('sv-live-updated').textContent = `Updated at ${new Date().toLocaleTimeString()}; `
-        + 'refreshed every 5 seconds while this page is open.';
+        + (live.state() === 'live' ? 'updated as things change while this page is open.'
+          : `refreshed every ${live.pollMs(REFRESH_MS) / 1000} seconds while this page is open.`);
       showError($('sv-live-error'), null);
     } catch (error) { showError($('sv-live-error'), error); }
   }
@@ -357,15 +360,37 @@ export function startSupervisor(api) {
   // -- refreshing -------------------------------------------------------------------------------
 
   // Only what is on screen is refreshed, and nothing while the browser tab is hidden.
+  const onScreen = () => !document.hidden && !$('supervisor-view').hidden;
+  const reloadReader = coalesce(reloadOpen);
+  const pollReader = coalesce(() => transcript.poll());
+
   async function tick() {
     clearTimeout(timer);
-    if (!document.hidden && !$('supervisor-view').hidden) {
+    if (onScreen()) {
       if (page === 'live') await refreshLive();
-      else if (page === 'conversations' && openId) await Promise.all([reloadOpen(), transcript.poll()]);
+      else if (page === 'conversations' && openId) await Promise.all([reloadReader(), pollReader()]);
     }
-    timer = setTimeout(tick, REFRESH_MS);
+    clearTimeout(timer); // one chain of polls, even when a state change restarted it meanwhile
+    timer = setTimeout(tick, live.pollMs(REFRESH_MS));
   }
   document.addEventListener('visibilitychange', () => { if (!document.hidden) tick(); });
+
+  // Hints: any change of a conversation or a queue moves the live tables' figures (waiting,
+  // capacity used); the reader follows its own conversation.
+  live.subscribe((hint) => {
+    if (!onScreen()) return; // read when shown again (tick)
+    const about = hint.conversation_id;
+    if (hint.type === 'resync') { tick(); return; }
+    if (page === 'live') refreshLive();
+    else if (page === 'conversations' && openId && (!about || about === openId)) {
+      if (hint.type.startsWith('message.')) pollReader();
+      else reloadReader();
+    }
+  });
+  live.watch(() => {
+    clearTimeout(timer);
+    timer = setTimeout(tick, live.pollMs(REFRESH_MS));
+  });
 
   // Names for the filters even before the live page is read.
   api.get('/agents').then((people) => learnNames(null, people.items)).catch(() => {});

@@ -16,5 +16,6 @@ def console(req: func.HttpRequest) -> func.HttpResponse:
         # Relative links in index.html need the trailing slash.
         return func.HttpResponse(status_code=308, headers={"Location": "/api/console/"})
     # Read alone: static files must not need the whole settings (nor fail with them).
-    found = serve(path, csp=content_security_policy(os.environ.get("FACEBOOK_GRAPH_URL")))
+    found = serve(path, csp=content_security_policy(os.environ.get("FACEBOOK_GRAPH_URL"),
+                                                    os.environ.get("WEB_PUBSUB_ENDPOINT")))
     return func.HttpResponse(found.body, status_code=found.status, headers=found.headers)

@@ -30,14 +30,34 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
        "form-action 'self'")
 
 
-def content_security_policy(graph_url: str | None = None) -> str:
+def content_security_policy(graph_url: str | None = None,
+                            web_pubsub_endpoint: str | None = None) -> str:
     """The CSP, with the Graph API's origin among the image sources when it is plain http
-    (the local simulator, which serves the pictures of its customers itself)."""
+    (the local simulator, which serves the pictures of its customers itself), and the live
+    updates' socket origin among the connections: Web PubSub's own (``WEB_PUBSUB_ENDPOINT``,
+    ``https://<name>.webpubsub.azure.com`` → ``wss://<name>.webpubsub.azure.com``), that one
+    and no other. Without it (the devhost serves the socket on its own origin) ``'self'``
+    already allows it: CSP 3 matches ws:/wss: to the page's own host and port."""
+    policy = CSP
     parts = urlsplit(graph_url or "")
-    if parts.scheme != "http" or not parts.netloc:
-        return CSP
-    return CSP.replace("img-src 'self' blob: https:;",
-                       f"img-src 'self' blob: https: http://{parts.netloc};")
+    if parts.scheme == "http" and parts.netloc:
+        policy = policy.replace("img-src 'self' blob: https:;",
+                                f"img-src 'self' blob: https: http://{parts.netloc};")
+    socket = _socket_origin(web_pubsub_endpoint)
+    if socket:
+        policy = policy.replace("connect-src 'self';", f"connect-src 'self' {socket};")
+    return policy
+
+
+def _socket_origin(endpoint: str | None) -> str | None:
+    """``wss://host[:port]`` for an https endpoint (``ws://`` for http), or None for anything
+    that is not a plain origin (a policy must not carry stray words from a setting)."""
+    parts = urlsplit((endpoint or "").strip())
+    scheme = {"https": "wss", "http": "ws"}.get(parts.scheme)
+    host = parts.netloc
+    if not scheme or not host or any(c in host for c in " ;,'\"@"):
+        return None
+    return f"{scheme}://{host}"
 
 
 @dataclass(frozen=True)

@@ -81,3 +81,15 @@ def test_profile_pictures_may_come_from_facebook_and_from_a_local_graph() -> Non
     local = content_security_policy("http://127.0.0.1:7300/v25.0")
     assert "img-src 'self' blob: https: http://127.0.0.1:7300;" in local
     assert local.replace(" http://127.0.0.1:7300", "") == CSP
+
+
+def test_the_live_socket_may_come_from_web_pubsub_only() -> None:
+    from messenger_channel.console_files import content_security_policy
+
+    azure = content_security_policy(None, "https://contoso-live.webpubsub.azure.com/")
+    assert "connect-src 'self' wss://contoso-live.webpubsub.azure.com;" in azure
+    assert azure.replace(" wss://contoso-live.webpubsub.azure.com", "") == CSP
+    assert content_security_policy(None, None) == CSP  # the devhost's socket is 'self'
+    for odd in ("", "webpubsub.azure.com", "ftp://x", "https://x.azure.com;script-src *",
+                "https://a b"):
+        assert content_security_policy(None, odd) == CSP, odd
