@@ -33,6 +33,7 @@ from messenger_channel.api.workforce_models import (
 )
 from messenger_channel.conversations.distribution import Distributor
 from messenger_channel.workforce.agents import AgentCreate, Agents
+from messenger_channel.workforce.canned_responses import forget_personal_responses
 from messenger_channel.workforce.queue_management import Queues
 from messenger_channel.workforce.queues import QueueCreate
 from messenger_channel.workforce.resource import Resource
@@ -102,6 +103,8 @@ def _add_routes(collection: Collection) -> None:
 
     def delete(id: str, services: ServicesDep, _: ManagerDep) -> Response:
         resource(services.tables, services.clock).delete(id)
+        if resource is Agents:  # their saved replies go with them; nobody else can use them
+            forget_personal_responses(services.tables, id)
         return Response(status_code=204)
 
     # FastAPI reads the body's model from the annotation, which differs per resource.

@@ -252,6 +252,16 @@ def usable_by(tables: TableStore, agent: Agent, query: str = "") -> list[CannedR
             if matches(canned, query)]
 
 
+def forget_personal_responses(tables: TableStore, agent_id: str) -> int:
+    """Delete a deleted agent's personal responses (and free their shortcuts); how many."""
+    responses = CannedResponses(tables, owner_agent_id=agent_id)
+    mine = responses.all()
+    for canned in mine:
+        with contextlib.suppress(Missing):  # deleted meanwhile: the same outcome
+            responses.delete(canned.id)
+    return len(mine)
+
+
 def canned_for_agent(tables: TableStore, agent: Agent, canned_id: str) -> CannedResponse:
     """The response ``canned_id`` if ``agent`` may use it (one that ``usable_by`` lists);
     ``Missing`` otherwise, whether it does not exist or is not theirs to use."""

@@ -15,7 +15,11 @@ from fastapi.testclient import TestClient
 from messenger_channel.errors import Missing
 from messenger_channel.services import Services
 from messenger_channel.workforce.agents import Agent, get_agent
-from messenger_channel.workforce.canned_responses import canned_for_agent
+from messenger_channel.workforce.canned_responses import (
+    CannedResponses,
+    canned_for_agent,
+    forget_personal_responses,
+)
 from tests.support.keys import MANAGEMENT_KEY
 
 ISO_SECOND = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
@@ -158,6 +162,20 @@ def test_personal_response_lifecycle(team: Team, services: Services) -> None:
     assert agent.shortcuts() == ["thanks"]
     with pytest.raises(Missing):
         canned_for_agent(services.tables, _agent(services, agent_id), canned_id)
+
+
+def test_an_agents_personal_responses_go_with_them(team: Team, manager: Caller,
+                                                   services: Services) -> None:
+    gone_id, gone = team.agent("Gone")
+    _, kept = team.agent("Kept")
+    for shortcut in ("hello", "bye"):
+        gone.canned(shortcut)
+    kept.canned("hello")
+    manager.canned("hello")  # a team one with the same shortcut stays
+    assert manager.call("DELETE", f"/agents/{gone_id}").status_code == 204
+    assert CannedResponses(services.tables, owner_agent_id=gone_id).all() == []
+    assert kept.shortcuts() == ["hello", "hello"]  # personal, then the team's
+    assert forget_personal_responses(services.tables, gone_id) == 0  # again: nothing left
 
 
 # ---------------------------------------------------------------------------------- keys
