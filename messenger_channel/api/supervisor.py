@@ -7,6 +7,7 @@ The rules live in the core: ``conversations/supervision.py`` (lists, live view),
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated
 
@@ -42,8 +43,10 @@ from messenger_channel.conversations.reports import (
     report,
 )
 from messenger_channel.conversations.supervision import (
+    AgentNow,
     BadCursor,
     Filters,
+    QueueNow,
     agents_now,
     every_conversation,
     queues_now,
@@ -142,69 +145,33 @@ def close_conversation(conversation_id: str, supervisor_id: SupervisorIdDep,
     return conversation_answer(services, closed)
 
 
-class QueueNowOut(BaseModel):
-    queue_id: str
-    name: str
-    waiting: int
-    offered: int
-    active: int
-    longest_wait_seconds: int | None
-    agents_available: int
-
-
-class AgentNowOut(BaseModel):
-    agent_id: str
-    name: str
-    presence: str
-    role: str
-    capacity: int
-    used: int
-    conversations: int
-    queue_ids: list[str]
-
-
 class QueuesNow(BaseModel):
-    items: list[QueueNowOut]
+    items: list[QueueNow]
 
 
 class AgentsNow(BaseModel):
-    items: list[AgentNowOut]
+    items: list[AgentNow]
 
 
 @router.get("/queues", response_model=QueuesNow)
 def queues(supervisor_id: SupervisorIdDep, services: ServicesDep) -> QueuesNow:
     """Each queue now: waiting, offered and active conversations, the longest wait, the
     agents available in it."""
-    return QueuesNow(items=[QueueNowOut(**vars(q)) for q in queues_now(services, services.clock)])
+    return QueuesNow(items=queues_now(services, services.clock))
 
 
 @router.get("/agents", response_model=AgentsNow)
 def agents(supervisor_id: SupervisorIdDep, services: ServicesDep) -> AgentsNow:
     """Each agent now: presence, capacity and what is used of it (the distribution's own
     reservations), the conversations they hold."""
-    return AgentsNow(items=[AgentNowOut(**vars(a)) for a in agents_now(services)])
-
-
-class ReportRowOut(BaseModel):
-    key: str
-    name: str | None  # the queue's, agent's or page's name
-    conversations: int
-    closed: int
-    abandoned: int
-    transferred: int
-    median_wait_seconds: float | None
-    median_first_response_seconds: float | None
-    p90_first_response_seconds: float | None
-    median_handle_seconds: float | None
-    csat_average: float | None
-    csat_responses: int
+    return AgentsNow(items=agents_now(services))
 
 
 class ReportOut(BaseModel):
     from_: date = Field(alias="from")
     to: date
     group_by: GroupBy
-    items: list[ReportRowOut]
+    items: list[ReportRow]
 
 
 @router.get("/reports", response_model=ReportOut, response_model_by_alias=True,
@@ -224,15 +191,16 @@ def reports(supervisor_id: SupervisorIdDep, services: ServicesDep,
     if format not in ("json", "csv"):
         raise ApiError(422, "validation_error", "format: json or csv",
                        [{"field": "format", "message": "json or csv"}])
-    rows = report(ReportDays(services.tables, services.clock).facts(from_, to), group_by)
     names = Names(services.tables)
+    rows = [replace(row, name=_name(names, group_by, row)) for row in report(
+        ReportDays(services.tables, services.clock).facts(from_, to), group_by)]
     if format == "csv":
-        return Response(as_csv(rows, {row.key: _name(names, group_by, row) for row in rows}),
+        return Response(as_csv(rows),
                         media_type="text/csv; charset=utf-8", headers={
             "Content-Disposition":
                 f'attachment; filename="report-{group_by}-{from_}-{to}.csv"'})
-    return ReportOut.model_validate({"from": from_, "to": to, "group_by": group_by, "items": [
-        ReportRowOut(**vars(row), name=_name(names, group_by, row)) for row in rows]})
+    return ReportOut.model_validate({"from": from_, "to": to, "group_by": group_by,
+                                     "items": rows})
 
 
 def _name(names: Names, group_by: GroupBy, row: ReportRow) -> str | None:

@@ -29,7 +29,7 @@ import csv
 import io
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, astuple, dataclass, fields
 from datetime import datetime
 from typing import Literal
@@ -54,6 +54,7 @@ class ReportRow:
     median_handle_seconds: float | None
     csat_average: float | None
     csat_responses: int
+    name: str | None = None  # the queue's, agent's or page's, filled by who shows the row
 
 
 def percentile(values: Sequence[float], share: float) -> float | None:
@@ -153,17 +154,17 @@ def report(facts: Iterable[Fact], group_by: GroupBy) -> list[ReportRow]:
     return [summarise(key, groups[key]) for key in sorted(groups)]
 
 
-def as_csv(rows: Sequence[ReportRow], names: Mapping[str, str | None] | None = None) -> str:
-    """The rows as CSV; ``names``: the queue's, agent's or page's name of each key."""
+def as_csv(rows: Sequence[ReportRow]) -> str:
+    """The rows as CSV, the name beside the key."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    columns = [f.name for f in fields(ReportRow)]
-    writer.writerow([columns[0], "name", *columns[1:]])
+    columns = [f.name for f in fields(ReportRow) if f.name != "name"]
+    columns.insert(1, "name")
+    writer.writerow(columns)
     for row in rows:
         values = asdict(row)
-        values["name"] = (names or {}).get(row.key)
         writer.writerow(["" if values[name] is None else _cell(values[name])
-                         for name in [columns[0], "name", *columns[1:]]])
+                         for name in columns])
     return out.getvalue()
 
 
