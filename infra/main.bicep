@@ -1,5 +1,6 @@
 // Deploys the Messenger channel: a resource group with the Flex Consumption function app, its
-// storage, Service Bus queues, Key Vault, monitoring and role assignments.
+// storage, Service Bus queues, Key Vault, Web PubSub (the console's live updates), monitoring
+// and role assignments.
 //
 // azd up (azure.yaml at the repository root) or:
 //   az deployment sub create --location <region> --template-file infra/main.bicep \
@@ -91,6 +92,41 @@ param storageSkuName string = 'Standard_LRS'
 @description('Days Log Analytics keeps logs and telemetry.')
 param logRetentionInDays int = 30
 
+@allowed([
+  'Free_F1'
+  'Standard_S1'
+])
+@description('Web PubSub tier of the console\'s live updates: Free_F1 (20 concurrent connections, 20,000 messages a day, no SLA) or Standard_S1 (per unit 1,000 connections, 1,000,000 messages a day, SLA).')
+param webPubSubSku string = 'Free_F1'
+
+@allowed([
+  1
+  2
+  3
+  4
+  5
+  6
+  7
+  8
+  9
+  10
+  20
+  30
+  40
+  50
+  60
+  70
+  80
+  90
+  100
+])
+@description('Web PubSub units when webPubSubSku is Standard_S1, each 1,000 concurrent connections; Free_F1 has one.')
+param webPubSubCapacity int = 1
+
+@minLength(1)
+@description('WEB_PUBSUB_HUB: the Web PubSub hub the console connects to.')
+param webPubSubHub string = 'console'
+
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = {
   'azd-env-name': environmentName
@@ -161,6 +197,20 @@ module serviceBus 'app/service-bus.bicep' = {
   }
 }
 
+module webPubSub 'app/web-pubsub.bicep' = {
+  name: 'webPubSub'
+  scope: rg
+  params: {
+    name: 'wps-${resourceToken}'
+    location: location
+    tags: tags
+    skuName: webPubSubSku
+    capacity: webPubSubCapacity
+    hubName: webPubSubHub
+    logAnalyticsWorkspaceId: monitoring.outputs.logAnalyticsId
+  }
+}
+
 module keyVault 'core/security/key-vault.bicep' = {
   name: 'keyVault'
   scope: rg
@@ -192,6 +242,7 @@ module rbac 'app/rbac.bicep' = {
     serviceBusNamespaceName: serviceBus.outputs.name
     keyVaultName: keyVault.outputs.name
     applicationInsightsName: monitoring.outputs.applicationInsightsName
+    webPubSubName: webPubSub.outputs.name
   }
 }
 
@@ -214,6 +265,8 @@ module functionApp 'app/function-app.bicep' = {
     keyVaultUri: keyVault.outputs.uri
     managementApiKeySecretUri: secrets.outputs.managementApiKeySecretUri
     alertWebhookSecretUri: secrets.outputs.alertWebhookSecretUri
+    webPubSubEndpoint: webPubSub.outputs.endpoint
+    webPubSubHub: webPubSub.outputs.hubName
     applicationInsightsName: monitoring.outputs.applicationInsightsName
     facebookGraphUrl: facebookGraphUrl
     tokenWarningDays: tokenWarningDays
@@ -223,8 +276,9 @@ module functionApp 'app/function-app.bicep' = {
     instanceMemoryMB: instanceMemoryMB
     maximumInstanceCount: maximumInstanceCount
   }
-  // The app starts with its roles in place: the host reaches storage and Service Bus and the
-  // Key Vault references resolve on first start instead of failing until the next restart.
+  // The app starts with its roles in place: the host reaches storage and Service Bus, the Key
+  // Vault references resolve and Web PubSub accepts the app's calls on first start instead of
+  // failing until the next restart.
   dependsOn: [
     rbac
   ]
@@ -246,3 +300,6 @@ output MANAGEMENT_API_KEY_SECRET_NAME string = secrets.outputs.managementApiKeyS
 output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
 output SERVICEBUS_FULLY_QUALIFIED_NAMESPACE string = serviceBus.outputs.fullyQualifiedNamespace
 output APPLICATIONINSIGHTS_NAME string = monitoring.outputs.applicationInsightsName
+output AZURE_WEB_PUBSUB_NAME string = webPubSub.outputs.name
+output WEB_PUBSUB_ENDPOINT string = webPubSub.outputs.endpoint
+output WEB_PUBSUB_HUB string = webPubSub.outputs.hubName

@@ -2,8 +2,8 @@
 // (messenger_channel/settings.py; the settings table of API.md).
 //
 // Every connection is identity-based: the user-assigned identity authenticates to storage,
-// Service Bus, Key Vault and Application Insights. No connection string, account key or SAS
-// appears in the settings; the two secrets are Key Vault references.
+// Service Bus, Key Vault, Web PubSub and Application Insights. No connection string, account key
+// or SAS appears in the settings; the two secrets are Key Vault references.
 
 @description('Name of the function app; also its host name, <name>.azurewebsites.net.')
 param name string
@@ -52,6 +52,12 @@ param managementApiKeySecretUri string
 
 @description('Versionless Key Vault secret URI of the alert webhook URL; empty when there is none.')
 param alertWebhookSecretUri string = ''
+
+@description('WEB_PUBSUB_ENDPOINT: https://<name>.webpubsub.azure.com, reached with the app\'s identity.')
+param webPubSubEndpoint string
+
+@description('WEB_PUBSUB_HUB: the hub the console connects to.')
+param webPubSubHub string
 
 @description('Name of the Application Insights component.')
 param applicationInsightsName string
@@ -209,6 +215,9 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
       TOKEN_WARNING_DAYS: string(tokenWarningDays)
       TOKEN_CHECK_SCHEDULE: tokenCheckSchedule
       WEBHOOK_MAX_BODY_BYTES: string(webhookMaxBodyBytes)
+      // Live updates (API.md): identity-based through AZURE_CLIENT_ID; no access key exists.
+      WEB_PUBSUB_ENDPOINT: webPubSubEndpoint
+      WEB_PUBSUB_HUB: webPubSubHub
       // The connection string only locates the component; with local auth disabled, telemetry
       // is accepted only with the Entra ID token the authentication string asks for.
       APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsights.properties.ConnectionString

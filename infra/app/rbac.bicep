@@ -22,6 +22,7 @@ param storageAccountName string
 param serviceBusNamespaceName string
 param keyVaultName string
 param applicationInsightsName string
+param webPubSubName string
 
 var roles = {
   // Functions host (AzureWebJobsStorage: leases, keys), deployment package, attachments, archives.
@@ -38,6 +39,9 @@ var roles = {
   keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6'
   // Entra ID-authenticated telemetry (Application Insights has local auth disabled).
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
+  // Live updates: publishes hints to users and groups and asks for the consoles' client access
+  // tokens (Web PubSub has local auth disabled, so the token comes from its generateToken API).
+  webPubSubServiceOwner: '12cf5a90-567b-43ae-8102-96cf46c7d9b4'
 }
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
@@ -54,6 +58,10 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
 
 resource applicationInsights 'Microsoft.Insights/components@2020-02-02' existing = {
   name: applicationInsightsName
+}
+
+resource webPubSub 'Microsoft.SignalRService/webPubSub@2024-03-01' existing = {
+  name: webPubSubName
 }
 
 resource appBlobDataOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
@@ -111,6 +119,16 @@ resource appMetricsPublisher 'Microsoft.Authorization/roleAssignments@2022-04-01
   scope: applicationInsights
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.monitoringMetricsPublisher)
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource appWebPubSubServiceOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(webPubSub.id, appPrincipalId, roles.webPubSubServiceOwner)
+  scope: webPubSub
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.webPubSubServiceOwner)
     principalId: appPrincipalId
     principalType: 'ServicePrincipal'
   }

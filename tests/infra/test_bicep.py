@@ -3,7 +3,8 @@
 Every .bicep file is parsed with pycep-parser, and the properties the product depends on are
 asserted: the queues of messenger_channel/bus/queues.py, identity-based app settings covering
 messenger_channel/settings.py, hardened storage and Key Vault, the Flex Consumption
-configuration, and role assignments with Azure's built-in role ids. A change to the templates
+configuration, the identity-only Web PubSub service of the console's live updates, and role
+assignments with Azure's built-in role ids. A change to the templates
 that loosens one of these fails here before it reaches a deployment.
 """
 
@@ -28,6 +29,7 @@ INFRA = ROOT / "infra"
 MAIN = INFRA / "main.bicep"
 FUNCTION_APP = INFRA / "app" / "function-app.bicep"
 RBAC = INFRA / "app" / "rbac.bicep"
+WEB_PUBSUB = INFRA / "app" / "web-pubsub.bicep"
 BICEP_FILES = sorted(INFRA.rglob("*.bicep"))
 
 # Azure's built-in role definition ids: the same GUID in every tenant (Azure built-in roles
@@ -40,6 +42,7 @@ BUILT_IN_ROLES = {
     "b86a8fe4-44ce-4948-aee5-eccb2c155cd7": "Key Vault Secrets Officer",
     "4633458b-17de-408a-b874-0445c86b69e6": "Key Vault Secrets User",
     "3913510d-42f4-4e42-8a64-420c390055eb": "Monitoring Metrics Publisher",
+    "12cf5a90-567b-43ae-8102-96cf46c7d9b4": "Web PubSub Service Owner",
 }
 
 # What the app's identity holds, on which kind of resource: exactly this, nothing broader.
@@ -50,6 +53,7 @@ APP_ROLES = {
     ("Azure Service Bus Data Receiver", "Microsoft.ServiceBus/namespaces"),
     ("Key Vault Secrets Officer", "Microsoft.KeyVault/vaults"),
     ("Monitoring Metrics Publisher", "Microsoft.Insights/components"),
+    ("Web PubSub Service Owner", "Microsoft.SignalRService/webPubSub"),
 }
 DEPLOYER_ROLES = {("Key Vault Secrets User", "Microsoft.KeyVault/vaults")}
 
@@ -382,6 +386,138 @@ def test_key_vault_uses_rbac_with_soft_delete_and_purge_protection() -> None:
     assert properties["enablePurgeProtection"] is True
     assert "accessPolicies" not in properties
     assert default(path, "softDeleteRetentionInDays") >= 7
+
+
+# --- Web PubSub (live updates) --------------------------------------------------------------
+
+# Units a Standard_S1 service may have (Microsoft.SignalRService/webPubSub, ResourceSku.capacity).
+STANDARD_UNITS = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100}
+
+
+def web_pubsub() -> dict[str, Any]:
+    return single(WEB_PUBSUB, "Microsoft.SignalRService/webPubSub")
+
+
+def conditional(value: Any) -> dict[str, Any]:
+    assert isinstance(value, dict) and value["operator"]["type"] == "conditional", value
+    return cast(dict[str, Any], value["operator"]["operands"])
+
+
+def test_web_pubsub_is_deployed_once_with_the_console_hub() -> None:
+    assert len(list(everywhere("Microsoft.SignalRService/webPubSub"))) == 1
+    assert web_pubsub()["kind"] == "WebPubSub"
+    assert module_path(MAIN, parse(MAIN)["modules"]["webPubSub"]) == WEB_PUBSUB
+    module = main_module("webPubSub")
+    assert module["params"]["name"] == "wps-${resourceToken}"
+    (hub,) = [body(r) for r in resources(WEB_PUBSUB, "Microsoft.SignalRService/webPubSub/hubs")
+              .values()]
+    assert hub["parent"] == "webPubSub"
+    assert hub["name"] == "hubName"
+    assert module["params"]["hubName"] == "webPubSubHub"
+    # Only clients holding a token from /api/agent/negotiate connect; the service calls nothing.
+    assert hub["properties"]["anonymousConnectPolicy"].lower() == "deny"
+    assert not hub["properties"].get("eventHandlers")
+    assert not hub["properties"].get("eventListeners")
+
+
+def test_web_pubsub_hub_default_is_the_app_default() -> None:
+    # API.md, "Live updates": WEB_PUBSUB_HUB defaults to console.
+    assert default(MAIN, "webPubSubHub") == "console"
+    assert default(WEB_PUBSUB, "hubName") == "console"
+    for field in Settings.model_fields.values():
+        if field.alias == "WEB_PUBSUB_HUB":
+            assert field.default == "console"
+
+
+def test_web_pubsub_tier_is_free_by_default_with_standard_as_a_parameter() -> None:
+    for path, name in ((MAIN, "webPubSubSku"), (WEB_PUBSUB, "skuName")):
+        assert default(path, name) == "Free_F1", f"{path.name}: {name}"
+        assert set(decorator(parameter(path, name), "allowed")) == {"Free_F1", "Standard_S1"}
+    for path, name in ((MAIN, "webPubSubCapacity"), (WEB_PUBSUB, "capacity")):
+        assert default(path, name) == 1
+        assert set(decorator(parameter(path, name), "allowed")) <= STANDARD_UNITS
+    module = main_module("webPubSub")["params"]
+    assert module["skuName"] == "webPubSubSku"
+    assert module["capacity"] == "webPubSubCapacity"
+    sku = web_pubsub()["sku"]
+    assert sku["name"] == "skuName"
+    # Free_F1 has exactly one unit whatever the capacity parameter says.
+    variables = parse(WEB_PUBSUB)["variables"]
+    is_free = variables[conditional(sku["capacity"])["condition"]]["value"]["operator"]
+    assert is_free["type"] == "equals"
+    assert set(is_free["operands"].values()) == {"skuName", "Free_F1"}
+    assert conditional(sku["capacity"])["true_value"] == 1
+    assert conditional(sku["capacity"])["false_value"] == "capacity"
+    assert conditional(sku["tier"])["true_value"] == "Free"
+    assert conditional(sku["tier"])["false_value"] == "Standard"
+
+
+def test_web_pubsub_accepts_entra_id_only() -> None:
+    properties = web_pubsub()["properties"]
+    # No access keys, hence no connection string: the app's identity and the tokens it obtains
+    # from the service are the only way in.
+    assert properties["disableLocalAuth"] is True
+    assert properties.get("disableAadAuth", False) is False
+    assert properties["publicNetworkAccess"] == "Enabled"
+    # Live trace would bill its logs as messages against the Free tier's daily quota.
+    assert properties["liveTraceConfiguration"]["enabled"] == "false"
+
+
+def test_web_pubsub_logs_go_to_the_log_analytics_workspace() -> None:
+    (setting,) = [body(r) for r in resources(WEB_PUBSUB, "Microsoft.Insights/diagnosticSettings")
+                  .values()]
+    assert setting["scope"] == "webPubSub"
+    properties = setting["properties"]
+    assert properties["workspaceId"] == "logAnalyticsWorkspaceId"
+    assert main_param("webPubSub", "logAnalyticsWorkspaceId") == "monitoring.outputs.logAnalyticsId"
+    logs = {log["category"]: log["enabled"] for log in properties["logs"]}
+    assert logs["ConnectivityLogs"] is True
+    assert logs["HttpRequestLogs"] is True
+    assert logs["MessagingLogs"] == "messagingLogs"
+    assert default(WEB_PUBSUB, "messagingLogs") is False
+    assert {"category": "AllMetrics", "enabled": True} in properties["metrics"]
+    # The service emits the categories the diagnostic setting collects.
+    emitted = {c["name"]: c["enabled"]
+               for c in web_pubsub()["properties"]["resourceLogConfiguration"]["categories"]}
+    assert emitted["ConnectivityLogs"] == "true"
+    assert conditional(emitted["MessagingLogs"])["condition"] == "messagingLogs"
+
+
+def test_app_identity_owns_web_pubsub_and_nothing_wider() -> None:
+    document = parse(RBAC)
+    role_ids = document["variables"]["roles"]["value"]
+    (target,) = [name for name, r in resources(RBAC, "Microsoft.SignalRService/webPubSub").items()
+                 if r["existing"]]
+    assert body(resources(RBAC, "Microsoft.SignalRService/webPubSub")[target])["name"] == (
+        "webPubSubName"
+    )
+    assert main_param("rbac", "webPubSubName") == "webPubSub.outputs.name"
+    owners = []
+    for resource in resources(RBAC, "Microsoft.Authorization/roleAssignments").values():
+        assignment = body(resource)
+        definition = assignment["properties"]["roleDefinitionId"]["function"]
+        role_key = render(definition["parameters"]["resource_name_1"]).removeprefix("roles.")
+        if BUILT_IN_ROLES.get(role_ids[role_key]) == "Web PubSub Service Owner":
+            owners.append(assignment)
+    (owner,) = owners
+    assert owner["scope"] == target
+    assert owner["properties"]["principalId"] == "appPrincipalId"
+    assert owner["properties"]["principalType"] == "ServicePrincipal"
+    assert role_ids["webPubSubServiceOwner"] == "12cf5a90-567b-43ae-8102-96cf46c7d9b4"
+
+
+def test_web_pubsub_settings_reach_the_function_app() -> None:
+    settings = app_settings()
+    assert settings["WEB_PUBSUB_ENDPOINT"] == "webPubSubEndpoint"
+    assert settings["WEB_PUBSUB_HUB"] == "webPubSubHub"
+    assert main_param("functionApp", "webPubSubEndpoint") == "webPubSub.outputs.endpoint"
+    assert main_param("functionApp", "webPubSubHub") == "webPubSub.outputs.hubName"
+    outputs = parse(WEB_PUBSUB)["outputs"]
+    assert outputs["endpoint"]["value"] == "https://${webPubSub.properties.hostName}"
+    assert render(outputs["hubName"]["value"]) == "hub.name"
+    # The app publishes with its identity (AZURE_CLIENT_ID): no key setting next to the endpoint.
+    assert not [name for name in settings if "PUBSUB" in name.upper()
+                and name not in {"WEB_PUBSUB_ENDPOINT", "WEB_PUBSUB_HUB"}]
 
 
 # --- function app ----------------------------------------------------------------------------
