@@ -16,11 +16,12 @@ import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 
 from devhost.config import DevhostConfig
 from devhost.http_bridge import BodyTooLarge, read_body, to_function_request, to_starlette_response
 from devhost.invoke import invoke_async
+from devhost.live_socket import LiveSockets
 from devhost.loader import describe_functions, import_app
 from devhost.queue_runner import QueueFunctionRunner
 from devhost.timer_runner import TimerFunctionRunner
@@ -28,6 +29,7 @@ from messenger_channel import metering
 from messenger_channel.bus.factory import LOCAL_QUEUE_FILE
 from messenger_channel.bus.local import open_local_queue
 from messenger_channel.clock import Clock, isoformat, system_clock
+from messenger_channel.live.local import open_local_live
 from messenger_channel.security import bearer_token, same_secret
 
 log = logging.getLogger("devhost")
@@ -51,6 +53,8 @@ class Devhost:
         clock.set_offset(config.clock_offset_seconds)
         config.data_dir.mkdir(parents=True, exist_ok=True)
         self.queue = open_local_queue(config.data_dir / LOCAL_QUEUE_FILE, clock)
+        # The app's local live publisher hands its hints to these sockets (one LocalLive).
+        self.live = LiveSockets(open_local_live(config.data_dir, clock))
         function_app = import_app(app_target)
         self.functions = {spec.name: spec for spec in describe_functions(function_app)}
         self.prefix = route_prefix(_app_file(app_target))
@@ -113,6 +117,8 @@ class Devhost:
                 Route("/admin/clock", self.clock_route, methods=["GET", "PUT"]),
                 Route("/admin/metering", self.metering_route, methods=["GET"]),
                 Route("/admin/metering/reset", self.metering_reset, methods=["POST"]),
+                # Web PubSub's client endpoint, served here (the Functions host has no /client).
+                WebSocketRoute("/client/hubs/{hub}", self.live.endpoint),
                 Route("/{path:path}", self.dispatch_http, methods=every_method),
             ],
             lifespan=lifespan,

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from messenger_channel.bus.factory import queue_sender_from_settings
 from messenger_channel.bus.port import QueueSender
 from messenger_channel.clock import Clock, system_clock
 from messenger_channel.facebook.graph import GraphClient
+from messenger_channel.live.disabled import DisabledPublisher
+from messenger_channel.live.factory import live_publisher_from_settings
+from messenger_channel.live.port import LivePublisher
 from messenger_channel.secrets import SecretStore, secret_store_from_settings
 from messenger_channel.settings import Settings, get_settings
 from messenger_channel.storage.blobs import BlobStore
@@ -24,6 +27,8 @@ class Services:
     queue: QueueSender
     secrets: SecretStore
     graph: GraphClient
+    # Hints to the console; never raises (a ``GuardedPublisher`` in the app).
+    live: LivePublisher = field(default_factory=DisabledPublisher)
 
 
 @functools.cache
@@ -37,4 +42,5 @@ def get_services() -> Services:
         queue=queue_sender_from_settings(settings, system_clock),
         secrets=secret_store_from_settings(settings),
         graph=GraphClient(settings.facebook_graph_url),
+        live=live_publisher_from_settings(settings, system_clock),
     )

@@ -45,6 +45,11 @@ class Settings(BaseSettings):
     token_warning_days: int = Field(14, alias="TOKEN_WARNING_DAYS", ge=1, le=365)
     token_check_schedule: str = Field("0 0 */6 * * *", alias="TOKEN_CHECK_SCHEDULE")
     alert_webhook_url: str | None = Field(None, alias="ALERT_WEBHOOK_URL")
+    # Live updates: Azure Web PubSub, identity-based; absent on the devhost (it serves the
+    # socket itself) and, in Azure, the console only polls.
+    web_pubsub_endpoint: str | None = Field(None, alias="WEB_PUBSUB_ENDPOINT")
+    web_pubsub_hub: str = Field("console", alias="WEB_PUBSUB_HUB",
+                                pattern=r"^[A-Za-z][A-Za-z0-9_`,.\[\]]{0,127}$")
 
     @field_validator(
         "facebook_graph_url",
@@ -53,6 +58,7 @@ class Settings(BaseSettings):
         "alert_webhook_url",
         "storage_table_uri",
         "storage_blob_uri",
+        "web_pubsub_endpoint",
     )
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:

@@ -9,6 +9,7 @@ from messenger_channel.api import (
     agent_contacts,
     agent_conversations,
     agent_directory,
+    agent_live,
     agent_me,
     agent_replies,
 )
@@ -17,6 +18,7 @@ from messenger_channel.api.canned_responses import agent_router as canned_router
 
 router = APIRouter(prefix="/api/agent")
 router.include_router(agent_me.router)
+router.include_router(agent_live.router)
 router.include_router(agent_conversations.router)
 router.include_router(agent_replies.router)
 router.include_router(agent_contacts.router)

@@ -288,7 +288,7 @@ def list_messages(
     conversation = visible_conversation(services, conversation_id, agent_id)
     answer = messages_page(services, conversation, since=since, cursor=cursor, limit=limit)
     if conversation.agent_id == agent_id and conversation.unread:
-        ConversationStore(services.tables, services.clock).touch(
+        ConversationStore.of(services).touch(
             conversation.id, lambda c: c.model_copy(
                 update={"unread": 0, "updated_at": services.clock.now()}))
         # The customer sees "seen" once their agent has read what they wrote, not on each poll.

@@ -161,7 +161,7 @@ def link_contact(services: Services, conversation_id: str, agent_id: str,
     tables.contacts.update(conversation.page_id, conversation.psid, lambda c: c.model_copy(
         update={"linked_contact_id": contact_id, "updated_at": now}))
     # A transition: the permanent rows (by customer, by day) carry the contact too.
-    return ConversationStore(services.tables, services.clock).transition(
+    return ConversationStore.of(services).transition(
         conversation.id, lambda c: c.model_copy(update={"contact_id": contact_id,
                                                          "updated_at": now}))
 
@@ -239,7 +239,7 @@ def start_conversation(services: Services, agent_id: str, page_id: str, *,
         raise
     minutes = DEFAULT_AUTO_CLOSE_MINUTES if workstream is None else (
         workstream.auto_close_after_minutes)
-    created = ConversationStore(services.tables, services.clock).create(
+    created = ConversationStore.of(services).create(
         conversation, due_at=now + timedelta(minutes=minutes))
     if workstream is not None:
         send_automated(services, created, workstream, "agent_joined",

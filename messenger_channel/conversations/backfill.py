@@ -30,7 +30,7 @@ class BackfillBatch:
 def backfill_conversations(services: Services, cursor: str | None = None,
                            batch: int = BATCH) -> BackfillBatch:
     """Index one batch of stored conversations, from ``cursor`` (None: the first)."""
-    store = ConversationStore(services.tables, services.clock)
+    store = ConversationStore.of(services)
     page = store.tables.conversations.query("RowKey eq @row", {"row": "conversation"},
                                             page_size=batch, continuation=cursor)
     workstreams: dict[str, Workstream | None] = {}

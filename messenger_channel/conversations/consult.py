@@ -56,7 +56,7 @@ def start_consult(services: Services, conversation_id: str, agent_id: str,
             "consult_history": [*dict.fromkeys([*current.consult_history, consultant_id])],
             "updated_at": now})
 
-    updated = ConversationStore(services.tables, services.clock).transition(
+    updated = ConversationStore.of(services).transition(
         conversation.id, change)
     owner = get_agent(services.tables, agent_id)
     internal_message(services, updated, f"{owner.name if owner else 'The owner'} asked "
@@ -81,7 +81,7 @@ def end_consult(services: Services, conversation_id: str, agent_id: str,
             "consultants": {k: v for k, v in current.consultants.items() if k != consultant_id},
             "updated_at": now})
 
-    updated = ConversationStore(services.tables, services.clock).transition(
+    updated = ConversationStore.of(services).transition(
         conversation.id, change)
     consultant = get_agent(services.tables, consultant_id)
     name = consultant.name if consultant else "A consultant"

@@ -72,7 +72,7 @@ class _Superseded(Exception):
 class Distributor:
     def __init__(self, services: Services) -> None:
         self.services = services
-        self.store = ConversationStore(services.tables, services.clock)
+        self.store = ConversationStore.of(services)
         self.tables = self.store.tables
         self._workstreams: dict[str, Workstream | None] = {}
 

@@ -122,7 +122,7 @@ class _InboundEvent:
         self.event = event
         self.psid = psid
         self.page_id = event.page_id
-        self.store = ConversationStore(services.tables, services.clock)
+        self.store = ConversationStore.of(services)
         self.tables = self.store.tables
         self.now = services.clock.now()
         # Facebook's time of the event, not when we got it: the messaging window counts from it.

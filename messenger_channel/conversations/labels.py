@@ -24,6 +24,6 @@ def set_labels(services: Services, conversation_id: str, agent_id: str,
     wanted = list(dict.fromkeys(labels))
     now = services.clock.now()
     # A transition: the permanent rows carry labels too (supervisors filter on them).
-    return ConversationStore(services.tables, services.clock).transition(
+    return ConversationStore.of(services).transition(
         conversation_id, lambda c: None if c.labels == wanted else c.model_copy(
             update={"labels": wanted, "updated_at": now}))

@@ -12,12 +12,11 @@ import uuid
 from messenger_channel.conversations.models import (
     Author,
     Conversation,
-    ConversationTables,
     Message,
     message_key,
 )
 from messenger_channel.conversations.participants import COLLABORATES, participating
-from messenger_channel.conversations.store import ConversationStore
+from messenger_channel.conversations.store import ConversationStore, conversation_tables
 from messenger_channel.errors import Invalid
 from messenger_channel.services import Services
 
@@ -35,7 +34,7 @@ def add_note(services: Services, conversation_id: str, agent_id: str, text: str)
         raise Invalid([("text", f"a note holds at most {MAX_NOTE_CHARS} characters")])
     note = internal_message(services, conversation, text, author="agent", agent_id=agent_id)
     # The conversation's change time moves, so the other participants' lists notice.
-    ConversationStore(services.tables, services.clock).touch(
+    ConversationStore.of(services).touch(
         conversation.id, lambda c: c.model_copy(update={"updated_at": note.created_at}))
     return note
 
@@ -47,5 +46,5 @@ def internal_message(services: Services, conversation: Conversation, text: str, 
                       id=message_key(now, f"note-{uuid.uuid4().hex}"), direction="out",
                       author=author, text=text[:MAX_NOTE_CHARS], status="received",
                       visibility="internal", agent_id=agent_id, created_at=now)
-    ConversationTables(services.tables).messages.create(message)
+    conversation_tables(services).messages.create(message)
     return message

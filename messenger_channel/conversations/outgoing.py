@@ -11,13 +11,13 @@ from __future__ import annotations
 from messenger_channel.conversations.models import (
     AttachmentInfo,
     Conversation,
-    ConversationTables,
     Message,
     MessageIndex,
     message_index_key,
     message_key,
     short_hash,
 )
+from messenger_channel.conversations.store import conversation_tables
 from messenger_channel.queue_messages import OutboundMessage, enqueue_outbound
 from messenger_channel.services import Services
 from messenger_channel.storage.errors import AlreadyExists
@@ -31,7 +31,7 @@ def automated_message_id(conversation_id: str, occasion: str) -> str:
 def send_in_conversation(services: Services, conversation: Conversation,
                          outbound: OutboundMessage,
                          attachment: AttachmentInfo | None = None) -> Message:
-    tables = ConversationTables(services.tables)
+    tables = conversation_tables(services)
     index_key = message_index_key(outbound.message_id)
     row = Message(conversation_id=conversation.id,
                   id=message_key(outbound.created_at, outbound.message_id),

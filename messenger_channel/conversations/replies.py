@@ -156,7 +156,7 @@ def agent_reply(services: Services, conversation_id: str, agent_id: str, text: s
         made.append(send_in_conversation(services, conversation, outbound,
                                          None if record is None else record.info()))
     preview = preview_of(text, len(files))
-    ConversationStore(services.tables, services.clock).touch(
+    ConversationStore.of(services).touch(
         conversation.id, lambda c: c.model_copy(update={
             "last_message_preview": preview, "last_agent_message_at": now,
             "updated_at": now}))

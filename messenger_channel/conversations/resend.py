@@ -11,9 +11,10 @@ window) carrying the row's own content, and the sender sends it as any other.
 from __future__ import annotations
 
 from messenger_channel.bus.port import QueueUnavailable
-from messenger_channel.conversations.models import ConversationTables, Message
+from messenger_channel.conversations.models import Message
 from messenger_channel.conversations.participants import MANAGES, participating
 from messenger_channel.conversations.send_rules import check_can_send
+from messenger_channel.conversations.store import conversation_tables
 from messenger_channel.errors import Conflict, Missing
 from messenger_channel.queue_messages import OutboundMessage, enqueue_outbound
 from messenger_channel.services import Services
@@ -25,7 +26,7 @@ def resend(services: Services, conversation_id: str, agent_id: str,
            message_id: str) -> Message:
     conversation = participating(services.tables, conversation_id, agent_id, MANAGES,
                                  "send to the customer")
-    tables = ConversationTables(services.tables)
+    tables = conversation_tables(services)
     try:
         row = tables.messages.get(conversation.id, message_id)
     except InvalidKey:

@@ -237,7 +237,7 @@ class SurveyAnswers:
     services: Services
 
     def __post_init__(self) -> None:
-        self.store = ConversationStore(self.services.tables, self.services.clock)
+        self.store = ConversationStore.of(self.services)
         self.pending = pending_surveys(self.services.tables)
 
     def waiting_for(self, page_id: str, psid: str, at: datetime) -> PendingSurvey | None:

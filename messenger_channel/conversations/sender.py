@@ -46,7 +46,6 @@ from typing import Any
 from messenger_channel.conversations.agent_files import find_file, read_file
 from messenger_channel.conversations.models import (
     Conversation,
-    ConversationTables,
     Message,
     short_hash,
 )
@@ -61,6 +60,7 @@ from messenger_channel.conversations.send_decisions import (
     waits_for,
 )
 from messenger_channel.conversations.send_rules import conversation_send_type, page_token
+from messenger_channel.conversations.store import conversation_tables
 from messenger_channel.conversations.window import SendType
 from messenger_channel.facebook.graph import SenderAction
 from messenger_channel.facebook.graph_errors import FailureReason, GraphError
@@ -122,7 +122,7 @@ def reconcile_echo(services: Services, metadata: str | None, mid: str | None) ->
     if metadata is None or mid is None or not metadata.startswith(METADATA_PREFIX):
         return False
     conversation_id, _, message_id = metadata.removeprefix(METADATA_PREFIX).partition(":")
-    tables = ConversationTables(services.tables)
+    tables = conversation_tables(services)
     row = tables.find_message(conversation_id, message_id) if message_id else None
     if row is None:
         return False
@@ -155,7 +155,7 @@ def send_action(services: Services, conversation: Conversation, action: SenderAc
 class _Sender:
     def __init__(self, services: Services) -> None:
         self.services = services
-        self.tables = ConversationTables(services.tables)
+        self.tables = conversation_tables(services)
         self.cursors: Table[SendCursor] = services.tables.table("SendCursors", SendCursor)
         self.parked: Table[ParkedMessage] = services.tables.table("SendCursors", ParkedMessage)
 

@@ -25,9 +25,12 @@ from messenger_channel.conversations.indexes import (
     ConversationIndexes,
     permanent_change,
 )
+from messenger_channel.conversations.live_hints import LiveHints
 from messenger_channel.conversations.milestones import with_milestones
 from messenger_channel.conversations.models import Conversation, ConversationTables
 from messenger_channel.conversations.report_days import ReportDays
+from messenger_channel.live.port import LivePublisher
+from messenger_channel.services import Services
 from messenger_channel.storage.errors import AlreadyExists
 from messenger_channel.storage.tables import TableStore
 
@@ -35,11 +38,21 @@ Change = Callable[[Conversation], Conversation | None]
 
 
 class ConversationStore:
-    def __init__(self, store: TableStore, clock: Clock) -> None:
+    def __init__(self, store: TableStore, clock: Clock, live: LivePublisher | None = None) -> None:
         self.tables = ConversationTables(store)
         self.indexes = ConversationIndexes(store)
         self.report_days = ReportDays(store, clock)
         self.clock = clock
+        # Hints go out after each write (``live_hints``): conversations from here, messages
+        # from the table's observer.
+        self.hints = None if live is None else LiveHints(live, self.tables, clock)
+        if self.hints is not None:
+            self.tables.messages = self.tables.messages.observed(self.hints.message_written)
+
+    @classmethod
+    def of(cls, services: Services) -> ConversationStore:
+        """The engine's store: its writes publish live hints."""
+        return cls(services.tables, services.clock, services.live)
 
     def get(self, conversation_id: str) -> Conversation | None:
         return self.tables.conversation(conversation_id)
@@ -60,6 +73,7 @@ class ConversationStore:
         self.write_rows(None, stored)
         self.indexes.schedule(stored.id, due_at)
         self.indexes.unschedule(repair)
+        self._written(None, stored)
         return stored
 
     def transition(self, conversation_id: str, change: Change) -> Conversation:
@@ -79,6 +93,8 @@ class ConversationStore:
         if before is not None:
             self.write_rows(before, after)
         self.indexes.unschedule(repair)
+        if before is not None:
+            self._written(before, after)
         return after
 
     def touch(self, conversation_id: str, change: Change) -> Conversation:
@@ -88,6 +104,7 @@ class ConversationStore:
                 self.write_rows(before, after)
             else:
                 self.indexes.touch(after)
+            self._written(before, after)
         return after
 
     def repair(self, conversation_id: str) -> Conversation | None:
@@ -101,6 +118,10 @@ class ConversationStore:
         digest invalidated if what the reports read changed."""
         if self.indexes.write(before, after):
             self.report_days.invalidate(after)
+
+    def _written(self, before: Conversation | None, after: Conversation) -> None:
+        if self.hints is not None:
+            self.hints.conversation_written(before, after)
 
     def _update(self, conversation_id: str, change: Change,
                 refused: list[BaseException] | None = None,
@@ -123,3 +144,8 @@ class ConversationStore:
 
         after = self.tables.conversations.update(conversation_id, "conversation", mutate)
         return (seen[-1] if changed and changed[-1] else None), after
+
+
+def conversation_tables(services: Services) -> ConversationTables:
+    """The engine's tables for writing messages: each write publishes its live hint."""
+    return ConversationStore.of(services).tables

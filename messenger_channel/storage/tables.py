@@ -381,16 +381,40 @@ class DeleteOp:
 TransactionOp = CreateOp | UpsertOp | ReplaceOp | DeleteOp
 
 
+@dataclass(frozen=True)
+class Written(Generic[M]):
+    """An entity just stored: ``created``, or replacing ``before`` (None when the writer did
+    not read it first: an upsert, a replace by ETag, a transaction)."""
+
+    entity: M
+    created: bool
+    before: M | None = None
+
+
+WriteObserver = Callable[[Written[M]], None]
+
+
 class Table(Generic[M]):
     """The entities of one table, read and written as model ``M``. Thread-safe."""
 
     def __init__(
-        self, client: TableClient, model: type[M], ensure_exists: Callable[[], None]
+        self, client: TableClient, model: type[M], ensure_exists: Callable[[], None],
+        observer: WriteObserver[M] | None = None,
     ) -> None:
         self._client = client
         self._ensure_exists = ensure_exists
         self.model = model
         self.name = client.table_name
+        self._observer = observer
+
+    def observed(self, observer: WriteObserver[M]) -> Table[M]:
+        """This table, calling ``observer`` after each successful write of a ``M`` (deletes
+        are not observed). The observer must not raise: the write is done."""
+        return Table(self._client, self.model, self._ensure_exists, observer)
+
+    def _notify(self, written: Written[M]) -> None:
+        if self._observer is not None:
+            self._observer(written)
 
     def get(self, partition_key: str, row_key: str) -> M | None:
         found = self.get_with_etag(partition_key, row_key)
@@ -414,18 +438,27 @@ class Table(Generic[M]):
         properties = to_properties(entity)
         with self._service(_describe(properties)) as client:
             metering.count("table.insert", "table.transactions", table=self.name)
-            return str(client.create_entity(properties)["etag"])
+            etag = str(client.create_entity(properties)["etag"])
+        self._notify(Written(entity, created=True))
+        return etag
 
     def upsert(self, entity: M) -> str:
         """Insert or replace the whole entity (never merge: a field set to None must go)."""
         properties = to_properties(entity)
         with self._service(_describe(properties)) as client:
             metering.count("table.upsert", "table.transactions", table=self.name)
-            return str(client.upsert_entity(properties, mode=UpdateMode.REPLACE)["etag"])
+            etag = str(client.upsert_entity(properties, mode=UpdateMode.REPLACE)["etag"])
+        self._notify(Written(entity, created=False))
+        return etag
 
     def replace(self, entity: M, etag: str) -> str:
         """Replace only if unchanged since read as ``etag``: ``ConcurrencyConflict`` if changed,
         ``NotFound`` if deleted."""
+        etag = self._replace(entity, etag)
+        self._notify(Written(entity, created=False))
+        return etag
+
+    def _replace(self, entity: M, etag: str) -> str:
         properties = to_properties(entity)
         with self._service(_describe(properties)) as client:
             metering.count("table.update", "table.transactions", table=self.name)
@@ -570,6 +603,10 @@ class Table(Generic[M]):
                 if failure is None:
                     raise
                 raise failure from error
+        for operation in operations:
+            # One table holds several kinds of rows (a message and its index rows).
+            if not isinstance(operation, DeleteOp) and isinstance(operation.entity, self.model):
+                self._notify(Written(operation.entity, created=isinstance(operation, CreateOp)))
 
     def _read_modify_write(
         self,
@@ -603,10 +640,11 @@ class Table(Generic[M]):
                 return current.entity
             self._check_keys(wanted, partition_key, row_key)
             try:
-                self.replace(wanted, current.etag)
+                self._replace(wanted, current.etag)
             except ConcurrencyConflict:
                 metering.count("table.retry", table=self.name)
                 continue
+            self._notify(Written(wanted, created=False, before=current.entity))
             return wanted
         raise ConcurrencyConflict(
             f"table {self.name}: entity {partition_key}/{row_key} kept changing; "

@@ -20,7 +20,7 @@ CORE = "messenger_channel"
 # Bottom first. A new unit must be placed here (the test says so), which is the point.
 LAYERS: list[set[str]] = [
     {"clock", "settings", "logs", "security", "errors", "console_files", "health", "metering"},
-    {"storage", "bus", "facebook", "secrets", "routing"},  # adapters; routing = the rule grammar
+    {"storage", "bus", "live", "facebook", "secrets", "routing"},  # adapters; routing: rules
     {"services", "agent_keys", "queue_messages"},
     {"provisioning"},  # accounts, pages, tokens
     {"workforce"},  # queues, agents, workstreams
