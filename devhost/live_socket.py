@@ -38,7 +38,7 @@ class LiveSockets:
         if claims is None:
             await websocket.close(POLICY_VIOLATION, "invalid or expired access token")
             return
-        outbox = _Outbox(asyncio.get_running_loop(), self.max_pending)
+        outbox = Outbox(asyncio.get_running_loop(), self.max_pending)
         connection = Connection(hub, claims.user_id, claims.groups, outbox.put)
         self.live.connect(connection)
         try:
@@ -47,8 +47,9 @@ class LiveSockets:
             self.live.disconnect(connection)
 
 
-class _Outbox:
-    """Frames handed over from any thread (the engine's) to the socket's event loop."""
+class Outbox:
+    """Frames handed over from any thread (the engine's) to the socket's event loop. Past
+    ``limit`` frames pending, it takes no more and tells the socket to close (None)."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, limit: int) -> None:
         self.loop = loop
@@ -56,16 +57,21 @@ class _Outbox:
         self.frames: asyncio.Queue[str | None] = asyncio.Queue()
         self._lock = threading.Lock()
         self._pending = 0
+        self._overflowed = False
 
     def put(self, text: str) -> bool:
         with self._lock:
-            full = self._pending >= self.limit
-            self._pending += 0 if full else 1
-        try:  # None: too many pending, close the socket
-            self.loop.call_soon_threadsafe(self.frames.put_nowait, None if full else text)
+            if self._overflowed:
+                return False
+            self._overflowed = self._pending >= self.limit
+            if not self._overflowed:
+                self._pending += 1
+            frame = None if self._overflowed else text
+        try:
+            self.loop.call_soon_threadsafe(self.frames.put_nowait, frame)
         except RuntimeError:  # the loop is closed: the host is stopping
             return False
-        return not full
+        return frame is not None
 
     async def get(self) -> str | None:
         text = await self.frames.get()
@@ -75,7 +81,7 @@ class _Outbox:
         return text
 
 
-async def _serve(websocket: WebSocket, outbox: _Outbox) -> None:
+async def _serve(websocket: WebSocket, outbox: Outbox) -> None:
     async def send() -> None:
         while (text := await outbox.get()) is not None:
             await websocket.send_text(text)

@@ -26,9 +26,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
 from messenger_channel.clock import Clock
-from messenger_channel.conversations.models import Conversation, ConversationTables, Message
+from messenger_channel.conversations.models import Conversation, Message
 from messenger_channel.live.port import (
     SUPERVISORS,
     Audience,
@@ -98,10 +99,16 @@ def message_deliveries(written: Written[Message],
     return [Delivery(kind, message.conversation_id, Audience.of(users, [SUPERVISORS]))]
 
 
+class ConversationReader(Protocol):
+    """Where a message's conversation is read (``ConversationTables``)."""
+
+    def conversation(self, conversation_id: str) -> Conversation | None: ...
+
+
 class LiveHints:
     """Publishes the deliveries of each write; never raises into the engine."""
 
-    def __init__(self, publisher: LivePublisher, tables: ConversationTables,
+    def __init__(self, publisher: LivePublisher, tables: ConversationReader,
                  clock: Clock) -> None:
         self.publisher = publisher
         self.tables = tables
