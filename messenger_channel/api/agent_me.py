@@ -9,6 +9,7 @@ from messenger_channel.api.auth import AgentIdDep, ServicesDep
 from messenger_channel.api.errors import ApiError
 from messenger_channel.api.workforce_models import AgentOut, agent_out
 from messenger_channel.conversations.distribution import Distributor
+from messenger_channel.conversations.live_hints import agents_changed
 from messenger_channel.conversations.models import ConversationTables
 from messenger_channel.conversations.presence import presence_changed
 from messenger_channel.services import Services
@@ -51,6 +52,8 @@ def set_presence(body: PresenceBody, agent_id: AgentIdDep, services: ServicesDep
     before, updated = Agents(services.tables, services.clock).update(
         agent_id, {"presence": body.presence})
     presence_changed(services, updated, before.presence)
+    if updated.presence != before.presence:
+        agents_changed(services.live, services.clock)
     # A presence change may make the agent eligible: waiting conversations are offered now.
     Distributor(services).sweep()
     return _me(services, updated)

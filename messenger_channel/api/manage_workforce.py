@@ -32,6 +32,7 @@ from messenger_channel.api.workforce_models import (
     shown,
 )
 from messenger_channel.conversations.distribution import Distributor
+from messenger_channel.conversations.live_hints import agents_changed
 from messenger_channel.workforce.agents import AgentCreate, Agents
 from messenger_channel.workforce.canned_responses import forget_personal_responses
 from messenger_channel.workforce.queue_management import Queues
@@ -99,6 +100,7 @@ def _add_routes(collection: Collection) -> None:
         updated = resource(services.tables, services.clock).patch(id, body)
         if resource is Agents:  # presence, capacity or queues may let waiting work be offered
             Distributor(services).sweep()
+            agents_changed(services.live, services.clock)
         return shown(collection.out, updated)
 
     def delete(id: str, services: ServicesDep, _: ManagerDep) -> Response:

@@ -14,6 +14,8 @@ any conversation write      ``conversation.updated`` to its agent, its consultan
                             previous holder, a consultant removed, an offer withdrawn), and to
                             the ``supervisors`` group
 state or queue changed      ``queue.updated`` to ``supervisors`` (the queues' figures moved)
+an agent's presence, queues ``queue.updated`` to ``supervisors`` (``agents_available`` and the
+or capacity changed         agents' view moved; ``agents_changed``, called by those routes)
 message stored              ``message.created`` / ``message.updated`` to the conversation's
                             agent, its consultants and ``supervisors``
 =========================== ================================================================
@@ -138,3 +140,12 @@ class LiveHints:
     def _failed(error: Exception, conversation_id: str) -> None:
         log.warning("live hints not published", extra={
             "conversation_id": conversation_id, "error": type(error).__name__})
+
+
+def agents_changed(publisher: LivePublisher, clock: Clock) -> None:
+    """An agent's presence, capacity or queues changed: the supervisors' queue figures
+    (``agents_available``) and agents' view moved. Never raises."""
+    try:
+        publisher.publish(Hint("queue.updated", clock.now()), Audience.of(groups=[SUPERVISORS]))
+    except Exception as error:
+        log.warning("live hints not published", extra={"error": type(error).__name__})

@@ -6,20 +6,29 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
+import jwt
 import pytest
+from fastapi.testclient import TestClient
 
+from messenger_channel.api.app import create_api
+from messenger_channel.api.auth import api_services
 from messenger_channel.conversations.distribution import Distributor
 from messenger_channel.conversations.inbound import handle_inbound
 from messenger_channel.conversations.indexes import ConversationIndexes
 from messenger_channel.conversations.replies import agent_reply
 from messenger_channel.conversations.sender import process_outbound
 from messenger_channel.live.guard import GuardedPublisher
+from messenger_channel.live.local import LocalLivePublisher, open_local_live
 from messenger_channel.live.port import Audience, ClientAccess, Hint, LiveUnavailable
 from messenger_channel.services import Services
-from messenger_channel.workforce.agents import get_agent
+from messenger_channel.workforce.agents import AgentCreate, Agents, Role, get_agent
 from simulator.client import SimulatorClient
 from tests.support.engine import Engine, new_id
+from tests.support.keys import MANAGEMENT_KEY
 
 Sent = tuple[str, str | None, Audience]
 
@@ -121,3 +130,75 @@ def test_a_failing_publisher_never_fails_the_engines_steps(
     assert [m.text for m in engine.history(psid)] == ["Anyone?"]
     # Unguarded, every hint was tried (and failed); guarded, the first failure paused them.
     assert broken.calls == 1 if guarded else broken.calls > 1
+
+
+@pytest.fixture
+def live_api(services: Services, tmp_path: Path) -> Iterator[tuple[TestClient, Services]]:
+    """The API in process with the devhost's local live adapter (what ``make run`` uses)."""
+    live = LocalLivePublisher(open_local_live(tmp_path, services.clock), "http://127.0.0.1:7071",
+                              "console")
+    served = dataclasses.replace(services, live=live)
+    app = create_api()
+    app.dependency_overrides[api_services] = lambda: served
+    with TestClient(app) as client:
+        yield client, served
+
+
+def _agent(services: Services, role: Role = "agent") -> tuple[str, dict[str, str]]:
+    created = Agents(services.tables, services.clock).create(
+        AgentCreate(name="Ann", queue_ids=[], role=role))
+    return created.agent.id, {"Authorization": f"Bearer {created.api_key}"}
+
+
+def _claims(url: str) -> dict[str, object]:
+    token = parse_qs(urlsplit(url).query)["access_token"][0]
+    claims: dict[str, object] = jwt.decode(token, options={"verify_signature": False})
+    return claims
+
+
+def test_negotiate_gives_agents_a_user_and_supervisors_the_group(
+        live_api: tuple[TestClient, Services]) -> None:
+    client, services = live_api
+    agent_id, agent_key = _agent(services)
+    boss_id, boss_key = _agent(services, "supervisor")
+
+    answer = client.get("/api/agent/negotiate", headers=agent_key)
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert set(body) == {"url", "expires_at"}
+    assert body["url"].startswith("ws://127.0.0.1:7071/client/hubs/console?access_token=")
+    claims = _claims(body["url"])
+    assert claims["sub"] == f"agent:{agent_id}" and "webpubsub.group" not in claims
+    expires = datetime.fromisoformat(body["expires_at"].replace("Z", "+00:00"))
+    assert claims["exp"] == int(expires.timestamp())
+    assert timedelta(minutes=1) < expires - services.clock.now() <= timedelta(minutes=30)
+
+    supervisor = _claims(client.get("/api/agent/negotiate", headers=boss_key).json()["url"])
+    assert supervisor["sub"] == f"agent:{boss_id}"
+    assert supervisor["webpubsub.group"] == ["supervisors"]
+
+    managers = client.get("/api/agent/negotiate",
+                          headers={"Authorization": f"Bearer {MANAGEMENT_KEY}"})
+    assert managers.status_code == 403
+    assert client.get("/api/agent/negotiate").status_code == 401
+
+
+def test_negotiate_without_live_updates_says_so(api: TestClient, services: Services) -> None:
+    _, key = _agent(services)  # the services fixture has no live adapter: Azure without one
+    answer = api.get("/api/agent/negotiate", headers=key)
+    assert answer.status_code == 503
+    assert answer.json()["error"] == "live_updates_unavailable"
+
+
+def test_a_presence_change_moves_the_supervisors_figures(services: Services) -> None:
+    _, key = _agent(services)
+    recording = Recording(services, "nobody")
+    app = create_api()
+    app.dependency_overrides[api_services] = lambda: dataclasses.replace(services,
+                                                                         live=recording)
+    with TestClient(app) as recorded:
+        assert recorded.put("/api/agent/presence", headers=key,
+                            json={"presence": "away"}).status_code == 200
+        assert recorded.put("/api/agent/presence", headers=key,
+                            json={"presence": "away"}).status_code == 200
+    assert recording.sent == [("queue.updated", None, Audience.of(groups=["supervisors"]))]
