@@ -5,8 +5,9 @@
 // routes stay the truth, so the views still poll: every 60 s while the socket is up (a safety
 // net for a hint that never came), every 15 s while it is down; after every (re)connection
 // they read once at once, for what happened while nobody was listening.
-// A server without live updates (negotiate answers 404) leaves the views polling as they
-// always did.
+// A server without live updates (negotiate answers 404, or 503 live_updates_unavailable when
+// no Web PubSub is configured or it cannot be reached) leaves the views polling as they always
+// did, the status hidden; after a 503 negotiate is tried again now and then.
 import { $, el } from './dom.js';
 
 export const LIVE_POLL_MS = 60000;
@@ -17,6 +18,8 @@ const STABLE_MS = 10000; // a socket open this long resets the backoff
 const OPEN_TIMEOUT_MS = 10000; // a socket neither open nor failed by then is given up
 const RENEW_MARGIN_MS = 60000; // a fresh token at most this long before the old one ends
 const RENEW_MIN_MS = 5000;
+const UNAVAILABLE_FIRST_MS = 30000; // negotiate again after a 503 live_updates_unavailable
+const UNAVAILABLE_MAX_MS = 300000;
 const WORDS = { connecting: 'Connecting…', live: 'Live', reconnecting: 'Reconnecting…' };
 
 // One call of ``fn`` at a time; calls made meanwhile become one more call after it: a burst of
@@ -54,7 +57,7 @@ function socketUrl(url) {
 export function startLive(api) {
   const hints = new Set();
   const watchers = new Set();
-  let state = 'connecting'; // connecting | live | reconnecting | off
+  let state = 'connecting'; // connecting | live | reconnecting | unavailable | off
   let socket = null;
   let attempt = 0;
   let retryTimer = null;
@@ -71,7 +74,7 @@ export function startLive(api) {
 
   function render() {
     if (!badge) return;
-    badge.hidden = state === 'off';
+    badge.hidden = !WORDS[state];
     badge.dataset.state = state;
     badge.replaceChildren(el('span', { class: 'live-dot', 'aria-hidden': 'true' }),
       WORDS[state] || '');
@@ -92,9 +95,9 @@ export function startLive(api) {
 
   // Exponential, capped, with jitter (between half and the whole step): a server back after an
   // outage is not met by every console at the same instant.
-  function retryLater() {
+  function retryLater(first = BACKOFF_FIRST_MS, max = BACKOFF_MAX_MS) {
     if (stopped) return;
-    const step = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** attempt);
+    const step = Math.min(max, first * 2 ** attempt);
     attempt += 1;
     schedule(connect, step / 2 + Math.random() * step / 2);
   }
@@ -175,7 +178,13 @@ export function startLive(api) {
     let answer;
     try {
       answer = await negotiate();
-    } catch {
+    } catch (error) {
+      if (error.code === 'live_updates_unavailable') {
+        // Not configured, or the service out of reach: the usual polling, quietly.
+        setState('unavailable');
+        retryLater(UNAVAILABLE_FIRST_MS, UNAVAILABLE_MAX_MS);
+        return;
+      }
       setState('reconnecting');
       retryLater();
       return;
@@ -193,7 +202,9 @@ export function startLive(api) {
   }
 
   // Back online: no need to wait for the next step of the backoff.
-  const online = () => { if (!socket && state !== 'off') { attempt = 0; schedule(connect, 0); } };
+  const online = () => {
+    if (!socket && state !== 'off' && state !== 'unavailable') { attempt = 0; schedule(connect, 0); }
+  };
   window.addEventListener('online', online);
 
   render();
@@ -204,7 +215,7 @@ export function startLive(api) {
     state: () => state,
     // How long a view waits between its polls: ``usual`` is its interval without live updates.
     pollMs(usual) {
-      if (state === 'off') return usual;
+      if (state === 'off' || state === 'unavailable') return usual;
       return state === 'live' ? LIVE_POLL_MS : Math.max(usual, DOWN_POLL_MS);
     },
     stop() {
