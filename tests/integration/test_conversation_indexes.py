@@ -46,7 +46,8 @@ class Crash(BaseException):
     """The process dies: nothing in the product catches this."""
 
 
-WRITES = ("create", "upsert", "replace", "delete", "transaction")
+# ``_replace`` is where ``replace`` and ``update`` write (a conditional replace).
+WRITES = ("create", "upsert", "_replace", "delete", "transaction")
 
 
 def crash_after(monkeypatch: pytest.MonkeyPatch, write: int) -> list[int]:
