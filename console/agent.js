@@ -12,8 +12,8 @@ import { coalesce } from './live.js';
 
 const POLL_MS = 2000; // without live updates; with them, live.js says how often
 // since= reports what left this agent for an hour (a departure); a full reload now and then
-// drops whatever slipped through.
-const FULL_RELOAD_EVERY = 15;
+// (a poll, never a hint's read: those stay small) drops whatever slipped through.
+const FULL_RELOAD_MS = 30000;
 const LATE_AFTER_MS = 5 * 60 * 1000; // a customer waiting longer is shown in red
 
 // The caller's relation to a conversation; an API without `role` still gets the right buttons.
@@ -36,7 +36,8 @@ export function startAgent(api, live) {
   const inbox = new Map(); // conversation id -> conversation, merged from since= polls
   const queueNames = new Map();
   let inboxSince = null;
-  let polls = 0;
+  let fullDue = true; // the next read of the inbox is a whole one
+  let lastFull = 0;
   let openId = null;
   let me = { id: null, name: '' };
   let timer = null;
@@ -92,7 +93,9 @@ export function startAgent(api, live) {
 
   const pollInbox = coalesce(readInbox);
   async function readInbox() {
-    const full = polls++ % FULL_RELOAD_EVERY === 0;
+    const full = fullDue || !inboxSince;
+    fullDue = false;
+    if (full) lastFull = Date.now();
     const query = inboxSince && !full ? `?since=${encodeURIComponent(inboxSince)}` : '';
     try {
       const page = await api.get(`/conversations${query}`);
@@ -272,6 +275,8 @@ export function startAgent(api, live) {
   // missing from an answer keeps the one known.
   function changed(c) {
     const before = inbox.get(c.id);
+    // Closed, and already gone from the inbox (a hint's read came before this answer): gone.
+    if (!before && c.state === 'closed' && c.id !== openId) return;
     const role = c.role === null && before ? before.role : c.role;
     inbox.set(c.id, { ...before, ...c, role,
       customer: { ...(before && before.customer), ...dropNulls(c.customer) } });
@@ -346,6 +351,7 @@ export function startAgent(api, live) {
 
   async function tick() {
     clearTimeout(timer);
+    if (Date.now() - lastFull >= FULL_RELOAD_MS) fullDue = true;
     await pollInbox();
     if (openId) await pollTranscript();
     clearTimeout(timer); // one chain of polls, even when a state change restarted it meanwhile
