@@ -7,6 +7,7 @@ from functions.console import bp as console_bp
 from functions.conversation_timers import bp as conversation_timers_bp
 from functions.health import bp as health_bp
 from functions.manage_api import bp as manage_api_bp
+from functions.privacy import bp as privacy_bp
 from functions.router import bp as router_bp
 from functions.sender import bp as sender_bp
 from functions.supervisor_api import bp as supervisor_api_bp
@@ -20,5 +21,5 @@ get_settings()
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 for blueprint in (health_bp, webhook_bp, manage_api_bp, token_check_bp, router_bp,
                   agent_api_bp, supervisor_api_bp, conversation_timers_bp, sender_bp,
-                  console_bp):
+                  console_bp, privacy_bp):
     app.register_blueprint(blueprint)

@@ -10,10 +10,13 @@ from messenger_channel.api import (
     manage_channels,
     manage_deadletters,
     manage_health,
+    manage_privacy,
     manage_replay,
     manage_workforce,
     supervisor,
 )
+from messenger_channel.api.audit_trail import AuditTrail
+from messenger_channel.api.auth import api_services
 from messenger_channel.api.canned_responses import manage_router as canned_router
 from messenger_channel.api.errors import install_error_handlers
 
@@ -28,11 +31,15 @@ def create_api() -> FastAPI:
         redoc_url=None,
     )
     install_error_handlers(app)
+    # Tests override ``api_services``: the audit trail writes where the routes do.
+    app.add_middleware(AuditTrail, services=lambda: app.dependency_overrides.get(
+        api_services, api_services)())
     app.include_router(manage_channels.router)
     app.include_router(manage_health.router)
     app.include_router(manage_deadletters.router)
     app.include_router(manage_replay.router)
     app.include_router(manage_backfill.router)
+    app.include_router(manage_privacy.router)
     app.include_router(manage_workforce.router)
     app.include_router(canned_router)
     app.include_router(agent_api.router)

@@ -38,11 +38,16 @@ def identify(request: Request, services: ServicesDep) -> Caller:
     if key is None:
         raise ApiError(401, "unauthorized", "send your key as 'Authorization: Bearer <key>'")
     if same_secret(key, services.settings.management_api_key.get_secret_value()):
-        return Caller(is_manager=True)
+        return _known(request, Caller(is_manager=True))
     agent_id = AgentKeys(services.tables).agent_for(key)
     if agent_id is not None:
-        return Caller(is_manager=False, agent_id=agent_id)
+        return _known(request, Caller(is_manager=False, agent_id=agent_id))
     raise ApiError(401, "unauthorized", "the key is not valid")
+
+
+def _known(request: Request, caller: Caller) -> Caller:
+    request.state.caller = caller  # the audit trail (``audit_trail``) names the actor from it
+    return caller
 
 
 CallerDep = Annotated[Caller, Depends(identify)]

@@ -10,7 +10,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from messenger_channel.api.auth import ManagerDep, ServicesDep
 from messenger_channel.api.lists import ListPage, paginate
 from messenger_channel.api.types import ApiTime
-from messenger_channel.provisioning.models import Account, Page, ProvisioningState, TokenStatus
+from messenger_channel.privacy.retention import set_retention
+from messenger_channel.provisioning.models import (
+    Account,
+    Page,
+    ProvisioningState,
+    Retention,
+    TokenStatus,
+)
 from messenger_channel.provisioning.service import ChannelSetup
 from messenger_channel.workforce.workstreams import workstream_for_page
 
@@ -33,9 +40,18 @@ class AccountCreate(_Body):
     app_secret: Secret
 
 
+class RetentionIn(_Body):
+    """Days after a conversation closes (absent: kept); see privacy/retention.py."""
+
+    messages_days: int | None = Field(None, ge=1, le=36500)
+    attachments_days: int | None = Field(None, ge=1, le=36500)
+    archive_days: int | None = Field(None, ge=1, le=36500)
+
+
 class AccountPatch(_Body):
     name: Name | None = None
     app_secret: Secret | None = Field(None, description="rotates the app secret")
+    retention: RetentionIn | None = Field(None, description="null: keep everything")
 
 
 class AccountOut(BaseModel):
@@ -44,6 +60,7 @@ class AccountOut(BaseModel):
     app_id: str
     callback_url: str
     verify_token: str
+    retention: Retention | None = None
     created_at: ApiTime
     updated_at: ApiTime
 
@@ -101,6 +118,7 @@ def _account_out(setup: ChannelSetup, account: Account) -> AccountOut:
         app_id=account.app_id,
         callback_url=setup.callback_url(account.id),
         verify_token=account.verify_token,
+        retention=account.retention,
         created_at=account.created_at,
         updated_at=account.updated_at,
     )
@@ -163,9 +181,11 @@ def patch_account(
     account_id: str, body: AccountPatch, services: ServicesDep, _: ManagerDep
 ) -> AccountOut:
     setup = ChannelSetup(services)
-    return _account_out(
-        setup, setup.update_account(account_id, name=body.name, app_secret=body.app_secret)
-    )
+    account = setup.update_account(account_id, name=body.name, app_secret=body.app_secret)
+    if "retention" in body.model_fields_set:
+        account = set_retention(services, account.id, None if body.retention is None
+                                else Retention(**body.retention.model_dump()))
+    return _account_out(setup, account)
 
 
 @router.delete("/accounts/{account_id}", status_code=202, response_model=AccountOut)

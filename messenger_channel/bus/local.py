@@ -20,7 +20,7 @@ import os
 import sqlite3
 import threading
 import uuid
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -322,6 +322,20 @@ class LocalQueue:
                                     (queue,)).rowcount
         metering.count("queue.redrive", amount=moved, queue=queue)
         return moved
+
+    def purge_session(self, queue: str, session_id: str,
+                      should_remove: Callable[[bytes], bool]) -> int:
+        """Delete the session's messages (live, scheduled, locked or dead-lettered) whose body
+        ``should_remove`` picks: an erasure's "anything queued for them". Returns how many."""
+        self._spec(queue)
+        with self._transaction() as db:
+            rows = db.execute("SELECT sequence_number, body FROM messages"
+                              " WHERE queue = ? AND session_id = ?", (queue, session_id)).fetchall()
+            doomed = [row["sequence_number"] for row in rows if should_remove(bytes(row["body"]))]
+            db.executemany("DELETE FROM messages WHERE sequence_number = ?",
+                           [(number,) for number in doomed])
+        metering.count("queue.purged", amount=len(doomed), queue=queue)
+        return len(doomed)
 
     # -- life cycle -------------------------------------------------------------------------
     def close(self) -> None:

@@ -37,6 +37,7 @@ from messenger_channel.conversations.auto_close import DEFAULT_AUTO_CLOSE_MINUTE
 from messenger_channel.conversations.automated import automated_sent, send_automated
 from messenger_channel.conversations.contacts import find_or_create_contact
 from messenger_channel.conversations.distribution import Distributor
+from messenger_channel.conversations.erasure_hold import held_for_erasure
 from messenger_channel.conversations.indexes import preview_of
 from messenger_channel.conversations.models import (
     APPLIED_EVENTS_KEPT,
@@ -63,6 +64,7 @@ from messenger_channel.conversations.store import ConversationStore
 from messenger_channel.conversations.survey_step import SKIP, survey_step
 from messenger_channel.facebook.webhook_events import InboundEvent
 from messenger_channel.ingress.archive import WebhookArchive
+from messenger_channel.ingress.archive_index import ArchiveIndex
 from messenger_channel.queue_messages import InboundEnvelope
 from messenger_channel.routing.rules import classify
 from messenger_channel.services import Services
@@ -91,7 +93,13 @@ _STATUS_RANK: dict[MessageStatus, int] = {"queued": 0, "sent": 1, "delivered": 2
 def process_inbound(services: Services, body: bytes) -> None:
     """One ``inbound`` queue message: archived, then handled."""
     envelope = InboundEnvelope.model_validate_json(body)
-    WebhookArchive(services.blobs).keep(envelope.account_id, envelope.received_at, body)
+    if held_for_erasure(services, envelope, body):
+        return  # dropped or put back (``erasure_hold``): nothing archived or stored now
+    blob = WebhookArchive(services.blobs).keep(envelope.account_id, envelope.received_at, body,
+                                               envelope.session_id)
+    if envelope.customer_psid is not None:  # an erasure finds the customer's events by it
+        ArchiveIndex(services.tables).note(envelope.page_id, envelope.customer_psid, blob,
+                                           envelope.received_at)
     handle_inbound(services, envelope)
 
 

@@ -140,6 +140,25 @@ class _UploadAnswer(_GraphModel):
     attachment_id: str
 
 
+class PageScopedId(_GraphModel):
+    id: str  # the PSID
+    page: PageIdentity
+
+
+class _Cursors(_GraphModel):
+    after: str | None = None
+
+
+class _Paging(_GraphModel):
+    cursors: _Cursors = _Cursors()
+    next: str | None = None
+
+
+class _IdsForPagesAnswer(_GraphModel):
+    data: list[PageScopedId]
+    paging: _Paging | None = None
+
+
 class _JsonObject(RootModel[dict[str, Any]]):
     """A profile: whichever of the requested fields Graph chose to give."""
 
@@ -203,6 +222,24 @@ class GraphClient:
         """Remove the token's app from the page; Graph answers success when it was not there."""
         self._call("unsubscribe_app", "DELETE",
                    f"{_graph_id(page_id, 'page_id')}/subscribed_apps", _Success, token=token)
+
+    def ids_for_pages(self, app_scoped_user_id: str, *, app_id: str,
+                      app_secret: str) -> list[PageScopedId]:
+        """The PSIDs of an app-scoped user on the Pages of the app's business (Graph's ID
+        matching API, ``GET /{asid}/ids_for_pages`` with the app token), every page of them."""
+        token = f"{_graph_id(app_id, 'app_id')}|{app_secret}"
+        found: list[PageScopedId] = []
+        after: str | None = None
+        while True:
+            params = {"limit": "100", **({"after": after} if after else {})}
+            answer = self._call("ids_for_pages", "GET",
+                                f"{_graph_id(app_scoped_user_id, 'user_id')}/ids_for_pages",
+                                _IdsForPagesAnswer, token=token, secrets=(app_secret,),
+                                params=params)
+            found += answer.data
+            after = answer.paging.cursors.after if answer.paging and answer.paging.next else None
+            if not after or not answer.data:
+                return found
 
     # -- messaging ---------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from messenger_channel.storage.blobs import BlobStore
 
 ARCHIVE_CONTAINER = "webhook-archive"
 QUARANTINE_CONTAINER = "quarantine"
+SESSION_METADATA = "session"
 
 
 @dataclass(frozen=True)
@@ -42,10 +43,15 @@ class WebhookArchive:
     def __init__(self, blobs: BlobStore) -> None:
         self._blobs = blobs
 
-    def keep(self, account_id: str, received_at: datetime, body: bytes) -> str:
-        """Idempotent: a redelivered message has the same bytes, so the same name."""
+    def keep(self, account_id: str, received_at: datetime, body: bytes,
+             session: str | None = None) -> str:
+        """Idempotent: a redelivered message has the same bytes, so the same name. The queue
+        session (``page:psid``) goes in the blob's metadata: retention reads it from the
+        listing to spare the events of customers whose conversation is still open."""
         name = blob_name(account_id, received_at, body)
-        self._blobs.upload(ARCHIVE_CONTAINER, name, body, "application/json")
+        self._blobs.upload(ARCHIVE_CONTAINER, name, body, "application/json",
+                           metadata={SESSION_METADATA: session}
+                           if session and session.isascii() and session.isprintable() else None)
         return name
 
     def quarantine(self, account_id: str, received_at: datetime, body: bytes) -> str:

@@ -47,6 +47,14 @@ class Subscription(BaseModel):
     problem: str | None = None
 
 
+class Retention(BaseModel):
+    """How many days after a conversation closes its content is kept (None: for ever)."""
+
+    messages_days: int | None = None
+    attachments_days: int | None = None
+    archive_days: int | None = None
+
+
 class Account(Entity):
     id: str
     name: str
@@ -56,6 +64,7 @@ class Account(Entity):
     created_at: datetime
     updated_at: datetime
     deleting: bool = False
+    retention: Retention | None = None  # privacy/retention.py applies it daily
 
     def partition_key(self) -> str:
         return "account"

@@ -21,11 +21,12 @@ CORE = "messenger_channel"
 LAYERS: list[set[str]] = [
     {"clock", "settings", "logs", "security", "errors", "console_files", "health", "metering"},
     {"storage", "bus", "live", "facebook", "secrets", "routing"},  # adapters; routing: rules
-    {"services", "agent_keys", "queue_messages"},
+    {"services", "agent_keys", "queue_messages", "audit"},  # audit: the append-only log
     {"provisioning"},  # accounts, pages, tokens
     {"workforce"},  # queues, agents, workstreams
     {"ingress"},  # the webhook
     {"conversations"},  # the engine: router, distribution, sender, timers
+    {"privacy"},  # erasure, export, retention, Meta's data deletion callback
     {"api"},  # HTTP: the only place FastAPI is imported
 ]
 LAYER_OF = {unit: index for index, layer in enumerate(LAYERS) for unit in layer}

@@ -1,0 +1,1 @@
+"""Privacy: erasure of one customer, export, retention, Meta's data deletion callback."""

@@ -1,0 +1,87 @@
+"""Everything held about one customer, as one JSON document
+(``GET /api/manage/customers/{page_id}/{psid}/export``).
+
+Read from the same places an erasure clears: the profile, its contact link and pending survey,
+each conversation of the customer's range (``ConversationsByCustomer``) with its messages,
+and the archived events (``ArchivedByCustomer``). Files are links the operator fetches with
+the management key (``attachment_link``); none is inlined.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from messenger_channel.clock import isoformat
+from messenger_channel.conversations.agent_files import agent_files
+from messenger_channel.conversations.history import ContactLinks
+from messenger_channel.conversations.indexes import ConversationIndexes
+from messenger_channel.conversations.models import ConversationTables, Message
+from messenger_channel.conversations.satisfaction import pending_surveys
+from messenger_channel.ingress.archive import ARCHIVE_CONTAINER
+from messenger_channel.ingress.archive_index import ArchiveIndex
+from messenger_channel.services import Services
+from messenger_channel.storage.errors import NotFound
+
+FORMAT = "messenger-channel.customer-export.v1"
+
+
+def attachment_link(conversation_id: str, attachment_id: str) -> str:
+    return f"/api/manage/attachments/{conversation_id}/{attachment_id}"
+
+
+def _message(message: Message) -> dict[str, Any]:
+    data = message.model_dump(mode="json", exclude={"send_id", "enqueued"})
+    for info in data["attachments"]:
+        if info.get("status") == "stored":
+            info["url"] = attachment_link(message.conversation_id, info["id"])
+    return data
+
+
+def export_customer(services: Services, page_id: str, psid: str) -> dict[str, Any]:
+    tables = ConversationTables(services.tables)
+    contact = tables.contacts.get(page_id, psid)
+    conversations = []
+    for row in ConversationIndexes(services.tables).of_customer(page_id, psid):
+        conversation = tables.conversation(row.conversation_id)
+        if conversation is None:
+            continue
+        conversations.append({
+            **conversation.model_dump(mode="json", exclude={"applied_events"}),
+            "messages": [_message(m) for m in tables.history(conversation.id)]})
+    archived = []
+    for event in ArchiveIndex(services.tables).of_customer(page_id, psid):
+        try:
+            body = json.loads(services.blobs.download(ARCHIVE_CONTAINER, event.blob))
+        except (NotFound, ValueError):
+            continue
+        archived.append({"received_at": isoformat(event.received_at),
+                         "event": body.get("raw") if isinstance(body, dict) else body})
+    survey = pending_surveys(services.tables).get(page_id, psid)
+    link = None
+    if contact is not None and contact.linked_contact_id is not None:
+        linked = ContactLinks(services.tables, services.clock).rows.get(
+            contact.linked_contact_id, f"{page_id}|{psid}")
+        link = None if linked is None else {"contact_id": linked.contact_id,
+                                            "linked_at": isoformat(linked.written_at)}
+    return {
+        "format": FORMAT,
+        "exported_at": isoformat(services.clock.now()),
+        "customer": {"page_id": page_id, "psid": psid},
+        "profile": None if contact is None else contact.model_dump(mode="json"),
+        "contact_link": link,
+        "pending_survey": None if survey is None else survey.model_dump(mode="json"),
+        "conversations": conversations,
+        "archived_events": archived,
+    }
+
+
+def attachment_blob(services: Services, conversation_id: str,
+                    attachment_id: str) -> str | None:
+    """The blob of a customer's file or of an agent's file sent in the conversation."""
+    if attachment_id.startswith("att_"):
+        return f"{conversation_id}/{attachment_id}"
+    found = agent_files(services).get(attachment_id, "file")
+    if found is not None and found.conversation_id == conversation_id:
+        return found.blob_name
+    return None

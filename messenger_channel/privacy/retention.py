@@ -1,0 +1,320 @@
+"""Retention per account, applied by the daily ``retention`` timer (``run_retention``).
+
+An account's ``retention`` says how many whole days after a conversation *closed* its content
+is kept: ``messages_days`` (messages, with their attachments, and the words the conversation
+copied from them), ``attachments_days`` (the files only), ``archive_days`` (the archived
+webhook events). Absent: kept for ever. The cut-off is the start of the UTC day ``N`` days
+ago: what closed before it goes; open conversations are never touched.
+
+**Bounded work.** Nothing reads history as a whole. Conversations are found day by day in
+``ConversationsByDay`` (one range read of a day, closed ones only), from a cursor per account
+and kind (``RetentionCursors``) up to the day before the cut-off; a conversation of such a day
+that is still open or closed after the cut-off is noted (``RetentionLater``) and looked at
+again by later runs (a point read each). Archived events are found by their day folder, the
+same way. A run stops after ``MAX_ITEMS`` conversations or blobs and resumes from its cursor
+(which also remembers where it stopped inside a day).
+
+Conversations keep ids, times, states and the customer: the reports stay true.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from itertools import islice
+from typing import Literal
+
+from messenger_channel.conversations.agent_files import agent_files
+from messenger_channel.conversations.attachments import CONTAINER
+from messenger_channel.conversations.indexes import ByDay, ConversationEntry
+from messenger_channel.conversations.models import ConversationTables, Message
+from messenger_channel.conversations.store import ConversationStore
+from messenger_channel.ingress.archive import ARCHIVE_CONTAINER, SESSION_METADATA
+from messenger_channel.ingress.archive_index import ArchivedEvent, customer_partition
+from messenger_channel.privacy.scrub import conversation_without_words
+from messenger_channel.provisioning.models import Account, Retention
+from messenger_channel.provisioning.repository import ChannelTables
+from messenger_channel.services import Services
+from messenger_channel.storage.errors import NotFound
+from messenger_channel.storage.tables import (
+    MAX_BATCH_OPERATIONS,
+    DeleteOp,
+    Entity,
+    Table,
+    TableStore,
+)
+
+Kind = Literal["messages", "attachments", "archive"]
+MAX_ITEMS = 2000
+REMOVED = "removed by the retention policy"
+
+
+class RetentionCursor(Entity):
+    account_id: str
+    kind: Kind
+    day: str | None = None  # the last day done (YYYY-MM-DD)
+    after_key: str | None = None  # inside the next day: the last row or blob done
+
+    def partition_key(self) -> str:
+        return self.account_id
+
+    def row_key(self) -> str:
+        return self.kind
+
+
+class RetentionLater(Entity):
+    account_id: str
+    kind: Kind
+    ref: str  # a conversation id, or an archive blob name
+    noted_at: datetime
+
+    def partition_key(self) -> str:
+        return f"{self.account_id}|{self.kind}"
+
+    def row_key(self) -> str:
+        return self.ref.replace("/", "|")
+
+
+@dataclass
+class RetentionRun:
+    conversations: int = 0
+    blobs: int = 0
+    rows_read: int = 0
+    by_kind: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def items(self) -> int:
+        return self.conversations + self.blobs
+
+
+def cutoff(now: datetime, days: int) -> datetime:
+    """The start of the UTC day ``days`` days ago: what closed before it has had its days."""
+    return datetime.combine(now.astimezone(UTC).date() - timedelta(days=days), time(), UTC)
+
+
+def set_retention(services: Services, account_id: str, retention: Retention | None) -> Account:
+    now = services.clock.now()
+    return ChannelTables(services.tables).accounts.update("account", account_id, lambda a: (
+        a.model_copy(update={"retention": retention, "updated_at": now})))
+
+
+class _Tables:
+    def __init__(self, store: TableStore) -> None:
+        self.cursors: Table[RetentionCursor] = store.table("RetentionCursors", RetentionCursor)
+        self.later: Table[RetentionLater] = store.table("RetentionLater", RetentionLater)
+
+
+def run_retention(services: Services, max_items: int = MAX_ITEMS) -> RetentionRun:
+    run = RetentionRun()
+    channels = ChannelTables(services.tables)
+    for account in channels.all_accounts():
+        retention = account.retention
+        if retention is None or account.deleting:
+            continue
+        pages = {page.page_id for page in channels.pages_of(account.id)}
+        job = _AccountRetention(services, account.id, pages, run, max_items)
+        messages = retention.messages_days
+        attachments = min(d for d in (retention.attachments_days, messages) if d is not None) \
+            if retention.attachments_days is not None else None
+        if messages is not None:
+            job.content("messages", cutoff(services.clock.now(), messages))
+        if attachments is not None:
+            job.content("attachments", cutoff(services.clock.now(), attachments))
+        if retention.archive_days is not None:
+            job.archive(cutoff(services.clock.now(), retention.archive_days))
+    return run
+
+
+class _AccountRetention:
+    def __init__(self, services: Services, account_id: str, pages: set[str],
+                 run: RetentionRun, max_items: int) -> None:
+        self.services = services
+        self.account_id = account_id
+        self.pages = pages
+        self.run = run
+        self.max_items = max_items
+        self.tables = _Tables(services.tables)
+        self.store = ConversationStore.of(services)
+        self.conversations = ConversationTables(services.tables)
+
+    def _full(self) -> bool:
+        return self.run.items >= self.max_items
+
+    def _cursor(self, kind: Kind) -> RetentionCursor:
+        return (self.tables.cursors.get(self.account_id, kind)
+                or RetentionCursor(account_id=self.account_id, kind=kind))
+
+    # ---------------------------------------------------------------- conversations
+
+    def content(self, kind: Kind, before: datetime) -> None:
+        self._later(kind, before)
+        cursor = self._cursor(kind)
+        day = self._first_day(cursor, kind)
+        while day is not None and day < before.date() and not self._full():
+            rows = self.store.indexes._range(ByDay, day.isoformat(),
+                                             low=None if cursor.after_key is None
+                                             else cursor.after_key + "\x00")
+            finished = True
+            for row in rows:
+                self.run.rows_read += 1
+                if row.page_id in self.pages:
+                    self._conversation(kind, row, before)
+                cursor = cursor.model_copy(update={"after_key": row.key})
+                if self._full():
+                    finished = False
+                    break
+            if finished:
+                cursor = cursor.model_copy(update={"day": day.isoformat(), "after_key": None})
+            self.tables.cursors.upsert(cursor)
+            day = day + timedelta(days=1) if finished else None
+
+    def _first_day(self, cursor: RetentionCursor, kind: Kind) -> date | None:
+        if cursor.day is not None:
+            return date.fromisoformat(cursor.day) + timedelta(days=1)
+        # The earliest day of history: the first partition of the by-day index, one row read.
+        table = self.store.indexes.tables[ByDay]
+        first = table.query("PartitionKey ge @low", {"low": "0"}, page_size=1).items
+        return None if not first else date.fromisoformat(first[0].partition)
+
+    def _later(self, kind: Kind, before: datetime) -> None:
+        """Conversations noted earlier: done now if they have closed before the cut-off."""
+        pending = self.tables.later.query("PartitionKey eq @pk",
+                                          {"pk": f"{self.account_id}|{kind}"},
+                                          page_size=1000).items
+        for noted in pending:
+            if self._full():
+                return
+            conversation = self.store.get(noted.ref)
+            if conversation is None or self._apply(kind, conversation.id, before):
+                self.tables.later.delete(noted.partition_key(), noted.row_key())
+
+    def _conversation(self, kind: Kind, row: ConversationEntry, before: datetime) -> None:
+        if not self._apply(kind, row.conversation_id, before):
+            self.tables.later.upsert(RetentionLater(
+                account_id=self.account_id, kind=kind, ref=row.conversation_id,
+                noted_at=self.services.clock.now()))
+
+    def _apply(self, kind: Kind, conversation_id: str, before: datetime) -> bool:
+        """False when the conversation is not yet due (open, or closed after ``before``)."""
+        conversation = self.store.get(conversation_id)
+        if conversation is None:
+            return True
+        if conversation.state != "closed" or conversation.closed_at is None \
+                or conversation.closed_at >= before:
+            return False
+        messages = self.conversations.history(conversation_id)
+        self._files(conversation_id, messages)
+        if kind == "messages":
+            self._delete_messages(conversation_id, messages)
+            self.store.transition(conversation_id, lambda current: None if (
+                current == conversation_without_words(current))
+                else conversation_without_words(current))
+        else:
+            for message in messages:
+                if any(info.status == "stored" for info in message.attachments):
+                    self.conversations.messages.upsert(message.model_copy(update={
+                        "attachments": [info.model_copy(update={
+                            "status": "skipped", "error": REMOVED})
+                            for info in message.attachments]}))
+        self.run.conversations += 1
+        self.run.by_kind[kind] = self.run.by_kind.get(kind, 0) + 1
+        return True
+
+    def _files(self, conversation_id: str, messages: list[Message]) -> None:
+        blobs = self.services.blobs
+        for blob in list(blobs.list(CONTAINER, f"{conversation_id}/")):
+            blobs.delete(CONTAINER, blob.name)
+        files = agent_files(self.services)
+        for message in messages:
+            if message.direction != "out":
+                continue
+            for info in message.attachments:
+                found = files.get(info.id, "file")
+                if found is not None and found.conversation_id == conversation_id:
+                    blobs.delete(CONTAINER, found.blob_name)
+                    files.delete(info.id, "file")
+
+    def _delete_messages(self, conversation_id: str, messages: list[Message]) -> None:
+        index = self.conversations.message_index.query(
+            "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
+            {"pk": conversation_id, "lo": "mid-", "hi": "mid."}, page_size=1000).items
+        keys = [m.row_key() for m in messages] + [row.row_key() for row in index]
+        batches = iter(keys)
+        while chunk := list(islice(batches, MAX_BATCH_OPERATIONS)):
+            # Unconditional deletes of rows just listed; a missing one fails the batch, so
+            # fall back to single deletes (a concurrent run got there first).
+            try:
+                self.conversations.messages.transaction(
+                    [DeleteOp(conversation_id, key) for key in chunk])
+            except NotFound:
+                for key in chunk:
+                    self.conversations.messages.delete(conversation_id, key)
+
+    # ---------------------------------------------------------------- archive
+
+    def archive(self, before: datetime) -> None:
+        self._later_blobs(before)
+        cursor = self._cursor("archive")
+        day = (date.fromisoformat(cursor.day) + timedelta(days=1) if cursor.day
+               else self._first_archive_day())
+        while day is not None and day < before.date() and not self._full():
+            finished = True
+            for blob in self._blobs_of(day, cursor.after_key):
+                self.run.rows_read += 1
+                if not self._delete_blob(blob[0], blob[1]):
+                    self.tables.later.upsert(RetentionLater(
+                        account_id=self.account_id, kind="archive", ref=blob[0],
+                        noted_at=self.services.clock.now()))
+                cursor = cursor.model_copy(update={"after_key": blob[0]})
+                if self._full():
+                    finished = False
+                    break
+            if finished:
+                cursor = cursor.model_copy(update={"day": day.isoformat(), "after_key": None})
+            self.tables.cursors.upsert(cursor)
+            day = day + timedelta(days=1) if finished else None
+
+    def _blobs_of(self, day: date, after: str | None) -> Iterator[tuple[str, str | None]]:
+        prefix = f"{self.account_id}/{day:%Y/%m/%d}/"
+        for info in self.services.blobs.list(ARCHIVE_CONTAINER, prefix):
+            if after is None or info.name > after:
+                yield info.name, info.metadata.get(SESSION_METADATA)
+
+    def _first_archive_day(self) -> date | None:
+        for info in self.services.blobs.list(ARCHIVE_CONTAINER, f"{self.account_id}/"):
+            try:
+                _, year, month, day, _ = info.name.split("/")
+                return date(int(year), int(month), int(day))
+            except ValueError:
+                continue
+        return None
+
+    def _delete_blob(self, name: str, session: str | None) -> bool:
+        """False while the customer's conversation is open: their events wait."""
+        page_id, _, psid = (session or "").partition(":")
+        if psid and psid.isdigit():
+            contact = self.conversations.contacts.get(page_id, psid)
+            if contact is not None and contact.open_conversation_id is not None:
+                return False
+            self.services.tables.table("ArchivedByCustomer", ArchivedEvent).delete(
+                customer_partition(page_id, psid), name.replace("/", "|"))
+        self.services.blobs.delete(ARCHIVE_CONTAINER, name)
+        self.run.blobs += 1
+        self.run.by_kind["archive"] = self.run.by_kind.get("archive", 0) + 1
+        return True
+
+    def _later_blobs(self, before: datetime) -> None:
+        noted = self.tables.later.query("PartitionKey eq @pk",
+                                        {"pk": f"{self.account_id}|archive"},
+                                        page_size=1000).items
+        for row in noted:
+            if self._full():
+                return
+            try:
+                info = self.services.blobs.properties(ARCHIVE_CONTAINER, row.ref)
+            except NotFound:  # gone already
+                self.tables.later.delete(row.partition_key(), row.row_key())
+                continue
+            if self._delete_blob(row.ref, info.metadata.get(SESSION_METADATA)):
+                self.tables.later.delete(row.partition_key(), row.row_key())
