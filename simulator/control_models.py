@@ -53,6 +53,8 @@ class UserPut(_Body):
     gender: str | None = None
     profile_access: ProfileAccess | None = None
     last_message_at: int | None = Field(None, ge=0)
+    # The person's app-scoped id: Graph's ID matching API (ids_for_pages) maps it to PSIDs.
+    app_scoped_id: str | None = Field(None, pattern=r"^\d+$")
 
 
 class FaultIn(FaultSpec):

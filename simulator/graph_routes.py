@@ -116,6 +116,8 @@ def _resolve(sim: Simulator, call: GraphRequest) -> Route:
         return Route(Operation.SUBSCRIBED_APPS, _subscribed_apps, page_id, None)
     if edge == "message_attachments" and method == "POST":
         return Route(Operation.UPLOAD, _upload, page_id, None)
+    if edge == "ids_for_pages" and method == "GET":
+        return Route(Operation.IDS_FOR_PAGES, _ids_for_pages, None, None)
     if edge is None:
         raise unsupported(method, node)
     raise unknown_path(f"/{edge}")
@@ -274,6 +276,33 @@ def _check_debug_caller(sim: Simulator, caller: str | None) -> None:
         raise token_expired(token.expires_at or now, now)
     if token.effective_state(now) is TokenState.INVALID:
         raise GraphError(190, token.invalid_subcode)
+
+
+async def _ids_for_pages(sim: Simulator, call: GraphRequest, _request: Request,
+                         _background: BackgroundTasks) -> dict[str, Any]:
+    """Graph's ID matching API: the PSIDs of an app-scoped user on the pages of the app (its
+    pages and subscribed pages stand for the business's). Needs the app token ``app_id|app_secret``;
+    paged by ``limit`` and ``after`` like Graph's cursors."""
+    app_id, bar, secret = (call.token or "").partition("|")
+    app = sim.state.app(app_id) if bar else None
+    if app is None or app.app_secret != secret:
+        raise GraphError(190, message="Invalid OAuth access token signature.")
+    asid = call.segments[0]
+    pages = {page.page_id for page in sim.state.pages() if page.app_id == app_id} | {
+        page_id for page_id, apps in sim.state.all_subscriptions().items() if app_id in apps}
+    matches = sorted((user for user in sim.state.users()
+                      if user.app_scoped_id == asid and user.page_id in pages),
+                     key=lambda user: (user.page_id, user.psid))
+    limit = int(call.str_param("limit") or 25)
+    start = int(call.str_param("after") or 0)
+    chosen = matches[start:start + limit]
+    data = [{"id": user.psid, "page": {"id": user.page_id, "name": (
+        page.name if (page := sim.state.page(user.page_id)) else "")}} for user in chosen]
+    answer: dict[str, Any] = {"data": data}
+    if start + limit < len(matches):
+        answer["paging"] = {"cursors": {"after": str(start + limit)},
+                            "next": f"/{asid}/ids_for_pages?after={start + limit}"}
+    return answer
 
 
 async def _subscribed_apps(sim: Simulator, call: GraphRequest, _request: Request,

@@ -36,6 +36,7 @@ class Operation(StrEnum):
     DEBUG_TOKEN = "debug_token"  # noqa: S105  (an operation name, not a secret)
     SUBSCRIBED_APPS = "subscribed_apps"
     UPLOAD = "upload"
+    IDS_FOR_PAGES = "ids_for_pages"
 
 
 class FaultKind(StrEnum):
@@ -93,6 +94,7 @@ class User(_Model):
     profile_access: ProfileAccess = ProfileAccess.FULL
     # Timestamp (ms) of the customer's latest message to the page: opens the messaging window.
     last_message_at: int | None = None
+    app_scoped_id: str | None = None  # the same person as the app knows them (ids_for_pages)
 
 
 class FaultSpec(_Model):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -70,6 +71,27 @@ class _Exchange:
     body_complete: bool = True
     held: list[Message] = field(default_factory=list)
     status: int = 0
+
+
+def _pattern(template: str) -> re.Pattern[str]:
+    return re.compile("^" + re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(template)) + "$")
+
+
+# Matched on the request's path: nested routers do not expose their full template.
+_PATTERNS = [(method, template, _pattern(template)) for method, template in ACTIONS]
+
+
+def route_of(scope: Scope) -> tuple[str, dict[str, str]] | None:
+    """(the route's template, its path parameters), for an audited route."""
+    method, path = scope["method"], scope["path"]
+    for wanted, template, pattern in _PATTERNS:
+        matched = pattern.match(path) if wanted == method else None
+        if matched is not None:
+            return template, matched.groupdict()
+    routed = getattr(scope.get("route"), "path", None)
+    if isinstance(routed, str) and routed.startswith(MANAGE + "/") and method in _VERBS:
+        return routed, {str(k): str(v) for k, v in scope.get("path_params", {}).items()}
+    return None
 
 
 def actions_of(method: str, template: str, fields: set[str]) -> tuple[str, ...]:
@@ -176,18 +198,18 @@ class AuditTrail:
 
     @staticmethod
     def _audited(scope: Scope) -> bool:
-        route = scope.get("route")
-        template = getattr(route, "path", None)
-        return isinstance(template, str) and bool(actions_of(scope["method"], template, set()))
+        return route_of(scope) is not None
 
     async def _record(self, scope: Scope, exchange: _Exchange, answer_body: bytes) -> None:
-        template: str = scope["route"].path
+        found = route_of(scope)
+        if found is None:
+            return
+        template, params = found
         request_body = _json_object(bytes(exchange.body)) if exchange.body_complete else {}
         actions = actions_of(scope["method"], template, set(request_body))
         actor = actor_of(scope)
         if actor is None:
             return
-        params = dict(scope.get("path_params", {}))
         target = target_of(template, params, _json_object(answer_body))
         details = details_of(template, request_body)
         details["status"] = exchange.status
