@@ -84,6 +84,10 @@ param maximumInstanceCount int = 100
   'Standard_GRS'
   'Standard_GZRS'
 ])
+@description('Days each daily audit-log export stays immutable (time-based retention, WORM).')
+@minValue(1)
+param auditRetentionDays int = 365
+
 @description('Replication of the storage account (tables, attachments, webhook archive).')
 param storageSkuName string = 'Standard_LRS'
 
@@ -137,6 +141,8 @@ var deploymentContainerName = 'app-package-${take(functionAppName, 32)}-${take(t
 var attachmentsContainerName = 'attachments'
 var webhookArchiveContainerName = 'webhook-archive'
 var quarantineContainerName = 'quarantine'
+// The daily copy of the audit log (privacy/audit_export.py): write once, kept immutable.
+var auditExportContainerName = 'audit-export'
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: !empty(resourceGroupName) ? resourceGroupName : 'rg-${environmentName}'
@@ -179,7 +185,12 @@ module storage 'core/storage/storage-account.bicep' = {
       attachmentsContainerName
       webhookArchiveContainerName
       quarantineContainerName
+      auditExportContainerName
     ]
+    immutableContainerNames: [
+      auditExportContainerName
+    ]
+    immutabilityDays: auditRetentionDays
     coolTierContainerNames: [
       webhookArchiveContainerName
       quarantineContainerName

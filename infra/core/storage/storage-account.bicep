@@ -26,6 +26,12 @@ param skuName string = 'Standard_LRS'
 @description('Blob containers to create; all private.')
 param containerNames array
 
+@description('Containers (among containerNames) whose blobs are immutable for immutabilityDays.')
+param immutableContainerNames array = []
+
+@description('Days a blob of an immutable container can be neither changed nor deleted.')
+param immutabilityDays int = 365
+
 @description('Containers whose blobs move to the Cool tier after coolAfterDays without modification (archives that are rarely read again).')
 param coolTierContainerNames array = []
 
@@ -103,6 +109,21 @@ resource containers 'Microsoft.Storage/storageAccounts/blobServices/containers@2
   properties: {
     publicAccess: 'None'
   }
+}]
+
+// The audit log's daily exports: no one (the app, an operator, an attacker with the app's
+// identity) can change or delete a blob before its days are over. Created unlocked, so the
+// period can still be changed; DEPLOY.md says how to lock it for good.
+resource immutability 'Microsoft.Storage/storageAccounts/blobServices/containers/immutabilityPolicies@2023-05-01' = [for (containerName, index) in immutableContainerNames: {
+  #disable-next-line use-parent-property
+  name: '${storage.name}/default/${containerName}/default'
+  properties: {
+    immutabilityPeriodSinceCreationInDays: immutabilityDays
+    allowProtectedAppendWrites: false
+  }
+  dependsOn: [
+    containers
+  ]
 }]
 
 // The app creates its tables at run time (Storage Table Data Contributor allows it).
