@@ -304,6 +304,7 @@ def plot(result: dict[str, Any], path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib import ticker
 
     figure, axes = plt.subplots(1, 2, figsize=(11, 4))
     for axis, (measure, words) in zip(axes, MEASURES.items(), strict=True):
@@ -316,6 +317,9 @@ def plot(result: dict[str, Any], path: Path) -> None:
         if measure == "webhook_to_offer_shown":
             axis.axvline(TARGET_P95_MS, color="grey", linestyle=":", label="target p95 300 ms")
         axis.set_xscale("log")
+        axis.set_xticks([100, 200, 300, 500, 1000, 2000, 3000], minor=False)
+        axis.xaxis.set_major_formatter(ticker.ScalarFormatter())
+        axis.xaxis.set_minor_formatter(ticker.NullFormatter())
         axis.set_xlabel("ms (log)")
         axis.set_ylabel("share of rounds shown by then")
         axis.set_title(words)
