@@ -95,15 +95,18 @@ class QueueFunctionRunner:
         return result
 
     def run_forever(self, stop: threading.Event, poll_seconds: float = 0.1) -> None:
-        """Background delivery: up to ``concurrency`` sessions in parallel, one message each."""
+        """Background delivery: up to ``concurrency`` sessions in parallel, one message each;
+        an idle runner waits ``poll_seconds`` or until this process sends to its queue."""
         assert self.spec.queue_name is not None
         slots = threading.Semaphore(self.concurrency)
+        arrival = self.queue.arrival(self.spec.queue_name)
         with ThreadPoolExecutor(
             self.concurrency, thread_name_prefix=f"queue-{self.spec.name}"
         ) as pool:
             while not stop.is_set():
                 if not slots.acquire(timeout=poll_seconds):
                     continue
+                arrival.clear()  # before receiving: a send after this wakes the wait below
                 try:
                     message = self.queue.receive(self.spec.queue_name)
                 except Exception:
@@ -111,7 +114,7 @@ class QueueFunctionRunner:
                     message = None
                 if message is None:
                     slots.release()
-                    stop.wait(poll_seconds)
+                    arrival.wait(poll_seconds)  # woken by a send in this process
                     continue
                 future = pool.submit(self.process, message)
                 future.add_done_callback(lambda _: slots.release())

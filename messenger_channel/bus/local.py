@@ -35,6 +35,11 @@ MAX_DELIVERY_COUNT_EXCEEDED = "MaxDeliveryCountExceeded"
 
 _SCHEMA_VERSION = 1
 _BUSY_TIMEOUT_SECONDS = 10.0
+# One "something may be deliverable" signal per queue file and queue, shared by the instances
+# of a process: the devhost's runner wakes at once instead of at its next poll. Other
+# processes (and scheduled messages falling due) are still found by polling.
+_arrivals: dict[tuple[str, str], threading.Event] = {}
+_arrivals_lock = threading.Lock()
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
@@ -176,6 +181,13 @@ class LocalQueue:
             self.close()
             raise
 
+    def arrival(self, queue: str) -> threading.Event:
+        """Set when a message is sent to ``queue`` or one of its sessions is released, by
+        this process; the consumer clears it before it receives."""
+        key = (str(self.path.resolve()), queue)
+        with _arrivals_lock:
+            return _arrivals.setdefault(key, threading.Event())
+
     # -- QueueSender ------------------------------------------------------------------------
     def send(self, queue: str, messages: Sequence[QueueMessage]) -> None:
         """Enqueue all messages in one transaction; a message id already sent to this queue
@@ -203,6 +215,7 @@ class LocalQueue:
                     (queue, message.session_id, message.message_id, message.body,
                      message.content_type, json.dumps(dict(message.properties)), now, scheduled,
                      now if scheduled is None else scheduled))
+        self.arrival(queue).set()
         # As Service Bus bills them: every message sent is an operation, a duplicate too.
         metering.add({"queue.sent": len(messages), "queue.send_calls": 1,
                       "queue.duplicates": duplicates,
@@ -255,6 +268,7 @@ class LocalQueue:
             self._locked_row(db, message)
             db.execute("DELETE FROM messages WHERE sequence_number = ?",
                        (message.sequence_number,))
+        self.arrival(message.queue).set()  # the session's next message is deliverable
         metering.count("queue.complete", "servicebus.operations", queue=message.queue)
 
     def abandon(self, message: ReceivedMessage, reason: str | None = None) -> None:
@@ -270,6 +284,7 @@ class LocalQueue:
                 metering.count("queue.dead_letter", queue=message.queue)
             else:
                 db.execute(_RELEASE_LOCK, (message.sequence_number,))
+        self.arrival(message.queue).set()
         metering.count("queue.abandon", "servicebus.operations", queue=message.queue)
 
     def dead_letter(self, message: ReceivedMessage, reason: str, description: str) -> None:

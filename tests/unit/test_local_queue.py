@@ -507,3 +507,25 @@ def test_open_local_queue_shares_one_instance_per_file(
         assert reopened.counts("inbound").active == 1
     finally:
         reopened.close()
+
+
+def test_a_send_or_a_released_session_signals_the_consumers_of_this_process(
+        queue: LocalQueue, path: Path, clock: Clock) -> None:
+    other = LocalQueue(path, clock, SPECS)  # e.g. the webhook's instance beside the runner's
+    try:
+        arrival = queue.arrival("inbound")
+        assert other.arrival("inbound") is arrival
+        assert queue.arrival("outbound") is not arrival
+        arrival.clear()
+        other.send("inbound", [message("m-1"), message("m-2")])
+        assert arrival.is_set()
+        arrival.clear()
+        first = take(queue)
+        assert not arrival.is_set()  # receiving signals nothing
+        queue.complete(first)  # the session's next message is deliverable now
+        assert arrival.is_set()
+        arrival.clear()
+        queue.abandon(take(queue))
+        assert arrival.is_set()
+    finally:
+        other.close()
