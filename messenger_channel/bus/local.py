@@ -168,6 +168,9 @@ class LocalQueue:
             # a restart of the devhost needs), though not a power cut; FULL would fsync every
             # send and cap the local webhook's throughput. Azure uses Service Bus, not this.
             self._db.execute("PRAGMA synchronous = NORMAL")
+            # A deleted message's bytes are overwritten, not left in free pages: an erasure
+            # purges a customer's queued events, and not every SQLite build does this by default.
+            self._db.execute("PRAGMA secure_delete = ON")
             # Registering and reaping in one write transaction serialises them with every
             # other owner's start-up and receives, so a live owner is never taken for dead.
             with self._transaction() as db:
