@@ -81,9 +81,10 @@ class SimulatorClient:
                                             json={"offset_seconds": offset_seconds})
         return result
 
-    def put_app(self, app_id: str, app_secret: str, name: str | None = None) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("PUT", f"/apps/{app_id}",
-                                            json=_drop_none(app_secret=app_secret, name=name))
+    def put_app(self, app_id: str, app_secret: str, name: str | None = None, *,
+                webhook_url: str | None = None) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("PUT", f"/apps/{app_id}", json=_drop_none(
+            app_secret=app_secret, name=name, webhook_url=webhook_url))
         return result
 
     def put_page(self, page_id: str, name: str, *, app_id: str | None = None,
@@ -110,6 +111,37 @@ class SimulatorClient:
 
     def subscriptions(self) -> dict[str, dict[str, list[str]]]:
         result: dict[str, dict[str, list[str]]] = self._call("GET", "/subscriptions")
+        return result
+
+    # -- the handover protocol ---------------------------------------------------------------
+
+    def put_roles(self, page_id: str, primary_receiver_app_id: str | None,
+                  secondary_receiver_app_ids: list[str] | None = None) -> dict[str, Any]:
+        """App roles on the page; from now on its events go out by thread ownership."""
+        result: dict[str, Any] = self._call("PUT", f"/pages/{page_id}/roles", json={
+            "primary_receiver_app_id": primary_receiver_app_id,
+            "secondary_receiver_app_ids": secondary_receiver_app_ids or []})
+        return result
+
+    def drop_roles(self, page_id: str) -> None:
+        self._call("DELETE", f"/pages/{page_id}/roles")
+
+    def thread_owner(self, page_id: str, psid: str) -> str | None:
+        result: dict[str, Any] = self._call("GET", f"/pages/{page_id}/threads/{psid}")
+        owner: str | None = result["owner_app_id"]
+        return owner
+
+    def set_thread_owner(self, page_id: str, psid: str, app_id: str | None) -> None:
+        self._call("PUT", f"/pages/{page_id}/threads/{psid}", json={"owner_app_id": app_id})
+
+    def thread_action(self, page_id: str, psid: str, action: str, app_id: str, *,
+                      target_app_id: str | None = None,
+                      metadata: str | None = None) -> dict[str, Any]:
+        """``pass``, ``take`` or ``request`` thread control as another app; a refusal raises
+        ``SimulatorError`` with Graph's error body."""
+        result: dict[str, Any] = self._call(
+            "POST", f"/pages/{page_id}/threads/{psid}/{action}",
+            json=_drop_none(app_id=app_id, target_app_id=target_app_id, metadata=metadata))
         return result
 
     # -- the customer's side -----------------------------------------------------------------
@@ -181,10 +213,11 @@ class SimulatorClient:
         result: bytes = self._call("GET", f"/uploads/{attachment_id}/content", raw=True)
         return result
 
-    def webhook_deliveries(self, page_id: str | None = None,
-                           kind: str | None = None) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = self._call("GET", "/webhook-deliveries",
-                                                  params={"page_id": page_id, "kind": kind})
+    def webhook_deliveries(self, page_id: str | None = None, kind: str | None = None,
+                           app_id: str | None = None) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._call(
+            "GET", "/webhook-deliveries",
+            params={"page_id": page_id, "kind": kind, "app_id": app_id})
         return result
 
     def clear_webhook_deliveries(self) -> None:

@@ -10,6 +10,7 @@ from simulator.models import (
     App,
     FaultKind,
     FaultSpec,
+    PageRoles,
     ProfileAccess,
     SimConfig,
     TokenState,
@@ -23,6 +24,7 @@ class _Body(BaseModel):
 class AppPut(_Body):
     app_secret: str = Field(min_length=1)
     name: str | None = None
+    webhook_url: str | None = Field(None, pattern=r"^https?://")
 
 
 class PagePut(_Body):
@@ -41,6 +43,9 @@ class TokenPut(_Body):
     invalid_subcode: int | None = None
     # Only to create a further token (a rotated one) for a page.
     page_id: str | None = None
+    # With page_id: a token of another app on that page (an app with a handover role),
+    # so that a test can call Graph as that app.
+    app_id: str | None = Field(None, pattern=r"^\d+$")
 
 
 class UserPut(_Body):
@@ -137,6 +142,20 @@ class WebhookIn(_Body):
         return self
 
 
+class ThreadOwnerPut(_Body):
+    """Set who owns a thread without any webhook (test setup); null: the thread is idle."""
+
+    owner_app_id: str | None = Field(pattern=r"^\d+$")
+
+
+class ThreadActIn(_Body):
+    """Another app calls pass, take or request thread control (as its Graph call would)."""
+
+    app_id: str = Field(pattern=r"^\d+$")
+    target_app_id: str | None = Field(None, pattern=r"^\d+$")
+    metadata: str | None = Field(None, max_length=1000)
+
+
 class SeedPage(PagePut):
     page_id: str = Field(pattern=r"^\d+$")
 
@@ -159,3 +178,5 @@ class Seed(_Body):
     # page_id -> app_id -> subscribed fields
     subscriptions: dict[str, dict[str, list[str]]] = Field(default_factory=dict)
     config: SimConfig | None = None
+    # page_id -> the handover protocol's app roles
+    roles: dict[str, PageRoles] = Field(default_factory=dict)

@@ -93,7 +93,8 @@ def list_apps(sim: Sim) -> list[App]:
 def put_app(app_id: NumericId, body: AppPut, sim: Sim) -> App:
     existing = sim.state.app(app_id)
     name = body.name or (existing.name if existing else f"App {app_id}")
-    return sim.state.put_app(App(app_id=app_id, app_secret=body.app_secret, name=name))
+    return sim.state.put_app(App(app_id=app_id, app_secret=body.app_secret, name=name,
+                                 webhook_url=body.webhook_url))
 
 
 @router.get("/pages")
@@ -206,9 +207,9 @@ def upload_content(attachment_id: str, sim: Sim) -> Response:
 
 
 @router.get("/webhook-deliveries")
-def list_deliveries(sim: Sim, page_id: str | None = None,
-                    kind: str | None = None) -> list[WebhookDelivery]:
-    return sim.state.deliveries(page_id, kind)
+def list_deliveries(sim: Sim, page_id: str | None = None, kind: str | None = None,
+                    app_id: str | None = None) -> list[WebhookDelivery]:
+    return sim.state.deliveries(page_id, kind, app_id)
 
 
 @router.delete("/webhook-deliveries", status_code=204)

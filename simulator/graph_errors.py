@@ -26,6 +26,10 @@ _MESSAGES: dict[tuple[int, int | None], str] = {
         "(#10) This message is sent outside of allowed window. Learn more about the new policy "
         "here: https://developers.facebook.com/docs/messenger-platform/policy-overview"
     ),
+    # A send by an app that does not control the thread (handover protocol), as Graph answered
+    # it in github.com/davidchua/pymessenger/issues/93.
+    (10, 2018300): "(#10) Message failed to send because another app is controlling this "
+                   "thread now.",
     (100, None): "(#100) Invalid parameter",
     (100, 2018001): "(#100) No matching user found",
     (100, 2018109): "(#100) Attachment size exceeds allowable limit",

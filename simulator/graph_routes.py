@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import APIRouter, BackgroundTasks, Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
-from simulator import attachments, graph_request, send_api
+from simulator import attachments, graph_request, handover_graph, send_api
 from simulator.context import Simulator, simulator
 from simulator.graph_errors import (
     GraphError,
@@ -118,6 +118,8 @@ def _resolve(sim: Simulator, call: GraphRequest) -> Route:
         return Route(Operation.UPLOAD, _upload, page_id, None)
     if edge == "ids_for_pages" and method == "GET":
         return Route(Operation.IDS_FOR_PAGES, _ids_for_pages, None, None)
+    if edge in handover_graph.EDGES:
+        return Route(Operation.HANDOVER, _handover, page_id, handover_graph.recipient_of(call))
     if edge is None:
         raise unsupported(method, node)
     raise unknown_path(f"/{edge}")
@@ -349,6 +351,13 @@ async def _send(sim: Simulator, call: GraphRequest, request: Request,
         # Runs after the answer has gone out, as Facebook's own echo and delivery do.
         background.add_task(sim.poster.send_followups, result.sent, result.attachment_url)
     return result.answer
+
+
+async def _handover(sim: Simulator, call: GraphRequest, _request: Request,
+                    background: BackgroundTasks) -> dict[str, Any]:
+    token = _page_token(sim, call, call.segments[0])
+    _check_node(call, token)
+    return handover_graph.handle(sim, call, token, background)
 
 
 async def _upload(sim: Simulator, call: GraphRequest, _request: Request,

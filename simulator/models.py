@@ -37,6 +37,8 @@ class Operation(StrEnum):
     SUBSCRIBED_APPS = "subscribed_apps"
     UPLOAD = "upload"
     IDS_FOR_PAGES = "ids_for_pages"
+    # pass, take and request thread control, thread_owner, secondary_receivers
+    HANDOVER = "handover"
 
 
 class FaultKind(StrEnum):
@@ -53,6 +55,17 @@ class App(_Model):
     app_id: str = Field(pattern=r"^\d+$")
     app_secret: str = Field(min_length=1)
     name: str
+    # Where another app (a bot vendor's) receives its webhooks; the product's app is reached
+    # through its account's URL instead. None: its posts are only recorded.
+    webhook_url: str | None = None
+
+
+class PageRoles(_Model):
+    """The handover protocol's app roles on a page (Messenger settings, "App roles"). A page
+    without roles is a single-app page: every event goes to its app as ``messaging``."""
+
+    primary_receiver_app_id: str | None = Field(None, pattern=r"^\d+$")
+    secondary_receiver_app_ids: list[str] = Field(default_factory=list)
 
 
 class Page(_Model):
@@ -186,6 +199,9 @@ class WebhookDelivery(_Model):
     account_id: str | None
     page_id: str | None
     url: str | None
+    # On a page with app roles: which app the post was for, and under which entry list.
+    app_id: str | None = None
+    source: str | None = None
     signature: str | None
     body: str
     status: int | None = None

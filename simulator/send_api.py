@@ -11,6 +11,7 @@ from typing import Any
 from simulator import attachments, ids
 from simulator.graph_errors import GraphError, invalid_param
 from simulator.graph_request import GraphRequest
+from simulator.handover import ThreadControl
 from simulator.models import SenderAction, SentMessage, Token, User
 from simulator.state import SimulatorState
 
@@ -57,6 +58,8 @@ async def handle_send(state: SimulatorState, call: GraphRequest, token: Token,
     user = state.user(token.page_id, psid)
     if user is None:
         raise GraphError(100, 2018001)
+    # On a page with app roles, only the app that controls the thread may message in it.
+    ThreadControl(state).check_send(token.page_id, psid, token.app_id)
     _check_window(state, user, messaging_type, tag)
     attachment_url = await _resolve_attachment(state, call, token, message, base_url)
     now = state.clock.now_ms()

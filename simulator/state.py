@@ -23,6 +23,7 @@ from simulator.models import (
     Fault,
     Operation,
     Page,
+    PageRoles,
     RequestRecord,
     SenderAction,
     SentMessage,
@@ -69,6 +70,9 @@ class SimulatorState:
             self._sender_actions: deque[SenderAction] = deque(maxlen=MAX_RECORDS)
             self._uploads: dict[str, tuple[Upload, bytes]] = {}
             self._deliveries: deque[WebhookDelivery] = deque(maxlen=MAX_RECORDS)
+            self._roles: dict[str, PageRoles] = {}
+            # (page, psid) -> owning app, None for an idle thread; absent: the primary's.
+            self._owners: dict[tuple[str, str], str | None] = {}
             self._config = SimConfig()
             self._record_ids = itertools.count(1)
             self.clock.set_offset(self._settings.clock_offset_seconds)
@@ -90,6 +94,8 @@ class SimulatorState:
                 self.subscribe(page_id, app_id, fields)
         if seed.config is not None:
             self._config = seed.config.model_copy()
+        for page_id, roles in seed.roles.items():
+            self.put_roles(page_id, roles)
 
     def now_iso(self) -> str:
         return isoformat(self.clock.now())
@@ -156,10 +162,13 @@ class SimulatorState:
                 page = self._pages.get(body.page_id or "")
                 if page is None:
                     raise NotFound("unknown token: give page_id (of a known page) to create one")
+                app_id = body.app_id or page.app_id
+                if app_id not in self._apps:
+                    raise NotFound(f"unknown app {app_id}: PUT /_sim/apps/{app_id} first")
                 now = self.clock.now_s()
-                token = Token(token=token_value, page_id=page.page_id, app_id=page.app_id,
+                token = Token(token=token_value, page_id=page.page_id, app_id=app_id,
                               issued_at=now, data_access_expires_at=now + DATA_ACCESS_SECONDS)
-            changes = body.model_dump(exclude_none=True, exclude={"page_id"})
+            changes = body.model_dump(exclude_none=True, exclude={"page_id", "app_id"})
             token = Token.model_validate({**token.model_dump(), **changes})
             self._tokens[token_value] = token
             return token.model_copy()
@@ -237,6 +246,43 @@ class SimulatorState:
         with self._lock:
             return {p: {a: list(f) for a, f in apps.items()}
                     for p, apps in self._subscriptions.items()}
+
+    # -- handover protocol: app roles and thread ownership ------------------------------------
+
+    def put_roles(self, page_id: str, roles: PageRoles) -> PageRoles:
+        with self._lock:
+            if page_id not in self._pages:
+                raise NotFound(f"unknown page {page_id}: PUT /_sim/pages/{page_id} first")
+            for app_id in {roles.primary_receiver_app_id, *roles.secondary_receiver_app_ids}:
+                if app_id is not None and app_id not in self._apps:
+                    raise NotFound(f"unknown app {app_id}: PUT /_sim/apps/{app_id} first")
+            self._roles[page_id] = roles.model_copy()
+            return roles.model_copy()
+
+    def roles(self, page_id: str) -> PageRoles | None:
+        """The page's app roles; None for a single-app page (no handover protocol)."""
+        with self._lock:
+            found = self._roles.get(page_id)
+            return found.model_copy() if found else None
+
+    def drop_roles(self, page_id: str) -> None:
+        with self._lock:
+            self._roles.pop(page_id, None)
+            for key in [key for key in self._owners if key[0] == page_id]:
+                del self._owners[key]
+
+    def thread_owner(self, page_id: str, psid: str) -> str | None:
+        """The app that controls the thread: set by pass/take, else the primary receiver's
+        (as on Messenger); None when idle."""
+        with self._lock:
+            if (page_id, psid) in self._owners:
+                return self._owners[(page_id, psid)]
+            roles = self._roles.get(page_id)
+            return None if roles is None else roles.primary_receiver_app_id
+
+    def set_thread_owner(self, page_id: str, psid: str, app_id: str | None) -> None:
+        with self._lock:
+            self._owners[(page_id, psid)] = app_id
 
     # -- faults ------------------------------------------------------------------------------
 
@@ -332,12 +378,13 @@ class SimulatorState:
         with self._lock:
             self._deliveries.append(delivery)
 
-    def deliveries(self, page_id: str | None = None,
-                   kind: str | None = None) -> list[WebhookDelivery]:
+    def deliveries(self, page_id: str | None = None, kind: str | None = None,
+                   app_id: str | None = None) -> list[WebhookDelivery]:
         with self._lock:
             return [d.model_copy() for d in self._deliveries
                     if (page_id is None or d.page_id == page_id)
-                    and (kind is None or d.kind == kind)]
+                    and (kind is None or d.kind == kind)
+                    and (app_id is None or d.app_id == app_id)]
 
     def clear_deliveries(self) -> None:
         with self._lock:

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from simulator import webhook_payloads
+from simulator import thread_delivery, webhook_payloads
 from simulator.control_models import SignatureMode
 from simulator.models import SentMessage, WebhookDelivery
 from simulator.settings import SimulatorSettings
@@ -62,7 +62,11 @@ class WebhookPoster:
         *,
         app_id: str | None = None,
         signature_mode: SignatureMode = "valid",
+        url: str | None = None,
+        source: str | None = None,
     ) -> WebhookDelivery:
+        """Post ``body``, signed with ``app_id``'s secret (else the page's app's), to the
+        account's webhook or to ``url`` (another app's webhook, on a page with app roles)."""
         secret = self.secret_for(page_id, app_id)
         header: str | None = None
         if signature_mode == "valid":
@@ -73,11 +77,11 @@ class WebhookPoster:
         headers = {"Content-Type": "application/json"}
         if header is not None:
             headers["X-Hub-Signature-256"] = header
-        url = self.url_for(account_id)
+        url = url or self.url_for(account_id)
         delivery = WebhookDelivery(
             id=self._state.next_record_id(), time=self._state.now_iso(), kind=kind,
-            account_id=account_id, page_id=page_id, url=url, signature=header,
-            body=body.decode("utf-8", errors="replace"),
+            account_id=account_id or None, page_id=page_id, url=url, signature=header,
+            body=body.decode("utf-8", errors="replace"), app_id=app_id, source=source,
         )
         started = time.monotonic()
         try:
@@ -93,6 +97,9 @@ class WebhookPoster:
 
     async def send_followups(self, sent: SentMessage, attachment_url: str | None) -> None:
         """After a successful send: the echo, the delivery and the read, as configured."""
+        if self._state.roles(sent.page_id) is not None:
+            await thread_delivery.send_followups(self, self._state, sent, attachment_url)
+            return
         config = self._state.config()
         wanted = [kind for kind, on in (("echo", config.auto_echo),
                                         ("delivery", config.auto_delivery),

@@ -5,11 +5,12 @@ Also hosts the files that customers' attachment URLs point at.
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from simulator import ids, webhook_payloads
+from simulator import ids, thread_delivery, webhook_payloads
 from simulator.context import Simulator, simulator
 from simulator.control_models import SayIn, WebhookIn
 from simulator.files import DEFAULT_FOR_TYPE, hosted_files
@@ -43,6 +44,13 @@ async def say(body: SayIn, request: Request, sim: Sim) -> dict[str, Any]:
     payload = webhook_payloads.page_payload(body.page_id, event, state.clock.now_ms())
     # The customer wrote on Facebook whatever the webhook answers: the window opens regardless.
     user = state.customer_wrote(body.page_id, body.psid, timestamp)
+    if state.roles(body.page_id) is not None and body.signature == "valid":
+        # App roles: the thread's owner gets it as messaging, every other app as standby.
+        ours = await thread_delivery.post_event(sim.poster, state, body.page_id, body.psid,
+                                                "message", event)
+        assert ours is not None  # the page's own app always gets a copy
+        return {"mid": mid, "timestamp": timestamp, "payload": json.loads(ours.body),
+                "user": user.model_dump(), **_delivery_fields(ours)}
     delivery = await sim.poster.post_payload("message", body.account_id, body.page_id, payload,
                                              signature_mode=body.signature)
     return {"mid": mid, "timestamp": timestamp, "payload": payload, "user": user.model_dump(),
