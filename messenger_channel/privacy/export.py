@@ -14,6 +14,7 @@ from typing import Any
 
 from messenger_channel.clock import isoformat
 from messenger_channel.conversations.agent_files import agent_files
+from messenger_channel.conversations.attachments import blob_name
 from messenger_channel.conversations.history import ContactLinks
 from messenger_channel.conversations.indexes import ConversationIndexes
 from messenger_channel.conversations.models import ConversationTables, Message
@@ -78,10 +79,9 @@ def export_customer(services: Services, page_id: str, psid: str) -> dict[str, An
 
 def attachment_blob(services: Services, conversation_id: str,
                     attachment_id: str) -> str | None:
-    """The blob of a customer's file or of an agent's file sent in the conversation."""
-    if attachment_id.startswith("att_"):
-        return f"{conversation_id}/{attachment_id}"
+    """The blob of an agent's file sent in the conversation, else of a customer's file (both
+    kinds of id start with ``att_``: the agent's record is the one that can be looked up)."""
     found = agent_files(services).get(attachment_id, "file")
-    if found is not None and found.conversation_id == conversation_id:
-        return found.blob_name
-    return None
+    if found is not None:
+        return found.blob_name if found.conversation_id == conversation_id else None
+    return blob_name(conversation_id, attachment_id)
