@@ -9,6 +9,7 @@ from messenger_channel.api import (
     agent_contacts,
     agent_conversations,
     agent_directory,
+    agent_handover,
     agent_live,
     agent_me,
     agent_replies,
@@ -23,6 +24,7 @@ router.include_router(agent_conversations.router)
 router.include_router(agent_replies.router)
 router.include_router(agent_contacts.router)
 router.include_router(agent_collaboration.router)
+router.include_router(agent_handover.agent_router)
 router.include_router(agent_directory.router)
 router.include_router(history_router)
 router.include_router(canned_router)

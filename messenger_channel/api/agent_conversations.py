@@ -44,6 +44,7 @@ from messenger_channel.conversations.models import (
     Message,
     MessageStatus,
     State,
+    ThreadControl,
     Visibility,
 )
 from messenger_channel.conversations.participants import Role, participating, role_of
@@ -99,6 +100,10 @@ class ConversationOut(BaseModel):
     unread: int
     last_message_preview: str | None = None
     last_agent_message_at: ApiTime | None = None
+    # Messenger's handover protocol: the app that controls the customer's thread as last
+    # known, and the channel's last take/pass/request (a workstream with ``handover``).
+    thread_owner_app_id: str | None = None
+    thread_control: ThreadControl | None = None
     attributes: dict[str, str | int | float | bool]
     survey_answers: dict[str, str]
     referral: dict[str, object] | None

@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from messenger_channel.api import (
     agent_api,
+    agent_handover,
     manage_backfill,
     manage_channels,
     manage_deadletters,
@@ -44,4 +45,5 @@ def create_api() -> FastAPI:
     app.include_router(canned_router)
     app.include_router(agent_api.router)
     app.include_router(supervisor.router)
+    app.include_router(agent_handover.supervisor_router)
     return app

@@ -58,6 +58,10 @@ ACTIONS: dict[tuple[str, str], tuple[str, ...]] = {
     ("POST", "/api/supervisor/conversations/{conversation_id}/assign"): (
         "conversation.assign",),
     ("POST", "/api/supervisor/conversations/{conversation_id}/close"): ("conversation.close",),
+    ("POST", "/api/agent/conversations/{conversation_id}/pass-thread"): (
+        "conversation.pass_thread",),
+    ("POST", "/api/supervisor/conversations/{conversation_id}/pass-thread"): (
+        "conversation.pass_thread",),
     ("GET", "/api/agent/attachments/{attachment_id}"): ("attachment.download",),
 }
 # A field whose presence in a PATCH is an act of its own.

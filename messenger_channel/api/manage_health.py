@@ -8,9 +8,12 @@ from pydantic import BaseModel
 
 from messenger_channel.api.auth import ManagerDep, ServicesDep
 from messenger_channel.api.manage_channels import PageOut, page_out
+from messenger_channel.provisioning.handover_health import Role, handover_failures
 from messenger_channel.provisioning.health_rules import account_failures, page_failures
 from messenger_channel.provisioning.queue_health import QueueHealth, failed_sends, queue_health
 from messenger_channel.provisioning.service import ChannelSetup
+from messenger_channel.services import Services
+from messenger_channel.workforce.workstreams import get_workstream
 
 router = APIRouter(prefix="/api/manage", tags=["health"])
 
@@ -61,6 +64,7 @@ def manage_health(services: ServicesDep, _: ManagerDep) -> HealthOut:
         found = account_failures(account, pages, services.secrets)
         for page, out in zip(pages, shown, strict=True):
             found += page_failures(page, out.workstream_id)
+            found += handover_failures(page, _handover_role(services, out.workstream_id))
         failures += [
             RuleFailureOut(rule=f.rule, subject=f.subject, message=f.message) for f in found
         ]
@@ -75,6 +79,13 @@ def manage_health(services: ServicesDep, _: ManagerDep) -> HealthOut:
         status="attention" if failures else "ok", accounts=accounts, failing_rules=failures,
         queues=queues, failed_sends=failed_sends(services),
     )
+
+
+def _handover_role(services: Services, workstream_id: str | None) -> Role | None:
+    workstream = None if workstream_id is None else get_workstream(services.tables,
+                                                                    workstream_id)
+    return None if workstream is None or workstream.handover is None else (
+        workstream.handover.role)
 
 
 def _queue_out(queue: QueueHealth) -> QueueOut:

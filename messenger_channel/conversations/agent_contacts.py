@@ -40,6 +40,7 @@ from messenger_channel.conversations.contact_search import (
     indexed_profile,
 )
 from messenger_channel.conversations.distribution import Distributor
+from messenger_channel.conversations.handover_events import latest_standby_message_at
 from messenger_channel.conversations.history import ContactLinks
 from messenger_channel.conversations.models import (
     Contact,
@@ -50,12 +51,13 @@ from messenger_channel.conversations.models import (
 from messenger_channel.conversations.replies import held_conversation
 from messenger_channel.conversations.send_rules import conversation_send_type, outside_window
 from messenger_channel.conversations.store import ConversationStore
+from messenger_channel.conversations.thread_control import take_thread
 from messenger_channel.errors import Conflict, Missing
 from messenger_channel.services import Services
 from messenger_channel.storage.errors import InvalidKey
 from messenger_channel.storage.tables import Entity, Table, TableStore
 from messenger_channel.workforce.agents import get_agent
-from messenger_channel.workforce.workstreams import workstream_for_page
+from messenger_channel.workforce.workstreams import Workstream, workstream_for_page
 
 MAX_FOUND = 50
 
@@ -215,7 +217,7 @@ def start_conversation(services: Services, agent_id: str, page_id: str, *,
         agent_id=agent_id, opened_by=f"agent:{agent_id}", assigned_at=now,
         customer_name=profile.name,
         name_missing_reason=profile.name_missing_reason,
-        last_customer_message_at=None if previous is None else previous.last_customer_message_at,
+        last_customer_message_at=_last_customer_message_at(services, profile, previous, workstream),
         human_agent_tag=workstream is not None and workstream.human_agent_tag,
         last_activity_at=now, created_at=now, updated_at=now)
     if conversation_send_type(services, conversation, human=True) is None:
@@ -241,7 +243,22 @@ def start_conversation(services: Services, agent_id: str, page_id: str, *,
         workstream.auto_close_after_minutes)
     created = ConversationStore.of(services).create(
         conversation, due_at=now + timedelta(minutes=minutes))
+    # On a page shared with other apps, the thread is taken before the first message is sent.
+    take_thread(services, created)
     if workstream is not None:
         send_automated(services, created, workstream, "agent_joined",
                        values={"AgentName": agent.name})
     return created
+
+
+def _last_customer_message_at(services: Services, profile: Contact,
+                              previous: Conversation | None,
+                              workstream: Workstream | None) -> datetime | None:
+    """What opens the messaging window: the customer's last message in their last
+    conversation, or, on a page shared with other apps, one they wrote while another app held
+    the thread (their standby history), whichever is later."""
+    last = None if previous is None else previous.last_customer_message_at
+    if workstream is None or workstream.handover is None:
+        return last
+    standby = latest_standby_message_at(services, profile)
+    return standby if last is None or (standby is not None and standby > last) else last

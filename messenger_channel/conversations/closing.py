@@ -19,6 +19,7 @@ from messenger_channel.conversations.distribution import Distributor
 from messenger_channel.conversations.models import Conversation
 from messenger_channel.conversations.participants import MANAGES, participating
 from messenger_channel.conversations.satisfaction import send_post_conversation_survey
+from messenger_channel.conversations.thread_control import pass_thread_back
 from messenger_channel.errors import Conflict
 from messenger_channel.services import Services
 
@@ -102,7 +103,10 @@ def _to_wrap_up(services: Services, distributor: Distributor, seen: Conversation
 
 
 def _release_claim(distributor: Distributor, seen: Conversation, now: datetime) -> None:
-    """The customer's next message opens a new conversation."""
+    """The customer's next message opens a new conversation; on a page shared with other
+    apps, the Messenger thread goes back to the app it came from (``thread_control``: queued
+    after the conversation's last messages)."""
     distributor.tables.contacts.update(seen.page_id, seen.psid, lambda c: None if (
         c.open_conversation_id != seen.id) else c.model_copy(
             update={"open_conversation_id": None, "updated_at": now}))
+    pass_thread_back(distributor.services, seen)

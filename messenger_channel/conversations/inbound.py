@@ -38,6 +38,14 @@ from messenger_channel.conversations.automated import automated_sent, send_autom
 from messenger_channel.conversations.contacts import find_or_create_contact
 from messenger_channel.conversations.distribution import Distributor
 from messenger_channel.conversations.erasure_hold import held_for_erasure
+from messenger_channel.conversations.handover_decisions import meaning as handover_meaning
+from messenger_channel.conversations.handover_events import (
+    note_thread_owner,
+    standby_partition,
+    thread_passed,
+    thread_requested,
+    thread_taken,
+)
 from messenger_channel.conversations.indexes import preview_of
 from messenger_channel.conversations.models import (
     APPLIED_EVENTS_KEPT,
@@ -113,6 +121,9 @@ def handle_inbound(services: Services, envelope: InboundEnvelope) -> None:
         reconciled = echo is not None and reconcile_echo(services, echo.metadata, echo.mid)
         log.info("echo of our own send", extra={**context, "reconciled": reconciled})
         return
+    if event.kind == "handover" and event.customer_psid is not None:
+        _InboundEvent(services, event, event.customer_psid).handover(envelope.app_id)
+        return
     if event.customer_psid is None or event.kind in (
             "optin", "handover", "policy_enforcement", "unknown"):
         log.info("event archived, not routed", extra={**context, "kind": event.kind})
@@ -167,6 +178,7 @@ class _InboundEvent:
         conversation = self.open_conversation(contact, workstream)
         self.store_incoming(conversation.id, workstream)
         conversation = self.apply(conversation, workstream)
+        conversation = note_thread_owner(self.services, conversation, workstream)
         if workstream is None:
             log.warning("page has no workstream: the conversation waits unrouted",
                         extra={"page_id": self.page_id, "conversation_id": conversation.id})
@@ -414,7 +426,31 @@ class _InboundEvent:
         standby history), never routed."""
         contact = find_or_create_contact(self.services, self.page_id, self.psid)
         workstream = workstream_for_page(self.services.tables, self.page_id)
-        self.store_incoming(contact.open_conversation_id or f"standby-{contact.id}", workstream)
+        self.store_incoming(contact.open_conversation_id or standby_partition(contact),
+                            workstream)
+
+    def handover(self, our_app_id: str) -> None:
+        """Messenger's handover protocol (``handover_events``): a thread passed to us opens or
+        continues the customer's conversation and routes it; one taken from us ends or marks
+        the open conversation; another app's request is honoured or shown to the agent.
+        Without ``handover`` on the workstream, the event is only archived."""
+        workstream = workstream_for_page(self.services.tables, self.page_id)
+        data = self.event.handover
+        if workstream is None or workstream.handover is None or data is None:
+            log.info("event archived, not routed", extra={
+                "page_id": self.page_id, "event_id": self.event.event_id, "kind": "handover"})
+            return
+        contact = find_or_create_contact(self.services, self.page_id, self.psid)
+        meaning = handover_meaning(data, our_app_id)
+        if meaning == "ours":
+            conversation = self.open_conversation(contact, workstream)
+            conversation = thread_passed(self.services, conversation, contact, self.event,
+                                         our_app_id)
+            self.follow_up(conversation, contact, workstream)
+        elif meaning == "taken":
+            thread_taken(self.services, contact, self.event)
+        elif meaning == "requested":
+            thread_requested(self.services, contact, self.event, workstream.handover)
 
     def outside_echo(self) -> None:
         """A reply the page sent from elsewhere (Page Inbox, another app, a phone)."""

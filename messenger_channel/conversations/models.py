@@ -79,6 +79,19 @@ class Csat(BaseModel):
     at: datetime
 
 
+class ThreadControl(BaseModel):
+    """The channel's last handover call for a conversation (``conversations/thread_control``):
+    ``take`` when an agent starts it, ``pass`` back when it closes or on request, ``request``
+    when a take was refused."""
+
+    action: Literal["take", "pass", "request"]
+    status: Literal["pending", "done", "failed"]
+    target_app_id: str | None = None
+    attempts: int = 0
+    error: str | None = None  # Graph's refusal, for the agents and operators
+    at: datetime
+
+
 class Conversation(Entity):
     id: str
     page_id: str
@@ -126,6 +139,10 @@ class Conversation(Entity):
     customer_name: str | None = None
     name_missing_reason: str | None = None
     last_message_preview: str | None = None
+    # Messenger's handover protocol (a workstream with ``handover``): the app that controls
+    # the customer's thread as last known, and the channel's last call about it.
+    thread_owner_app_id: str | None = None
+    thread_control: ThreadControl | None = None
     created_at: datetime
     updated_at: datetime
 

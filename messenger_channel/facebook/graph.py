@@ -48,11 +48,15 @@ _TOKEN = re.compile(r"[\x21-\x7e]+")
 _FIELD = re.compile(r"[a-z_]{1,64}")
 # The threads of a Functions worker share the pool; beyond this, connections are not kept.
 _POOL_SIZE = 32
+# Graph keeps at most this much of a handover call's metadata string.
+MAX_HANDOVER_METADATA = 1000
 # The endpoint each operation calls, as the operation counters name them.
 _ENDPOINTS = {"send_message": "send", "sender_action": "send", "user_profile": "profile",
               "upload_attachment": "upload", "debug_token": "debug_token", "me": "me",
               "subscribe_app": "subscribed_apps", "subscribed_apps": "subscribed_apps",
-              "unsubscribe_app": "subscribed_apps"}
+              "unsubscribe_app": "subscribed_apps", "pass_thread_control": "handover",
+              "take_thread_control": "handover", "request_thread_control": "handover",
+              "thread_owner": "handover", "secondary_receivers": "handover"}
 
 
 class _GraphModel(BaseModel):
@@ -138,6 +142,35 @@ class _SenderActionAnswer(_GraphModel):
 
 class _UploadAnswer(_GraphModel):
     attachment_id: str
+
+
+class _ThreadOwner(_GraphModel):
+    app_id: str
+
+
+class _ThreadOwnerItem(_GraphModel):
+    thread_owner: _ThreadOwner
+
+
+class _ThreadOwnerAnswer(_GraphModel):
+    # Empty while the thread is idle (no app controls it).
+    data: list[_ThreadOwnerItem]
+
+
+class _Handover(_GraphModel):
+    """pass/take/request answer ``{"success": true}``; newer take answers name the owner."""
+
+    success: bool | None = None
+    data: list[_ThreadOwnerItem] | None = None
+
+
+class SecondaryReceiver(_GraphModel):
+    id: str
+    name: str = ""
+
+
+class _SecondaryReceiversAnswer(_GraphModel):
+    data: list[SecondaryReceiver]
 
 
 class PageScopedId(_GraphModel):
@@ -269,6 +302,50 @@ class GraphClient:
             files={"filedata": (filename, data, content_type)},
         )
         return answer.attachment_id
+
+    # -- the handover protocol (Conversation Routing keeps these calls) ----------------------
+
+    def pass_thread_control(self, page_id: str, token: str, psid: str, target_app_id: str,
+                            metadata: str | None = None) -> None:
+        """Give the thread with ``psid`` to ``target_app_id`` (the Page Inbox:
+        263902037430900); the new owner gets a ``pass_thread_control`` webhook."""
+        body: dict[str, Any] = {"recipient": {"id": _graph_id(psid, "psid")},
+                                "target_app_id": _graph_id(target_app_id, "target_app_id")}
+        self._handover("pass_thread_control", page_id, token, body, metadata)
+
+    def take_thread_control(self, page_id: str, token: str, psid: str,
+                            metadata: str | None = None) -> None:
+        """Take the thread: allowed to the Primary Receiver, or to any app while it is idle."""
+        body: dict[str, Any] = {"recipient": {"id": _graph_id(psid, "psid")}}
+        self._handover("take_thread_control", page_id, token, body, metadata)
+
+    def request_thread_control(self, page_id: str, token: str, psid: str,
+                               metadata: str | None = None) -> None:
+        """Ask the Primary Receiver for the thread (a Secondary Receiver's way to get it)."""
+        body: dict[str, Any] = {"recipient": {"id": _graph_id(psid, "psid")}}
+        self._handover("request_thread_control", page_id, token, body, metadata)
+
+    def thread_owner(self, page_id: str, token: str, psid: str) -> str | None:
+        """The app that controls the thread; None while it is idle."""
+        answer = self._call("thread_owner", "GET", f"{_graph_id(page_id, 'page_id')}/thread_owner",
+                            _ThreadOwnerAnswer, token=token,
+                            params={"recipient": _graph_id(psid, "psid")})
+        return answer.data[0].thread_owner.app_id if answer.data else None
+
+    def secondary_receivers(self, page_id: str, token: str) -> list[SecondaryReceiver]:
+        """The page's Secondary Receivers (asked by the Primary Receiver only)."""
+        answer = self._call("secondary_receivers", "GET",
+                            f"{_graph_id(page_id, 'page_id')}/secondary_receivers",
+                            _SecondaryReceiversAnswer, token=token,
+                            params={"fields": "id,name"})
+        return answer.data
+
+    def _handover(self, operation: str, page_id: str, token: str, body: dict[str, Any],
+                  metadata: str | None) -> None:
+        if metadata is not None:
+            body["metadata"] = metadata[:MAX_HANDOVER_METADATA]
+        self._call(operation, "POST", f"{_graph_id(page_id, 'page_id')}/{operation}", _Handover,
+                   token=token, json=body)
 
     # -- the call ----------------------------------------------------------------------------
 

@@ -11,6 +11,8 @@ user_unavailable   code 551; subcode 1545041 (with 551 or 200);        customer_
                    10/2018108 ("isn't receiving messages from you")
 outside_window     10/2018278, 10/2018065 (outside the allowed window) outside_messaging_window
 no_matching_user   100/2018001                                         no_matching_user
+thread_not_owned   10/2018300 (another app controls the thread: the    thread_owned_by_
+                   handover protocol)                                  another_app
 rate_limited       codes 4, 17, 32, 341, 613, 80001 (Pages),           rate_limited
                    80006 (Messenger); HTTP 429
 permission_missing codes 3, 10 (other subcodes), 200-299 (230          facebook_error
@@ -50,6 +52,9 @@ _UNAVAILABLE_SUBCODES = frozenset({1545041})
 _UNAVAILABLE_PAIRS = frozenset({(10, 2018108)})
 _OUTSIDE_WINDOW_PAIRS = frozenset({(10, 2018278), (10, 2018065)})
 _NO_MATCHING_USER_PAIRS = frozenset({(100, 2018001)})
+# "(#10) Message failed to send because another app is controlling this thread now." (Graph's
+# answer quoted in github.com/davidchua/pymessenger/issues/93).
+_THREAD_NOT_OWNED_PAIRS = frozenset({(10, 2018300)})
 _RATE_LIMIT_CODES = frozenset({4, 17, 32, 341, 613, 80001, 80006})
 _PERMISSION_CODES = frozenset({3, 10, *range(200, 300)})
 _PERMISSION_SUBCODES = frozenset({2018028})
@@ -75,6 +80,7 @@ class GraphErrorKind(StrEnum):
     USER_UNAVAILABLE = "user_unavailable"
     OUTSIDE_WINDOW = "outside_window"
     NO_MATCHING_USER = "no_matching_user"
+    THREAD_NOT_OWNED = "thread_not_owned"
     RATE_LIMITED = "rate_limited"
     PERMISSION_MISSING = "permission_missing"
     TRANSIENT = "transient"
@@ -88,6 +94,7 @@ class FailureReason(StrEnum):
     OUTSIDE_MESSAGING_WINDOW = "outside_messaging_window"
     CUSTOMER_UNAVAILABLE = "customer_unavailable"
     NO_MATCHING_USER = "no_matching_user"
+    THREAD_OWNED_BY_ANOTHER_APP = "thread_owned_by_another_app"
     RATE_LIMITED = "rate_limited"
     FACEBOOK_ERROR = "facebook_error"
 
@@ -97,6 +104,7 @@ _FAILURE_REASONS = {
     GraphErrorKind.USER_UNAVAILABLE: FailureReason.CUSTOMER_UNAVAILABLE,
     GraphErrorKind.OUTSIDE_WINDOW: FailureReason.OUTSIDE_MESSAGING_WINDOW,
     GraphErrorKind.NO_MATCHING_USER: FailureReason.NO_MATCHING_USER,
+    GraphErrorKind.THREAD_NOT_OWNED: FailureReason.THREAD_OWNED_BY_ANOTHER_APP,
     GraphErrorKind.RATE_LIMITED: FailureReason.RATE_LIMITED,
 }
 
@@ -133,6 +141,8 @@ def classify(code: int, subcode: int | None, http_status: int,
         return GraphErrorKind.OUTSIDE_WINDOW
     if pair in _NO_MATCHING_USER_PAIRS:
         return GraphErrorKind.NO_MATCHING_USER
+    if pair in _THREAD_NOT_OWNED_PAIRS:
+        return GraphErrorKind.THREAD_NOT_OWNED
     if code in _RATE_LIMIT_CODES or http_status == 429:
         return GraphErrorKind.RATE_LIMITED
     if code in _PERMISSION_CODES or subcode in _PERMISSION_SUBCODES:
@@ -185,6 +195,10 @@ class GraphError(Exception):
     @property
     def no_matching_user(self) -> bool:
         return self.kind is GraphErrorKind.NO_MATCHING_USER
+
+    @property
+    def thread_not_owned(self) -> bool:
+        return self.kind is GraphErrorKind.THREAD_NOT_OWNED
 
     @property
     def rate_limited(self) -> bool:

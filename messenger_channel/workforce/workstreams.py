@@ -45,6 +45,7 @@ from messenger_channel.routing.rules import (
 from messenger_channel.storage.errors import NotFound
 from messenger_channel.storage.tables import MAX_STRING_UNITS, TableStore
 from messenger_channel.workforce.agents import Presence
+from messenger_channel.workforce.handover import HandoverSettings
 from messenger_channel.workforce.operating_hours import OperatingHours
 from messenger_channel.workforce.queues import unknown_queues
 from messenger_channel.workforce.resource import Record, Resource, Text100
@@ -208,6 +209,9 @@ class WorkstreamFields(_Strict):
                            "in it; with operating_hours, the same as operating_hours.time_zone")
     operating_hours: OperatingHours | None = Field(
         None, description="weekly hours, holidays and their time zone; none: always open")
+    handover: HandoverSettings | None = Field(
+        None, description="Messenger's handover protocol: {role: primary|secondary, "
+                          "return_to_app_id?}; none: the channel's app is the page's only one")
 
     @field_validator("allowed_presences")
     @classmethod
