@@ -3,6 +3,7 @@
 import azure.functions as func
 
 from functions.agent_api import bp as agent_api_bp
+from functions.bot_api import bp as bot_api_bp
 from functions.console import bp as console_bp
 from functions.conversation_timers import bp as conversation_timers_bp
 from functions.health import bp as health_bp
@@ -21,5 +22,5 @@ get_settings()
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 for blueprint in (health_bp, webhook_bp, manage_api_bp, token_check_bp, router_bp,
                   agent_api_bp, supervisor_api_bp, conversation_timers_bp, sender_bp,
-                  console_bp, privacy_bp):
+                  console_bp, privacy_bp, bot_api_bp):
     app.register_blueprint(blueprint)

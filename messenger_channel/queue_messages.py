@@ -17,11 +17,13 @@ field               meaning
                     deterministic for automated messages so a redelivery never sends twice
 ``conversation_id`` the queue session: one conversation's messages go out in order
 ``page_id, psid``   who sends, to whom
-``author``          ``agent`` (``agent_id`` set) or ``automated`` (``trigger`` set)
+``author``          ``agent`` (``agent_id`` set), ``automated`` (``trigger`` set) or ``bot``
+                    (the workstream's bot; sent by the 24-hour window like ``automated``)
 ``text``            at most 2000 characters (the Send API's limit); may be absent with
                     attachments
 ``attachment_id``   an agent's file in the product's attachment store (``agent_files``); a
                     message carries text or one attachment, as the Send API takes them
+``attachment_url``  a file a bot links to, sent by URL (Facebook fetches it)
 ``quick_replies``   buttons offered under the text, ≤ 13 ``{title ≤ 20, payload ≤ 1000}``; a
                     bare title (bodies queued before payloads) is its own payload
 ``created_at``      when the product made the message (ISO 8601 UTC)
@@ -113,11 +115,12 @@ class OutboundMessage(BaseModel):
     conversation_id: str
     page_id: str
     psid: str
-    author: Literal["agent", "automated"]
+    author: Literal["agent", "automated", "bot"]
     agent_id: str | None = None
     trigger: str | None = None  # for automated messages: greeting, agent_assigned...
     text: str | None = Field(None, max_length=2000)
     attachment_id: str | None = None
+    attachment_url: str | None = Field(None, max_length=2000)
     quick_replies: list[QuickReply] = Field(default_factory=list, max_length=13)
     created_at: datetime
     attempt: int = Field(1, ge=1)
@@ -130,7 +133,8 @@ class OutboundMessage(BaseModel):
 
     @model_validator(mode="after")
     def _text_or_attachment(self) -> OutboundMessage:
-        if (self.text is None) == (self.attachment_id is None):
+        carried = [self.text, self.attachment_id, self.attachment_url]
+        if sum(part is not None for part in carried) != 1:
             raise ValueError("a message carries text or one attachment")
         return self
 

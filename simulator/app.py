@@ -8,7 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.responses import JSONResponse
 
-from simulator import control_routes, graph_routes, handover_routes, webhook_routes
+from simulator import bot, control_routes, graph_routes, handover_routes, webhook_routes
 from simulator.context import Simulator
 from simulator.control_models import Seed
 from simulator.settings import SimulatorSettings, load_settings
@@ -33,6 +33,7 @@ def create_app(settings: SimulatorSettings | None = None) -> FastAPI:
     app.include_router(control_routes.router)
     app.include_router(webhook_routes.router)
     app.include_router(handover_routes.router)
+    app.include_router(bot.router)  # the example bot, under /_sim like every route of ours
 
     @app.api_route("/_sim/{rest:path}", methods=["GET", "POST", "PUT", "DELETE"],
                    include_in_schema=False)

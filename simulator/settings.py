@@ -9,6 +9,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # A fixed, obviously fake secret: local runs and tests sign with it unless told otherwise.
 DEFAULT_APP_SECRET = "simulator-dev-app-secret-0000000"  # noqa: S105  (public, dev only)
+DEFAULT_BOT_SECRET = "simulator-dev-bot-secret-0000000"  # noqa: S105  (public, dev only)
 
 
 class SimulatorSettings(BaseSettings):
@@ -27,6 +28,8 @@ class SimulatorSettings(BaseSettings):
     clock_offset_seconds: float = Field(0.0, alias="SIMULATOR_CLOCK_OFFSET_SECONDS")
     # Meta gives a webhook 5 seconds before it counts the delivery as failed.
     webhook_timeout_seconds: float = Field(5.0, alias="SIMULATOR_WEBHOOK_TIMEOUT_SECONDS", gt=0)
+    # The example bot (``simulator/bot.py``) checks the product's signature with this.
+    bot_secret: str = Field(DEFAULT_BOT_SECRET, alias="SIMULATOR_BOT_SECRET", min_length=16)
 
     @field_validator("webhook_base_url")
     @classmethod

@@ -1,4 +1,5 @@
-"""The FastAPI application behind ``/api/manage``, ``/api/agent`` and ``/api/openapi.json``."""
+"""The FastAPI application behind ``/api/manage``, ``/api/agent``, ``/api/supervisor``,
+``/api/bot`` and ``/api/openapi.json``."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ from fastapi import FastAPI
 from messenger_channel.api import (
     agent_api,
     agent_handover,
+    bot_api,
     manage_backfill,
+    manage_bot_keys,
     manage_channels,
     manage_deadletters,
     manage_health,
@@ -42,8 +45,10 @@ def create_api() -> FastAPI:
     app.include_router(manage_backfill.router)
     app.include_router(manage_privacy.router)
     app.include_router(manage_workforce.router)
+    app.include_router(manage_bot_keys.router)
     app.include_router(canned_router)
     app.include_router(agent_api.router)
     app.include_router(supervisor.router)
     app.include_router(agent_handover.supervisor_router)
+    app.include_router(bot_api.router)
     return app

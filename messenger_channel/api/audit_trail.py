@@ -63,6 +63,7 @@ ACTIONS: dict[tuple[str, str], tuple[str, ...]] = {
     ("POST", "/api/supervisor/conversations/{conversation_id}/pass-thread"): (
         "conversation.pass_thread",),
     ("GET", "/api/agent/attachments/{attachment_id}"): ("attachment.download",),
+    ("POST", "/api/bot/conversations/{conversation_id}/escalate"): ("conversation.escalate",),
 }
 # A field whose presence in a PATCH is an act of its own.
 ROTATIONS = {"app_secret": "secret.rotated", "access_token": "token.rotated"}
@@ -118,7 +119,8 @@ def actor_of(scope: Scope) -> Actor | None:
     path: str = scope["path"]
     kind = ("supervisor" if path.startswith("/api/supervisor/") else
             "bot" if path.startswith("/api/bot/") else "agent")
-    return Actor(kind=kind, id=str(caller.agent_id))
+    # A bot is known by its workstream: the key is the workstream's bot's.
+    return Actor(kind=kind, id=str(caller.bot_workstream_id or caller.agent_id))
 
 
 def target_of(template: str, params: dict[str, Any], answer: dict[str, Any]) -> str:

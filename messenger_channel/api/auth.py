@@ -1,7 +1,7 @@
-"""Who is calling: the operators' management key or an agent's key (``Authorization: Bearer``);
-a supervisor is an agent whose ``role`` is ``supervisor``.
+"""Who is calling: the operators' management key, an agent's key or a workstream's bot key
+(``Authorization: Bearer``); a supervisor is an agent whose ``role`` is ``supervisor``.
 
-No or an unknown key → 401; a valid key of the other family (or an agent's key on the
+No or an unknown key → 401; a valid key of another family (or an agent's key on the
 supervisor's routes) → 403.
 """
 
@@ -17,12 +17,14 @@ from messenger_channel.api.errors import ApiError
 from messenger_channel.security import bearer_token, same_secret
 from messenger_channel.services import Services, get_services
 from messenger_channel.workforce.agents import get_agent
+from messenger_channel.workforce.bot_keys import BotKeys
 
 
 @dataclass(frozen=True)
 class Caller:
     is_manager: bool
     agent_id: str | None = None
+    bot_workstream_id: str | None = None  # a bot key: the workstream whose bot it is
 
 
 def api_services() -> Services:
@@ -42,6 +44,9 @@ def identify(request: Request, services: ServicesDep) -> Caller:
     agent_id = AgentKeys(services.tables).agent_for(key)
     if agent_id is not None:
         return _known(request, Caller(is_manager=False, agent_id=agent_id))
+    workstream = BotKeys(services.tables, services.clock).workstream_for(key)
+    if workstream is not None:
+        return _known(request, Caller(is_manager=False, bot_workstream_id=workstream.id))
     raise ApiError(401, "unauthorized", "the key is not valid")
 
 
@@ -55,7 +60,8 @@ CallerDep = Annotated[Caller, Depends(identify)]
 
 def require_manager(caller: CallerDep) -> Caller:
     if not caller.is_manager:
-        raise ApiError(403, "forbidden", "this route needs the management key, not an agent's key")
+        raise ApiError(403, "forbidden", "this route needs the management key, not an agent's "
+                                         "or a bot's key")
     return caller
 
 
@@ -74,6 +80,15 @@ def require_supervisor(caller: CallerDep, services: ServicesDep) -> str:
     return caller.agent_id
 
 
+def require_bot(caller: CallerDep) -> str:
+    """The workstream whose bot is calling."""
+    if caller.bot_workstream_id is None:
+        raise ApiError(403, "forbidden", "this route needs a bot's key (POST "
+                                         "/api/manage/workstreams/{id}/bot-key issues one)")
+    return caller.bot_workstream_id
+
+
 ManagerDep = Annotated[Caller, Depends(require_manager)]
 AgentIdDep = Annotated[str, Depends(require_agent)]
 SupervisorIdDep = Annotated[str, Depends(require_supervisor)]
+BotWorkstreamDep = Annotated[str, Depends(require_bot)]

@@ -1,5 +1,5 @@
 """``GET /api/manage/health``: provisioning, token health, subscriptions, the failing rules, and
-the queues (depth, dead letters) and failed sends."""
+the queues (depth, dead letters), failed sends and the bots' failures."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from pydantic import BaseModel
 
 from messenger_channel.api.auth import ManagerDep, ServicesDep
 from messenger_channel.api.manage_channels import PageOut, page_out
+from messenger_channel.api.types import ApiTime
+from messenger_channel.conversations.bot_health import bot_failures
 from messenger_channel.provisioning.handover_health import Role, handover_failures
 from messenger_channel.provisioning.health_rules import account_failures, page_failures
 from messenger_channel.provisioning.queue_health import QueueHealth, failed_sends, queue_health
@@ -46,6 +48,10 @@ class HealthOut(BaseModel):
     failing_rules: list[RuleFailureOut]
     queues: list[QueueOut]
     failed_sends: dict[str, dict[str, int]]  # page id -> failure reason -> count
+    # workstream id -> reason (timeout, unreachable, http_error, not_json, invalid_answer,
+    # too_large, no_bot, no_secret) -> count; and when each workstream's bot last failed
+    bot_failures: dict[str, dict[str, int]]
+    bot_failed_at: dict[str, ApiTime]
 
 
 @router.get("/health", response_model=HealthOut)
@@ -75,9 +81,11 @@ def manage_health(services: ServicesDep, _: ManagerDep) -> HealthOut:
                        f"POST /api/manage/deadletters/{q.name}/redrive")
         for q in queues if q.dead_letters
     ]
+    bots = bot_failures(services)
     return HealthOut(
         status="attention" if failures else "ok", accounts=accounts, failing_rules=failures,
-        queues=queues, failed_sends=failed_sends(services),
+        queues=queues, failed_sends=failed_sends(services), bot_failures=bots.counts,
+        bot_failed_at=bots.last_at,
     )
 
 

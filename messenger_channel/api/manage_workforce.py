@@ -82,29 +82,29 @@ def _add_routes(collection: Collection) -> None:
     item = f"{collection_path}/{{id}}"
 
     def create(body: Any, services: ServicesDep, _: ManagerDep) -> Any:
-        return collection.create(resource(services.tables, services.clock), body)
+        return collection.create(resource.of(services), body)
 
     def list_all(services: ServicesDep, _: ManagerDep, cursor: str | None = None,
                  since: str | None = None, limit: int = DEFAULT_LIMIT) -> Any:
         # Newest activity first, as every list of the API.
-        records = resource(services.tables, services.clock).all()
+        records = resource.of(services).all()
         page = paginate(records, changed_at=lambda record: record.updated_at,
                         cursor=cursor, since=since, limit=limit)
         return ListPage[Any](items=[shown(collection.out, record) for record in page.items],
                              next=page.next, since=page.since)
 
     def read(id: str, services: ServicesDep, _: ManagerDep) -> Any:
-        return shown(collection.out, resource(services.tables, services.clock).get(id))
+        return shown(collection.out, resource.of(services).get(id))
 
     def patch(id: str, body: Any, services: ServicesDep, _: ManagerDep) -> Any:
-        updated = resource(services.tables, services.clock).patch(id, body)
+        updated = resource.of(services).patch(id, body)
         if resource is Agents:  # presence, capacity or queues may let waiting work be offered
             Distributor(services).sweep()
             agents_changed(services.live, services.clock)
         return shown(collection.out, updated)
 
     def delete(id: str, services: ServicesDep, _: ManagerDep) -> Response:
-        resource(services.tables, services.clock).delete(id)
+        resource.of(services).delete(id)
         if resource is Agents:  # their saved replies go with them; nobody else can use them
             forget_personal_responses(services.tables, id)
         return Response(status_code=204)

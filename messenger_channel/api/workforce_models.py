@@ -11,7 +11,8 @@ from messenger_channel.api.types import ApiTime
 from messenger_channel.workforce.agents import Agent, AgentFields, ApiKey, IssuedKey
 from messenger_channel.workforce.queues import QueueFields
 from messenger_channel.workforce.resource import Record
-from messenger_channel.workforce.workstreams import WorkstreamFields
+from messenger_channel.workforce.workstream_bot import BotOut
+from messenger_channel.workforce.workstreams import WorkstreamCreate, WorkstreamFields
 
 
 class RecordOut(BaseModel):
@@ -30,7 +31,7 @@ def shown(out: type[Out], record: Record) -> Out:
     return out.model_validate(record, from_attributes=True)
 
 
-def patch_model(model: type[BaseModel]) -> type[BaseModel]:
+def patch_model(model: type[BaseModel], name: str | None = None) -> type[BaseModel]:
     """The PATCH body for ``model``: the same fields and checks, each optional. A field that
     is absent stays as it is; ``null`` is refused unless the field itself admits it."""
     fields: dict[str, Any] = {}
@@ -40,7 +41,8 @@ def patch_model(model: type[BaseModel]) -> type[BaseModel]:
         # the body is still checked against the field's own type.
         optional.default, optional.default_factory = None, None
         fields[name] = (info.annotation, optional)
-    return create_model(f"{model.__name__.removesuffix('Fields')}Patch", __base__=model, **fields)
+    name = name or f"{model.__name__.removesuffix('Fields')}Patch"
+    return create_model(name, __base__=model, **fields)
 
 
 # --------------------------------------------------------------------------------- queues
@@ -88,7 +90,7 @@ def agent_with_key(issued: IssuedKey) -> AgentWithKey:
 
 
 class WorkstreamOut(RecordOut, WorkstreamFields):
-    pass
+    bot: BotOut | None = Field(None, description="no secret: it is write-only")
 
 
-WorkstreamPatch = patch_model(WorkstreamFields)
+WorkstreamPatch = patch_model(WorkstreamCreate, name="WorkstreamPatch")

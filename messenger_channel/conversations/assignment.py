@@ -29,7 +29,8 @@ from messenger_channel.workforce.agents import get_agent
 
 log = logging.getLogger(__name__)
 
-ASSIGNABLE = ("waiting", "offered", "active")
+# ``bot``: a supervisor may take a customer from the bot and give them to an agent.
+ASSIGNABLE = ("bot", "waiting", "offered", "active")
 
 
 def any_conversation(services: Services, conversation_id: str) -> Conversation:

@@ -6,8 +6,9 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 # Inactivity closes these (API.md names waiting and active; a survey the customer abandoned
-# would otherwise stay open for ever).
-INACTIVE_CLOSES = ("survey", "waiting", "active")
+# would otherwise stay open for ever, and so would a conversation with a bot that never
+# escalates).
+INACTIVE_CLOSES = ("bot", "survey", "waiting", "active")
 
 AutoClose = Literal["inactive", "wrap_up_over"]
 # A conversation of a page without a workstream never closes by itself; the timer still looks

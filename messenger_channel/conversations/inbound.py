@@ -35,6 +35,7 @@ from datetime import UTC, datetime, timedelta
 from messenger_channel.conversations.attachments import DISABLED_TEXT, copy_attachments
 from messenger_channel.conversations.auto_close import DEFAULT_AUTO_CLOSE_MINUTES
 from messenger_channel.conversations.automated import automated_sent, send_automated
+from messenger_channel.conversations.bot_turn import take_bot_turn
 from messenger_channel.conversations.contacts import find_or_create_contact
 from messenger_channel.conversations.distribution import Distributor
 from messenger_channel.conversations.erasure_hold import held_for_erasure
@@ -94,7 +95,7 @@ __all__ = ["SKIP", "handle_inbound", "process_inbound"]
 
 # States in which the customer's messages continue the conversation; after the agent ends it
 # (wrap-up) or it closes, the next message opens a new one.
-CONTINUING = ("survey", "waiting", "offered", "active")
+CONTINUING = ("bot", "survey", "waiting", "offered", "active")
 _STATUS_RANK: dict[MessageStatus, int] = {"queued": 0, "sent": 1, "delivered": 2, "read": 3}
 
 
@@ -182,6 +183,9 @@ class _InboundEvent:
         if workstream is None:
             log.warning("page has no workstream: the conversation waits unrouted",
                         extra={"page_id": self.page_id, "conversation_id": conversation.id})
+            return
+        if conversation.state == "bot":  # the workstream's bot answers, or escalates
+            take_bot_turn(self.services, workstream, conversation, contact, self.event, self.at)
             return
         self.follow_up(conversation, contact, workstream)
 
@@ -271,13 +275,14 @@ class _InboundEvent:
     def create_conversation(self, conversation_id: str, contact: Contact,
                             workstream: Workstream | None) -> Conversation:
         surveyed = workstream is not None and bool(workstream.pre_conversation_survey)
+        with_bot = workstream is not None and workstream.bot is not None  # bots first
         text, payload = self.text_and_payload()
         conversation = Conversation(
             id=conversation_id, page_id=self.page_id, psid=self.psid,
             contact_id=contact.linked_contact_id or contact.id,
             workstream_id=None if workstream is None else workstream.id,
-            state="survey" if surveyed else "waiting",
-            waiting_since=None if surveyed else self.now,
+            state="bot" if with_bot else "survey" if surveyed else "waiting",
+            waiting_since=None if surveyed or with_bot else self.now,
             locale=contact.locale or (workstream.language if workstream else "en-US"),
             human_agent_tag=workstream is not None and workstream.human_agent_tag,
             first_text=text, first_payload=payload,

@@ -34,7 +34,8 @@ from messenger_channel.queue_messages import QuickReply, quick_replies_of
 from messenger_channel.routing.rules import Scalar
 from messenger_channel.storage.tables import Entity, Table, TableStore
 
-State = Literal["survey", "waiting", "offered", "active", "wrap_up", "closed"]
+# ``bot``: a workstream's bot answers the customer (``bot_turn``) until it escalates.
+State = Literal["bot", "survey", "waiting", "offered", "active", "wrap_up", "closed"]
 Direction = Literal["in", "out"]
 Author = Literal["customer", "agent", "automated", "outside", "bot", "system"]
 # ``internal``: a note or a system line, for agents, consultants and supervisors; never sent.
@@ -123,6 +124,8 @@ class Conversation(Entity):
     wrap_up_ends_at: datetime | None = None
     closed_at: datetime | None = None
     applied_events: list[str] = Field(default_factory=list)
+    # Events whose bot answer was applied: a redelivery does not ask the bot again.
+    bot_events: list[str] = Field(default_factory=list)
     labels: list[str] = Field(default_factory=list)
     consultants: dict[str, datetime] = Field(default_factory=dict)  # agent id → since
     # Everyone who ever held or consulted on it: the lists they may still have a row in.

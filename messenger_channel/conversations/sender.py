@@ -62,6 +62,7 @@ from messenger_channel.conversations.send_decisions import (
 from messenger_channel.conversations.send_rules import conversation_send_type, page_token
 from messenger_channel.conversations.store import conversation_tables
 from messenger_channel.conversations.window import SendType
+from messenger_channel.facebook.attachment_urls import attachment_type_of_url
 from messenger_channel.facebook.graph import SenderAction
 from messenger_channel.facebook.graph_errors import FailureReason, GraphError
 from messenger_channel.provisioning.queue_health import record_failed_send
@@ -271,6 +272,10 @@ class _Sender:
                 data=read_file(self.services, record))
             content["attachment"] = {"type": record.facebook_type,
                                      "payload": {"attachment_id": uploaded}}
+        elif message.attachment_url is not None:  # a bot's link: Facebook fetches the file
+            content["attachment"] = {"type": attachment_type_of_url(message.attachment_url),
+                                     "payload": {"url": message.attachment_url,
+                                                 "is_reusable": True}}
         else:
             content["text"] = message.text
             if message.quick_replies:

@@ -16,12 +16,13 @@ import secrets
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any, ClassVar, Generic, TypeVar
+from typing import Annotated, Any, ClassVar, Generic, Self, TypeVar
 
 from pydantic import BaseModel, StringConstraints
 
 from messenger_channel.clock import Clock, system_clock
 from messenger_channel.errors import Conflict, Missing
+from messenger_channel.services import Services
 from messenger_channel.storage.errors import (
     AlreadyExists,
     ConcurrencyConflict,
@@ -145,6 +146,11 @@ class Resource(ABC, Generic[R]):
         self.clock = clock
         # RECORD is R's class, which a ClassVar cannot say.
         self.table: Table[R] = tables.table(self.RECORD.TABLE, self.RECORD)  # type: ignore[arg-type]
+
+    @classmethod
+    def of(cls, services: Services) -> Self:
+        """The resource on the process's stores (a kind that keeps secrets takes the store)."""
+        return cls(services.tables, services.clock)
 
     # ----------------------------------------------------------------- hooks
 

@@ -15,7 +15,7 @@ import json
 import re
 import zlib
 from datetime import datetime
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, Self
 from urllib.parse import urlsplit
 
 import pydantic_core
@@ -33,6 +33,7 @@ from pydantic import (
     field_validator,
 )
 
+from messenger_channel.clock import Clock, system_clock
 from messenger_channel.errors import Conflict, Invalid, Missing
 from messenger_channel.provisioning.repository import ChannelTables
 from messenger_channel.routing.rules import (
@@ -42,13 +43,22 @@ from messenger_channel.routing.rules import (
     TimeZoneName,
     references,
 )
+from messenger_channel.secrets import SecretStore
+from messenger_channel.services import Services
 from messenger_channel.storage.errors import NotFound
 from messenger_channel.storage.tables import MAX_STRING_UNITS, TableStore
 from messenger_channel.workforce.agents import Presence
 from messenger_channel.workforce.handover import HandoverSettings
 from messenger_channel.workforce.operating_hours import OperatingHours
 from messenger_channel.workforce.queues import unknown_queues
-from messenger_channel.workforce.resource import Record, Resource, Text100
+from messenger_channel.workforce.resource import Record, Resource, Text100, new_id
+from messenger_channel.workforce.workstream_bot import (
+    BotSecretWrite,
+    BotSettings,
+    StoredBot,
+    forget_bot,
+    stored_bot,
+)
 
 # The automated-message triggers of Dynamics 365, in snake_case: greeting; agent assigned,
 # couldn't be assigned, disconnected, ended, joined; customer next in line, position in
@@ -229,7 +239,11 @@ class WorkstreamFields(_Strict):
 
 
 class WorkstreamCreate(WorkstreamFields):
-    """The POST body."""
+    """The POST body (and, each field optional, the PATCH body)."""
+
+    bot: BotSettings | None = Field(
+        None, description="a bot that answers first (workstream_bot.py): {url, secret, "
+                          "timeout_seconds, escalate_on_error}; the secret is write-only")
 
 
 # Routing rules and automated messages can outgrow one table property (64 KiB): a thousand
@@ -254,6 +268,7 @@ class Workstream(Record, WorkstreamFields):
     automated_messages: Annotated[AutomatedMessages, _Unpacked, _Packed] = Field(
         default_factory=dict)
     routing_rules: Annotated[RoutingRules, _Unpacked, _Packed] = Field(default_factory=list)
+    bot: StoredBot | None = None  # the secret's name and the key's hash, never the secret
 
 
 class Workstreams(Resource[Workstream]):
@@ -262,9 +277,20 @@ class Workstreams(Resource[Workstream]):
     RECORD = Workstream
     UNIQUE = "page_id"
 
-    def build(self, body: Any, record_id: str, now: datetime) -> Workstream:
+    def __init__(self, tables: TableStore, clock: Clock = system_clock,
+                 secrets: SecretStore | None = None) -> None:
+        super().__init__(tables, clock)
+        self.secrets = secrets  # where a bot's secret goes; only writes of a bot need it
+
+    @classmethod
+    def of(cls, services: Services) -> Self:
+        return cls(services.tables, services.clock, services.secrets)
+
+    def build(self, body: Any, record_id: str, now: datetime,
+              bot_secret_ref: str | None = None) -> Workstream:
         given = {name: getattr(body, name) for name in body.model_fields_set}
         fields = {**dict(body), **one_time_zone(given, None)}
+        fields["bot"] = stored_bot(fields.get("bot"), None, bot_secret_ref)
         return Workstream(id=record_id, created_at=now, updated_at=now, **fields)
 
     def update(self, record_id: str, changes: dict[str, Any]) -> tuple[Workstream, Workstream]:
@@ -272,9 +298,13 @@ class Workstreams(Resource[Workstream]):
         version it replaces."""
         now = self.clock.now()
         replaced: list[Workstream] = []
+        # A bot's secret goes to the secret store first, once, whatever the retries below.
+        secret = BotSecretWrite(self.secrets, record_id, changes.get("bot"))
 
         def mutate(current: Workstream) -> Workstream:
             zoned = one_time_zone(changes, current.operating_hours)
+            if "bot" in changes:
+                zoned = {**zoned, "bot": stored_bot(changes["bot"], current.bot, secret.ref)}
             merged = Workstream.model_validate({**dict(current), **zoned, "updated_at": now})
             self.check(merged, current)
             replaced.append(current)
@@ -283,13 +313,29 @@ class Workstreams(Resource[Workstream]):
         try:
             updated = self.table.update(self.RECORD.PARTITION, record_id, mutate)
         except NotFound:
+            secret.undo()
             raise Missing.of(f"{self.KIND} {record_id}") from None
+        except BaseException:
+            secret.undo()
+            raise
+        forget_bot(self.secrets, self.tables, replaced[-1].bot, updated.bot)
         return replaced[-1], updated
 
     def create(self, body: WorkstreamCreate) -> Workstream:
-        workstream = self.new(body, self.clock.now())
-        self.insert(workstream)
+        secret = BotSecretWrite(self.secrets, body.page_id, body.bot)
+        try:
+            workstream = self.build(body, new_id(self.ID_PREFIX), self.clock.now(), secret.ref)
+            self.check(workstream, None)
+            self.insert(workstream)
+        except BaseException:
+            secret.undo()  # never half-written: no secret outlives a refused create
+            raise
         return workstream
+
+    def delete(self, record_id: str) -> None:
+        record = self.get(record_id)
+        super().delete(record_id)
+        forget_bot(self.secrets, self.tables, record.bot, None)
 
     def conflict(self, value: str) -> Conflict:
         return Conflict("page_has_workstream",
@@ -311,6 +357,10 @@ class Workstreams(Resource[Workstream]):
         queues = [("fallback_queue_id", record.fallback_queue_id), *_queue_references(record)]
         problems += unknown_queues(self.tables, queues)
         question_ids = {question.id for question in record.pre_conversation_survey}
+        if record.bot is not None and question_ids:
+            problems.append(("bot", "a workstream with a bot asks no pre-conversation survey "
+                                    "(the bot asks, and escalates with attributes): remove "
+                                    "pre_conversation_survey or the bot"))
         problems += [(ref.path, f"no question {ref.target!r} in pre_conversation_survey")
                      for ref in references(record.routing_rules)
                      if ref.kind == "survey" and ref.target not in question_ids]
