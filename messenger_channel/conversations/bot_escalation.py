@@ -65,7 +65,11 @@ def leave_bot(services: Services, conversation_id: str, attributes: Mapping[str,
     if escalate:
         after = store.transition(conversation_id, change)  # it moves between lists
     else:
+        before = store.get(conversation_id)
         after = store.touch(conversation_id, change)
+        if before is not None and before.attributes != after.attributes:
+            # The supervisors' lists show what the bot learned while it talks.
+            store.repair(conversation_id)
     if moved:
         log.info("conversation escalated by its bot", extra={
             "conversation_id": conversation_id, "page_id": after.page_id, "reason": why})
