@@ -286,10 +286,20 @@ class _Command:
             return
         _record(self.services, conversation.id, ThreadControl(
             action="request", status="done", attempts=command.attempt, error=refusal.message,
-            at=self.services.clock.now()))
+            at=self.services.clock.now()), owner=self.owner_now(token))
         self.line("Facebook did not give this app the customer's Messenger thread: another app "
                   f"controls it ({refusal.message}). The channel asked that app to pass it; "
                   "replies fail until it does.", "requested")
+
+    def owner_now(self, token: str) -> str | None:
+        """Who controls the thread, when Graph says (best effort: a secondary receiver only
+        sees the primary's or its own ownership)."""
+        command = self.command
+        try:
+            return self.services.graph.thread_owner(command.page_id, token, command.psid)
+        except GraphError as error:
+            log.info("thread owner unknown", extra={**self.context, "graph_code": error.code})
+            return None
 
     def failed(self, conversation: Conversation, reason: str, *, line: bool = True) -> None:
         _record(self.services, conversation.id, self.outcome("failed", reason))
