@@ -13,8 +13,19 @@ Steps, in order:
 2. ``contact`` — the profile's search words, its contact link, its pending survey, the profile.
 3. ``archive`` — the archived events received before the request (``ArchivedByCustomer``).
 4. ``queue`` — the ``inbound`` messages of the customer's session received before the request.
-5. ``finish`` — the hold lifted (held events now route as a first message), the record done
+5. ``finish`` — once ``SETTLE`` has passed since the conversations were closed, a final
+   re-check, then the hold lifted (held events now route as a first message), the record done
    and stripped of the PSID, an audit entry.
+
+**The final re-check.** A writer already running when the erasure starts may still write:
+the router that read no hold a moment before it was created, an agent's reply that found the
+conversation open just before the job closed it, a sender run with a message read earlier.
+None can start afterwards (the router drops or holds the customer's events, closed
+conversations refuse replies), and none runs longer than the host's ``functionTimeout``
+(host.json, 5 minutes: the host abandons an execution past it). So ``finish`` waits until
+``SETTLE`` after the conversations step, then goes over the customer again: every
+conversation erased (its ids kept in ``Erasures``), any new row in their customer range, the
+profile, the archive index and the queue. Each is one read when nothing came back.
 
 A run works on one erasure for at most ``LEASE`` (its lease on the record keeps a concurrent
 run off it); an erasure that keeps failing is marked ``failed`` after ``MAX_ATTEMPTS`` runs.
@@ -42,7 +53,7 @@ from messenger_channel.conversations.contact_search import (
 )
 from messenger_channel.conversations.distribution import Distributor
 from messenger_channel.conversations.history import ContactLinks
-from messenger_channel.conversations.indexes import ByCustomer, ConversationEntry
+from messenger_channel.conversations.indexes import ByCustomer
 from messenger_channel.conversations.models import Conversation, ConversationTables
 from messenger_channel.conversations.satisfaction import pending_surveys
 from messenger_channel.facebook.webhook_event_ids import session_id
@@ -51,6 +62,7 @@ from messenger_channel.ingress.archive_index import ArchiveIndex
 from messenger_channel.privacy.archive_scrub import without_customer
 from messenger_channel.privacy.erasure_records import (
     STEPS,
+    ErasedConversation,
     Erasure,
     ErasureRecords,
     Step,
@@ -67,6 +79,9 @@ from messenger_channel.storage.errors import NotFound
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(minutes=5)
+# host.json's functionTimeout (5 min) and a minute for the instances' clocks to differ.
+SETTLE = timedelta(minutes=6)
+DUE_READ = 100  # pending erasures looked at per run: those still settling are skipped
 MAX_ATTEMPTS = 5
 MAX_PER_RUN = 10
 CLOSE_TRIES = 5
@@ -77,12 +92,16 @@ def run_erasures(services: Services) -> int:
     """Work on the pending erasures, oldest first; returns how many finished."""
     records = ErasureRecords(services.tables)
     finished = 0
-    for pending in records.due(MAX_PER_RUN):
+    leased = 0
+    for pending in records.due(DUE_READ):
+        if leased == MAX_PER_RUN:
+            break
         record = _lease(services, records, pending.erasure_id)
         if record is None:
             if records.get(pending.erasure_id) is None:
                 records.pending.delete("pending", pending.key)
             continue
+        leased += 1
         try:
             if ErasureJob(services, records, record).run():
                 finished += 1
@@ -95,8 +114,9 @@ def _lease(services: Services, records: ErasureRecords, erasure_id: str) -> Eras
     now = services.clock.now()
 
     def take(record: Erasure) -> Erasure:
-        if record.state != "pending" or (record.lease_until and record.lease_until > now):
-            raise _Busy
+        if record.state != "pending" or (record.lease_until and record.lease_until > now) or (
+                record.step == "finish" and not settled(record, now)):
+            raise _Busy  # settling is not an attempt: nothing failed
         return record.model_copy(update={"lease_until": now + LEASE,
                                          "attempts": record.attempts + 1})
 
@@ -131,6 +151,11 @@ def _failed_attempt(services: Services, records: ErasureRecords, record: Erasure
             {"page_id": record.page_id, "subject": record.subject, "step": record.step})
 
 
+def settled(record: Erasure, now: datetime) -> bool:
+    # A record of the earlier job has no settle_from: its request time is the best known.
+    return now >= (record.settle_from or record.requested_at) + SETTLE
+
+
 def _pending_key(record: Erasure) -> str:
     return pending_key(record.requested_at, record.id)
 
@@ -154,9 +179,18 @@ class ErasureJob:
             "conversations": self.conversations, "contact": self.contact,
             "archive": self.archive, "queue": self.queue, "finish": self.finish}
         for step in STEPS[STEPS.index(self.record.step):]:
+            if step == "finish" and not settled(self.record, self.services.clock.now()):
+                self._pause()
+                return False
             steps[step]()
             self._saved(step)
         return True
+
+    def _pause(self) -> None:
+        """Until the writers in flight have ended; the runs so far all succeeded."""
+        self.record = self.records.records.update(self.record.id, "erasure", lambda current: (
+            current.model_copy(update={"lease_until": None, "attempts": 0,
+                                       "counts": dict(self.counts)})))
 
     def _count(self, name: str, amount: int = 1) -> None:
         self.counts[name] = self.counts.get(name, 0) + amount
@@ -167,6 +201,8 @@ class ErasureJob:
 
         def save(current: Erasure) -> Erasure:
             update: dict[str, object] = {"step": following, "counts": counts}
+            if done == "conversations":
+                update["settle_from"] = self.services.clock.now()
             if done == "finish":
                 update.update(state="done", psid=None, lease_until=None,
                               finished_at=self.services.clock.now(), last_error=None)
@@ -184,13 +220,18 @@ class ErasureJob:
             if not rows:
                 return
             for row in rows:
-                self.conversation(row)
+                # Noted first: the final re-check goes over it again, even after a crash.
+                self.records.erased.upsert(ErasedConversation(
+                    erasure_id=self.record.id, conversation_id=row.conversation_id))
+                if self.conversation(row.conversation_id):
+                    self._count("conversations")
                 table.delete(row.partition, row.key)  # last: a rerun skips what is done
 
-    def conversation(self, row: ConversationEntry) -> None:
-        conversation = self.store.get(row.conversation_id)
+    def conversation(self, conversation_id: str) -> bool:
+        """Closed and scrubbed (again: idempotent); False when there is no such conversation."""
+        conversation = self.store.get(conversation_id)
         if conversation is None:
-            return
+            return False
         conversation = self._closed(conversation)
         agent_file_ids: set[str] = set()
         for message in self.tables.history(conversation.id):
@@ -220,7 +261,7 @@ class ErasureJob:
         for agent_id in {*conversation.agent_history, *conversation.consult_history,
                          *conversation.offer_history}:
             departures.delete(agent_id, conversation.id)
-        self._count("conversations")
+        return True
 
     def _closed(self, conversation: Conversation) -> Conversation:
         """Closed quietly: no goodbye, no survey to someone being erased."""
@@ -295,6 +336,7 @@ class ErasureJob:
     # ---------------------------------------------------------------- 5. finish
 
     def finish(self) -> None:
+        self.recheck()
         hold = self.records.holds.get(self.page_id, self.psid)
         if hold is not None and hold.erasure_id == self.record.id:
             self.records.holds.delete(self.page_id, self.psid)
@@ -304,3 +346,11 @@ class ErasureJob:
             {"page_id": self.page_id, "subject": self.record.subject, **self.counts},
             entry_id=f"au_done_{self.record.id}")
 
+    def recheck(self) -> None:
+        """What writers in flight when the erasure started wrote since (see the module)."""
+        for conversation_id in self.records.erased_conversations(self.record.id):
+            self.conversation(conversation_id)
+        self.conversations()  # one the router created meanwhile: new rows in the range
+        self.contact()
+        self.archive()
+        self.queue()

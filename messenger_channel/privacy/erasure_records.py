@@ -6,6 +6,8 @@ table          PartitionKey RowKey                       why
 Erasures       erasure id   ``erasure``                  the status record: a point read
                ``pending``  ``<requested ms:013>|<id>``  what the job still has to do, oldest
                                                          first: one range read per run
+               erasure id   ``conversation|<id>``        each conversation erased, for the
+                                                         final re-check (ids only)
 ============== ============ ============================ ====================================
 
 Asking twice for the same customer while an erasure runs answers the same erasure: the
@@ -26,7 +28,7 @@ from messenger_channel.audit.log import Actor, AuditLog
 from messenger_channel.conversations.erasure_hold import ErasureHold, erasure_holds
 from messenger_channel.services import Services
 from messenger_channel.storage.errors import AlreadyExists
-from messenger_channel.storage.tables import Entity, Table, TableStore
+from messenger_channel.storage.tables import MAX_PAGE_SIZE, Entity, Table, TableStore
 
 ErasureState = Literal["pending", "done", "failed"]
 Step = Literal["conversations", "contact", "archive", "queue", "finish"]
@@ -46,6 +48,9 @@ class Erasure(Entity):
     attempts: int = 0
     last_error: str | None = None  # an error's type, never its message (it may hold data)
     lease_until: datetime | None = None
+    # When every conversation was closed and scrubbed: the final re-check waits until what
+    # was in flight then has surely ended (``erasure_job.SETTLE``).
+    settle_from: datetime | None = None
     finished_at: datetime | None = None
 
     def partition_key(self) -> str:
@@ -53,6 +58,17 @@ class Erasure(Entity):
 
     def row_key(self) -> str:
         return "erasure"
+
+
+class ErasedConversation(Entity):
+    erasure_id: str
+    conversation_id: str
+
+    def partition_key(self) -> str:
+        return self.erasure_id
+
+    def row_key(self) -> str:
+        return f"conversation|{self.conversation_id}"
 
 
 class PendingErasure(Entity):
@@ -75,6 +91,7 @@ class ErasureRecords:
         self.records: Table[Erasure] = store.table("Erasures", Erasure)
         self.pending: Table[PendingErasure] = store.table("Erasures", PendingErasure)
         self.holds: Table[ErasureHold] = erasure_holds(store)
+        self.erased: Table[ErasedConversation] = store.table("Erasures", ErasedConversation)
 
     def get(self, erasure_id: str) -> Erasure | None:
         return self.records.get(erasure_id, "erasure")
@@ -82,6 +99,20 @@ class ErasureRecords:
     def due(self, limit: int) -> list[PendingErasure]:
         return self.pending.query("PartitionKey eq @pk", {"pk": "pending"},
                                   page_size=limit).items
+
+    def erased_conversations(self, erasure_id: str) -> list[str]:
+        """One range read: bounded by the customer's own conversations."""
+        found: list[str] = []
+        cursor = None
+        while True:
+            page = self.erased.query(
+                "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
+                {"pk": erasure_id, "lo": "conversation|", "hi": "conversation}"},
+                page_size=MAX_PAGE_SIZE, continuation=cursor)
+            found += [row.conversation_id for row in page.items]
+            if page.next is None:
+                return found
+            cursor = page.next
 
 
 def request_erasure(services: Services, page_id: str, psid: str, actor: Actor,

@@ -12,12 +12,14 @@ import json
 import secrets
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
 
+from messenger_channel.privacy.erasure_job import SETTLE
 from messenger_channel.privacy.subjects import customer_pseudonym
 from tests.support.eventually import eventually
 from tests.support.product import Product, new_id
@@ -136,11 +138,25 @@ def _stored(product: Product) -> str:
                        product.log_dir.parent / "queues.sqlite")
 
 
+@contextmanager
+def _settled(product: Product) -> Iterator[None]:
+    """The erasure's steps, then the host's clock past ``SETTLE`` (what was in flight when it
+    began has surely ended), so its final re-check and finish run now."""
+    product.run_function("erasures")
+    try:
+        assert product.admin.put("/clock", json={
+            "offset_seconds": SETTLE.total_seconds() + 1}).is_success
+        yield
+    finally:
+        assert product.admin.put("/clock", json={"offset_seconds": 0}).is_success
+
+
 def _erased(product: Product, erasure_id: str) -> dict[str, Any]:
-    status = eventually(lambda: product.manage.get(f"/erasures/{erasure_id}").json(),
-                        lambda body: body["state"] != "pending",
-                        nudge=_running(product, "erasures"), interval=0.2,
-                        what="the erasure to finish")
+    with _settled(product):
+        status = eventually(lambda: product.manage.get(f"/erasures/{erasure_id}").json(),
+                            lambda body: body["state"] != "pending",
+                            nudge=_running(product, "erasures"), interval=0.2,
+                            what="the erasure to finish")
     assert status["state"] == "done", status
     return dict(status)
 
@@ -195,8 +211,10 @@ def test_meta_s_data_deletion_callback_erases_the_customer(
     for private in (served.psid, asid, WORDS, "Quillon", shop.page_id):
         assert private not in page.text
     assert body["confirmation_code"] in page.text and "in progress" in page.text
-    eventually(lambda: httpx.get(body["url"]).text, lambda text: "has been deleted" in text,
-               nudge=_running(product, "erasures"), interval=0.2, what="the deletion done")
+    with _settled(product):
+        eventually(lambda: httpx.get(body["url"]).text,
+                   lambda text: "has been deleted" in text,
+                   nudge=_running(product, "erasures"), interval=0.2, what="the deletion done")
     after = _stored(product)
     assert served.psid not in after and asid not in after and WORDS not in after
     done = httpx.get(body["url"]).text
@@ -226,3 +244,21 @@ def test_an_agent_key_opens_no_privacy_route(shop: Shop, product: Product) -> No
     listed = product.manage.get("/audit", params={"action": "erasure.requested"}).json()
     subject = customer_pseudonym(shop.page_id, psid)
     assert all(entry["details"].get("subject") != subject for entry in listed["items"])
+
+
+def test_retention_is_given_at_account_creation_or_later(product: Product) -> None:
+    app_id = new_id()
+    product.simulator.put_app(app_id, "appsecret-" + secrets.token_hex(16))
+    body = {"name": "Kept briefly", "app_id": app_id, "app_secret": "s" * 32}
+    refused = product.manage.post("/accounts", json={**body, "retention": {"messages_days": 0}})
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["fields"][0]["field"] == "retention.messages_days"
+    created = product.manage.post("/accounts", json={
+        **body, "retention": {"messages_days": 365, "archive_days": 30}})
+    assert created.status_code == 201, created.text
+    assert created.json()["retention"] == {"messages_days": 365, "attachments_days": None,
+                                           "archive_days": 30}
+    account_id = created.json()["id"]
+    assert product.manage.get(f"/accounts/{account_id}").json()["retention"]["archive_days"] == 30
+    cleared = product.manage.patch(f"/accounts/{account_id}", json={"retention": None})
+    assert cleared.json()["retention"] is None

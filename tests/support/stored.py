@@ -11,14 +11,17 @@ from azure.data.tables import TableServiceClient
 from azure.storage.blob import BlobServiceClient
 
 
-def stored_text(connection_string: str, queue_file: Path) -> str:
+def stored_text(connection_string: str, queue_file: Path, prefix: str = "") -> str:
+    """``prefix``: only the tables and containers of one test (the integration tier's)."""
     found: list[str] = []
     with TableServiceClient.from_connection_string(connection_string) as tables:
         for table in tables.list_tables():
+            if not table.name.startswith(prefix):
+                continue
             client = tables.get_table_client(table.name)
             found += [f"{table.name} {dict(entity)}" for entity in client.list_entities()]
     with BlobServiceClient.from_connection_string(connection_string) as blobs:
-        for container in blobs.list_containers():
+        for container in blobs.list_containers(name_starts_with=prefix or None):
             holder = blobs.get_container_client(container.name)
             for blob in holder.list_blobs(include="metadata"):
                 data = holder.download_blob(blob.name).readall().decode(errors="replace")
