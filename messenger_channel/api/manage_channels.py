@@ -34,18 +34,19 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
-class AccountCreate(_Body):
-    name: Name
-    app_id: AppId
-    app_secret: Secret
-
-
 class RetentionIn(_Body):
     """Days after a conversation closes (absent: kept); see privacy/retention.py."""
 
     messages_days: int | None = Field(None, ge=1, le=36500)
     attachments_days: int | None = Field(None, ge=1, le=36500)
     archive_days: int | None = Field(None, ge=1, le=36500)
+
+
+class AccountCreate(_Body):
+    name: Name
+    app_id: AppId
+    app_secret: Secret
+    retention: RetentionIn | None = Field(None, description="absent or null: keep everything")
 
 
 class AccountPatch(_Body):
@@ -152,7 +153,9 @@ Limit = Annotated[int, Query(ge=1, le=500)]
 @router.post("/accounts", status_code=201, response_model=AccountOut)
 def create_account(body: AccountCreate, services: ServicesDep, _: ManagerDep) -> AccountOut:
     setup = ChannelSetup(services)
-    return _account_out(setup, setup.create_account(body.name, body.app_id, body.app_secret))
+    retention = None if body.retention is None else Retention(**body.retention.model_dump())
+    return _account_out(setup, setup.create_account(body.name, body.app_id, body.app_secret,
+                                                    retention))
 
 
 @router.get("/accounts", response_model=ListPage[AccountOut])

@@ -23,6 +23,7 @@ from messenger_channel.provisioning.models import (
     AppIdClaim,
     Page,
     ProvisioningState,
+    Retention,
     Subscription,
     TokenHealth,
 )
@@ -100,7 +101,8 @@ class ChannelSetup:
             raise Missing.of(f"account {account_id}")
         return account
 
-    def create_account(self, name: str, app_id: str, app_secret: str) -> Account:
+    def create_account(self, name: str, app_id: str, app_secret: str,
+                       retention: Retention | None = None) -> Account:
         account_id = _new_id("acc_")
         try:
             self.tables.app_ids.create(AppIdClaim(app_id=app_id, account_id=account_id))
@@ -118,6 +120,7 @@ class ChannelSetup:
                 app_id=app_id,
                 app_secret_ref=secret_name,
                 verify_token=random_tokens.token_urlsafe(32),
+                retention=retention,
                 created_at=now,
                 updated_at=now,
             )
