@@ -238,6 +238,9 @@ def _demo_summary(demo: dict[str, str] | None) -> str:
         f"  demo agent key          {demo['agent_key']}\n"
         "  a customer writes:      .venv/bin/python -m simulator say --account "
         f'{demo["account_id"]} --page {demo["page_id"]} --psid 5551234 "Hello"\n'
+        f"  demo bot-first page     {demo['bot_page_id']} (the simulator's example bot answers)\n"
+        "  ask the bot:             .venv/bin/python -m simulator say --account "
+        f'{demo["account_id"]} --page {demo["bot_page_id"]} --psid 5551235 "opening hours?"\n'
     )
 
 

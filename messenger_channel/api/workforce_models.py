@@ -34,15 +34,15 @@ def shown(out: type[Out], record: Record) -> Out:
 def patch_model(model: type[BaseModel], name: str | None = None) -> type[BaseModel]:
     """The PATCH body for ``model``: the same fields and checks, each optional. A field that
     is absent stays as it is; ``null`` is refused unless the field itself admits it."""
+    model_name = name or f"{model.__name__.removesuffix('Fields')}Patch"
     fields: dict[str, Any] = {}
-    for name, info in model.model_fields.items():
+    for field_name, info in model.model_fields.items():
         optional = copy.copy(info)
         # Defaults are not validated, so the default None only means "absent"; a null in
         # the body is still checked against the field's own type.
         optional.default, optional.default_factory = None, None
-        fields[name] = (info.annotation, optional)
-    name = name or f"{model.__name__.removesuffix('Fields')}Patch"
-    return create_model(name, __base__=model, **fields)
+        fields[field_name] = (info.annotation, optional)
+    return create_model(model_name, __base__=model, **fields)
 
 
 # --------------------------------------------------------------------------------- queues

@@ -14,11 +14,12 @@ from typing import Any
 import httpx
 import pytest
 
+from devhost.demo import DEFAULT_DEMO_AGENT_KEY, DEMO_ORDERS_QUEUE, seed_demo
 from simulator.bot import ASK_ORDER, HANDING_OVER, HOURS
 from simulator.settings import DEFAULT_BOT_SECRET
 from tests.e2e.test_channel_setup import add_page, new_account, new_page_token
 from tests.support.eventually import eventually
-from tests.support.product import Product, new_id
+from tests.support.product import MANAGEMENT_KEY, Product, new_id
 
 
 def _created(answer: httpx.Response) -> Any:
@@ -217,3 +218,29 @@ def test_the_bots_api_refuses_bad_keys(product: Product,
     assert call({"Authorization": f"Bearer {other_key}"}) == 404  # another workstream's bot
     assert call({"Authorization": f"Bearer {key}"}) == 200
     assert call({"Authorization": f"Bearer {key}"}) == 409  # not with the bot any more
+
+
+def test_the_demo_bot_page_answers_a_newcomer(product: Product) -> None:
+    """What ``make run`` seeds: the second demo page, the example bot first."""
+    demo = seed_demo(product.devhost_url, MANAGEMENT_KEY, product.simulator_url,
+                     DEFAULT_DEMO_AGENT_KEY)
+    assert seed_demo(product.devhost_url, MANAGEMENT_KEY, product.simulator_url,
+                     DEFAULT_DEMO_AGENT_KEY) == demo  # idempotent
+    page_id, psid = demo["bot_page_id"], new_id()
+
+    def say(text: str) -> None:
+        assert product.simulator.say(demo["account_id"], page_id, psid, text)["ok"]
+
+    say("What are your opening hours?")
+    eventually(lambda: [s["message"].get("text") for s in product.simulator.sent(
+        page_id=page_id, psid=psid)], lambda texts: HOURS in texts,
+        nudge=lambda: [product.run_function(name) for name in ("router", "sender")],
+        interval=0.1, what="the example bot's answer on Messenger")
+    say("order status")
+    say("agent please")
+    with _client(product, "agent", demo["agent_key"]) as agent:
+        offers = eventually(
+            lambda: [c for c in agent.get("/conversations").json()["items"]
+                     if c["page_id"] == page_id and c["psid"] == psid],
+            nudge=_routed(product), interval=0.1, what="the offer to the demo agent")
+    assert offers[0]["queue_name"] == DEMO_ORDERS_QUEUE

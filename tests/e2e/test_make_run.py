@@ -68,5 +68,6 @@ def test_make_run_seeds_the_demo_idempotently_and_stops_on_sigterm(tmp_path: Pat
     assert first["management_api_key"] == second["management_api_key"]
     demo = first["demo"]
     assert isinstance(demo, dict)
-    assert set(demo) == {"account_id", "app_id", "page_id", "agent_id", "agent_key"}
+    assert set(demo) == {"account_id", "app_id", "page_id", "agent_id", "agent_key",
+                         "bot_page_id"}
     assert second["demo"] == demo  # the same account, page and agent, not new ones

@@ -310,6 +310,7 @@ WORKSTREAM_DEFAULTS = {
     "customer_attachments": True,
     "agent_attachments": True,
     "human_agent_tag": False,
+    "bot": None,
     "automated_messages": {},
     "pre_conversation_survey": [],
     "post_conversation_survey": None,
