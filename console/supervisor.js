@@ -230,7 +230,7 @@ export function startSupervisor(api, live) {
     $('sv-reader-people').textContent = people.map((p) =>
       `${p.role === 'owner' ? 'Owner' : 'Consulting'}: ${p.name || agentNames.get(p.agent_id) || 'an agent'}`)
       .join(' · ') || 'No agent holds it.';
-    $('sv-assign').hidden = !['waiting', 'offered', 'active'].includes(c.state);
+    $('sv-assign').hidden = !['bot', 'waiting', 'offered', 'active'].includes(c.state);
     $('sv-close').hidden = c.state === 'closed';
   }
 

@@ -56,7 +56,7 @@ export function startTranscript(api, {
       case 'customer': return c ? customerName(c.customer) : 'Customer';
       case 'agent': return m.author_name || 'Agent';
       case 'automated': return 'Automated message';
-      case 'bot': return m.author_name || 'Bot';
+      case 'bot': return m.author_name || 'Bot (before an agent)';
       case 'outside': return 'Sent outside the console';
       default: return m.author || '';
     }
