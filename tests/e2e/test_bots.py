@@ -165,20 +165,31 @@ def test_escalated_with_attributes_that_route_to_the_right_queue(
     assert any(m["author"] == "system" for m in read)
 
 
-def test_a_slow_bot_is_escalated_within_its_timeout_and_one_router_pass(
-        product: Product, bot_page: Callable[..., BotPage]) -> None:
-    timeout = 2
-    page = bot_page("?misbehave=slow&seconds=30", timeout_seconds=timeout)
+def _escalated_after(product: Product, page: BotPage, text: str, limit: float) -> float:
+    """Seconds from a new customer's first message to its conversation leaving the bot,
+    with the devhost's own router runner doing the work (no nudge)."""
     psid = new_id()
     started = time.monotonic()
-    _say(product, page, psid, "hours?")
-    # The devhost's own router runner does the work: no nudge.
+    _say(product, page, psid, text)
     conversation = _conversation(product, page, psid, lambda c: c["state"] != "bot",
-                                 "the escalation", timeout=timeout + 10, nudge=False)
+                                 "the escalation", timeout=limit, nudge=False)
     elapsed = time.monotonic() - started
     assert conversation["state"] in ("waiting", "offered")
     assert conversation["queue_id"] == page.general
-    assert timeout <= elapsed < timeout + 3, elapsed  # a router pass takes well under 3 s
+    return elapsed
+
+
+def test_a_slow_bot_is_escalated_within_its_timeout_and_one_router_pass(
+        product: Product, bot_page: Callable[..., BotPage]) -> None:
+    timeout = 2
+    # One router pass: a prompt bot asked for an agent at once (the same steps, no waiting).
+    router_pass = _escalated_after(product, bot_page(), "agent please", 15)
+    page = bot_page("?misbehave=slow&seconds=30", timeout_seconds=timeout)
+    elapsed = _escalated_after(product, page, "hours?", timeout + 15)
+    print(f"slow bot: escalated {elapsed:.2f} s after the message; one router pass with a "
+          f"prompt bot: {router_pass:.2f} s")  # the README quotes these
+    # Half a second of slack for the polling and a machine shared with other runs.
+    assert timeout <= elapsed <= timeout + router_pass + 0.5, (elapsed, router_pass)
     health = product.manage.get("/health").json()
     assert health["bot_failures"][page.workstream_id] == {"timeout": 1}
 
