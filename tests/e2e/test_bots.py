@@ -171,8 +171,10 @@ def _escalated_after(product: Product, page: BotPage, text: str, limit: float) -
     psid = new_id()
     started = time.monotonic()
     _say(product, page, psid, text)
-    conversation = _conversation(product, page, psid, lambda c: c["state"] != "bot",
-                                 "the escalation", timeout=limit, nudge=False)
+    # Escalated and routed: it left the bot, and the rules gave it a queue.
+    conversation = _conversation(
+        product, page, psid, lambda c: c["state"] != "bot" and c["queue_id"] is not None,
+        "the escalation", timeout=limit, nudge=False)
     elapsed = time.monotonic() - started
     assert conversation["state"] in ("waiting", "offered")
     assert conversation["queue_id"] == page.general
