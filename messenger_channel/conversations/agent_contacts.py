@@ -40,6 +40,7 @@ from messenger_channel.conversations.contact_search import (
     indexed_profile,
 )
 from messenger_channel.conversations.distribution import Distributor
+from messenger_channel.conversations.erasure_hold import erasure_holds
 from messenger_channel.conversations.handover_events import latest_standby_message_at
 from messenger_channel.conversations.history import ContactLinks
 from messenger_channel.conversations.models import (
@@ -193,12 +194,15 @@ def start_conversation(services: Services, agent_id: str, page_id: str, *,
                        psid: str | None = None, contact_id: str | None = None) -> Conversation:
     """A new conversation held by the agent with a customer who wrote before. Raises
     ``Missing`` (unknown customer) or ``Conflict``: ``conversation_open`` (the customer has
-    one), ``outside_messaging_window``, ``no_capacity``."""
+    one), ``customer_being_erased``, ``outside_messaging_window``, ``no_capacity``."""
     agent = get_agent(services.tables, agent_id)
     if agent is None:
         raise Missing("agent not found")
     profile = _profile(services, page_id, psid, contact_id)
     tables = ConversationTables(services.tables)
+    if erasure_holds(services.tables).get(page_id, profile.psid) is not None:
+        # What it opened would be erased under the agent, and greet someone being forgotten.
+        raise Conflict("customer_being_erased", "this customer's data is being erased")
     if profile.open_conversation_id is not None:
         raise Conflict("conversation_open",
                        f"the customer's conversation {profile.open_conversation_id} is open")

@@ -99,3 +99,26 @@ def test_what_work_in_flight_wrote_after_the_erasure_began_is_erased_too(
     assert done["counts"]["conversations"] == 2  # the one the late event opened as well
     assert done["counts"]["contacts"] == 2  # and the profile it made again
     assert all(m.text is None for m in engine.tables.history(old_id))
+
+
+def test_an_agent_cannot_start_a_conversation_with_a_customer_being_erased(
+        engine: Engine, api: TestClient) -> None:
+    psid = new_id()
+    _, key = engine.agent("Ann")
+    agent = {"Authorization": f"Bearer {key}"}
+    _route(engine, psid, "Hello")
+    conversation_id = engine.conversation_of(psid).id
+    assert api.post(f"/api/agent/conversations/{conversation_id}/accept",
+                    headers=agent).status_code == 200
+    assert api.post(f"/api/agent/conversations/{conversation_id}/close",
+                    headers=agent).status_code == 200
+    start = {"page_id": engine.page_id, "psid": psid}
+    api.delete(f"/api/manage/customers/{engine.page_id}/{psid}", headers=MANAGER)
+    refused = api.post("/api/agent/conversations", headers=agent, json=start)
+    assert (refused.status_code, refused.json()["error"]) == (409, "customer_being_erased")
+    services = engine.services
+    run_erasures(services)
+    services.clock.set_offset(SETTLE.total_seconds() + 1)
+    assert run_erasures(services) == 1
+    # Afterwards the page knows no such customer: nothing to start a conversation with.
+    assert api.post("/api/agent/conversations", headers=agent, json=start).status_code == 404
