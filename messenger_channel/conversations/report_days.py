@@ -60,6 +60,8 @@ TABLE = "ReportDays"
 GENERATION = "generation"
 SETTLE = timedelta(minutes=10)
 CHUNK_CHARS = 30_000  # under 64 KiB of UTF-16 per string property
+# A transaction holds 4 MiB and a chunk counts ~60 KB (UTF-16): ~70,000 conversations a day.
+MAX_CHUNKS = 60
 _FACT_FIELDS = len(Fact.__dataclass_fields__)
 
 
@@ -141,7 +143,7 @@ class ReportDays:
             UpsertOp(ReportDayRow(day=day, key=key, generation=generation, chunks=len(parts),
                                   facts=part)) for key, part in zip(keys, parts, strict=True)]
         operations += [DeleteOp(day, key) for key in sorted(old - set(keys))]
-        if len(operations) > MAX_BATCH_OPERATIONS:
+        if len(parts) > MAX_CHUNKS or len(operations) > MAX_BATCH_OPERATIONS:
             return  # a day too big for one transaction is read from its rows each time
         try:
             self.rows.transaction(operations)

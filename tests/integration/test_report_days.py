@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from messenger_channel import metering
+from messenger_channel.conversations import report_days
 from messenger_channel.conversations.distribution import Distributor
 from messenger_channel.conversations.indexes import ConversationEntry
 from messenger_channel.conversations.models import Conversation, Csat
@@ -167,3 +168,18 @@ def test_a_close_on_a_later_day_replaces_the_generation(engine: Engine) -> None:
     assert after is not None and after != before
     facts: list[Fact] = days.facts(day, day)
     assert [fact.closed for fact in facts] == [True]
+
+
+def test_a_day_too_big_for_one_transaction_is_read_from_its_rows(
+        engine: Engine, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    engine.workstream()
+    ann, _ = engine.agent("Ann")
+    answered_days_ago(engine, ann, 2)
+    monkeypatch.setattr(report_days, "MAX_CHUNKS", 0)
+    days = ReportDays(engine.services.tables, engine.services.clock)
+    day = engine.services.clock.now().date() - timedelta(days=2)
+    assert [fact.agent for fact in days.of_day(day)] == [ann]
+    assert [row for row in days.rows.list_partition(day.isoformat())
+            if row.key != GENERATION] == []
+    assert "not kept" not in caplog.text  # not a failure: a known limit
