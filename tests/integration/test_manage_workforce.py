@@ -311,6 +311,7 @@ WORKSTREAM_DEFAULTS = {
     "agent_attachments": True,
     "human_agent_tag": False,
     "bot": None,
+    "handover": None,
     "automated_messages": {},
     "pre_conversation_survey": [],
     "post_conversation_survey": None,
