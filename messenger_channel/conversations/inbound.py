@@ -337,7 +337,8 @@ class _InboundEvent:
                       text=text, payload=payload, attachments=attachments,
                       status="sent" if author == "outside" else "received",
                       failure_reason="attachments_disabled" if disabled else None,
-                      facebook_message_id=mid, source=self.event.source, created_at=self.at)
+                      facebook_message_id=mid, source=self.event.source, created_at=self.at,
+                      stored_at=self.services.clock.now())
         operations: list[TransactionOp] = [CreateOp(row)]
         if mid is not None:
             operations.append(CreateOp(MessageIndex(

@@ -194,6 +194,9 @@ class Message(Entity):
     send_id: str | None = None  # outgoing: the product's message id (the queue's, the sender's)
     resends: int = 0  # times an agent asked to retry it after it failed
     created_at: datetime
+    # When the channel stored it, for a message made earlier (a customer's, at their event's
+    # time): a reader's ``since`` must see it even after later changes were read.
+    stored_at: datetime | None = None
     updated_at: datetime | None = None  # a status, reaction or edit since it was made
 
     @field_validator("quick_replies", mode="before")
@@ -203,7 +206,7 @@ class Message(Entity):
 
     @property
     def changed_at(self) -> datetime:
-        return self.updated_at or self.created_at
+        return max(self.updated_at or self.created_at, self.stored_at or self.created_at)
 
     def partition_key(self) -> str:
         return self.conversation_id
