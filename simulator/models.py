@@ -146,6 +146,11 @@ class SimConfig(_Model):
     # Facebook only posts the fields an app subscribed to; off, automatic events always go out.
     require_subscription: bool = True
 
+    def followups(self) -> list[str]:
+        """The events that follow a successful send, in Facebook's order."""
+        return [kind for kind, on in (("echo", self.auto_echo), ("delivery", self.auto_delivery),
+                                      ("read", self.auto_read)) if on]
+
 
 class RequestRecord(_Model):
     id: int

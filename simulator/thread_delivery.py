@@ -63,17 +63,8 @@ async def post_notices(poster: WebhookPoster, state: SimulatorState,
 async def send_followups(poster: WebhookPoster, state: SimulatorState, sent: SentMessage,
                          attachment_url: str | None) -> None:
     """The echo, delivery and read of a send, as configured, to every app of the page."""
-    config = state.config()
-    wanted = [kind for kind, on in (("echo", config.auto_echo), ("delivery", config.auto_delivery),
-                                    ("read", config.auto_read)) if on]
-    for kind in wanted:
-        now = state.clock.now_ms()
-        if kind == "echo":
-            event = webhook_payloads.echo_event(sent, attachment_url)
-        elif kind == "delivery":
-            event = webhook_payloads.delivery_event(sent, now)
-        else:
-            event = webhook_payloads.read_event(sent, now)
+    for kind in state.config().followups():
+        event = webhook_payloads.followup_event(kind, sent, attachment_url, state.clock.now_ms())
         await post_event(poster, state, sent.page_id, sent.psid, kind, event)
 
 

@@ -89,6 +89,16 @@ def read_event(sent: SentMessage, timestamp: int) -> dict[str, Any]:
             "timestamp": timestamp, "read": {"watermark": sent.timestamp}}
 
 
+def followup_event(kind: str, sent: SentMessage, attachment_url: str | None,
+                   timestamp: int) -> dict[str, Any]:
+    """The echo, delivery or read event of a send (``kind``)."""
+    if kind == "echo":
+        return echo_event(sent, attachment_url)
+    if kind == "delivery":
+        return delivery_event(sent, timestamp)
+    return read_event(sent, timestamp)
+
+
 def customer_activity(payload: dict[str, Any]) -> list[tuple[str, str, int]]:
     """(page_id, psid, timestamp) of each event in ``payload`` that opens a messaging window."""
     found: list[tuple[str, str, int]] = []

@@ -101,17 +101,9 @@ class WebhookPoster:
             await thread_delivery.send_followups(self, self._state, sent, attachment_url)
             return
         config = self._state.config()
-        wanted = [kind for kind, on in (("echo", config.auto_echo),
-                                        ("delivery", config.auto_delivery),
-                                        ("read", config.auto_read)) if on]
-        for kind in wanted:
+        for kind in config.followups():
             now = self._state.clock.now_ms()
-            if kind == "echo":
-                event = webhook_payloads.echo_event(sent, attachment_url)
-            elif kind == "delivery":
-                event = webhook_payloads.delivery_event(sent, now)
-            else:
-                event = webhook_payloads.read_event(sent, now)
+            event = webhook_payloads.followup_event(kind, sent, attachment_url, now)
             payload = webhook_payloads.page_payload(sent.page_id, event, now)
             try:
                 account_id = self._account_for(sent.page_id, kind, config.require_subscription)
