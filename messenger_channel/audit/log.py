@@ -32,7 +32,7 @@ from pydantic import BaseModel, Field
 
 from messenger_channel.clock import Clock
 from messenger_channel.storage.errors import AlreadyExists
-from messenger_channel.storage.tables import MAX_PAGE_SIZE, Entity, Table, TableStore
+from messenger_channel.storage.tables import Entity, Table, TableStore
 
 AUDIT_TABLE = "AuditLog"
 ActorKind = Literal["management", "agent", "supervisor", "bot", "system"]
@@ -207,16 +207,4 @@ class AuditLog:
 
     def _range(self, query: str, values: dict[str, object],
                limit: int | None) -> Iterator[AuditRow]:
-        cursor = None
-        taken = 0
-        while True:
-            size = MAX_PAGE_SIZE if limit is None else max(1, min(MAX_PAGE_SIZE, limit - taken))
-            page = self.rows.query(query, values, page_size=size, continuation=cursor)
-            for row in page.items:
-                yield row
-                taken += 1
-                if limit is not None and taken >= limit:
-                    return
-            if page.next is None:
-                return
-            cursor = page.next
+        return self.rows.query_all(query, values, limit=limit)

@@ -299,7 +299,7 @@ class ConversationIndexes:
             query, parameters["hi"] = query + " and RowKey lt @hi", high
         if extra:
             query += f" and {extra}"
-        yield from _paged(self.tables[table], query, parameters, limit)
+        yield from self.tables[table].query_all(query, parameters, limit=limit)
 
     def left_agent(self, agent_id: str, changed_after: datetime) -> list[ConversationEntry]:
         """Conversations that left the agent's lists after ``changed_after`` (each as it was
@@ -315,8 +315,8 @@ class ConversationIndexes:
 
     def _range_of(self, table: Table[ConversationEntry], partition: str, extra: str,
                   values: dict[str, object]) -> Iterator[ConversationEntry]:
-        yield from _paged(table, f"PartitionKey eq @pk and {extra}",
-                          {"pk": partition, **values}, None)
+        yield from table.query_all(f"PartitionKey eq @pk and {extra}",
+                                   {"pk": partition, **values})
 
     def of_agent(self, agent_id: str, queue_ids: Iterable[str],
                  changed_after: datetime | None = None) -> list[ConversationEntry]:
@@ -375,25 +375,9 @@ class ConversationIndexes:
         """Rows due by ``now``, earliest first, from every shard."""
         found: list[DueEntry] = []
         for shard in range(DUE_SHARDS):
-            found += list(_paged(self.due, "PartitionKey eq @pk and RowKey lt @hi",
-                                 {"pk": str(shard), "hi": _at_ms(now + timedelta(
-                                     milliseconds=1))}, limit))
+            found += list(self.due.query_all(
+                "PartitionKey eq @pk and RowKey lt @hi",
+                {"pk": str(shard), "hi": _at_ms(now + timedelta(milliseconds=1))}, limit=limit))
         found.sort(key=lambda row: row.key)
         return found[:limit]
 
-
-def _paged(table: Table[Any], query: str, parameters: dict[str, object],
-           limit: int | None) -> Iterator[Any]:
-    cursor = None
-    count = 0
-    while True:
-        page = table.query(query, parameters, page_size=1000 if limit is None
-                           else max(1, min(1000, limit - count)), continuation=cursor)
-        for item in page.items:
-            yield item
-            count += 1
-            if limit is not None and count >= limit:
-                return
-        if page.next is None:
-            return
-        cursor = page.next

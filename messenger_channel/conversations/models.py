@@ -275,17 +275,9 @@ class ConversationTables:
 
     def history(self, conversation_id: str) -> list[Message]:
         """The conversation's messages, oldest first (RowKeys ``m-...`` sort by time)."""
-        found: list[Message] = []
-        cursor = None
-        while True:
-            page = self.messages.query(
-                "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
-                {"pk": conversation_id, "lo": "m-", "hi": "m."}, page_size=1000,
-                continuation=cursor)
-            found.extend(page.items)
-            if page.next is None:
-                return found
-            cursor = page.next
+        return list(self.messages.query_all(
+            "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
+            {"pk": conversation_id, "lo": "m-", "hi": "m."}))
 
     def find_message(self, conversation_id: str, known_id: str) -> Message | None:
         """The message Facebook knows as ``known_id`` (a mid), or we do (our message id)."""

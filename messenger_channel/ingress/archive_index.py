@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime
 
-from messenger_channel.storage.tables import MAX_PAGE_SIZE, Entity, Table, TableStore
+from messenger_channel.storage.tables import Entity, Table, TableStore
 
 TABLE = "ArchivedByCustomer"
 
@@ -47,15 +47,8 @@ class ArchiveIndex:
                                        received_at=received_at))
 
     def of_customer(self, page_id: str, psid: str) -> Iterator[ArchivedEvent]:
-        cursor = None
-        while True:
-            page = self.rows.query("PartitionKey eq @pk",
-                                   {"pk": customer_partition(page_id, psid)},
-                                   page_size=MAX_PAGE_SIZE, continuation=cursor)
-            yield from page.items
-            if page.next is None:
-                return
-            cursor = page.next
+        return self.rows.query_all("PartitionKey eq @pk",
+                                   {"pk": customer_partition(page_id, psid)})
 
     def forget(self, row: ArchivedEvent) -> None:
         self.rows.delete(row.partition_key(), row.row_key())

@@ -28,7 +28,7 @@ from messenger_channel.audit.log import Actor, AuditLog
 from messenger_channel.conversations.erasure_hold import ErasureHold, erasure_holds
 from messenger_channel.services import Services
 from messenger_channel.storage.errors import AlreadyExists
-from messenger_channel.storage.tables import MAX_PAGE_SIZE, Entity, Table, TableStore
+from messenger_channel.storage.tables import Entity, Table, TableStore
 
 ErasureState = Literal["pending", "done", "failed"]
 Step = Literal["conversations", "contact", "archive", "queue", "finish"]
@@ -102,17 +102,9 @@ class ErasureRecords:
 
     def erased_conversations(self, erasure_id: str) -> list[str]:
         """One range read: bounded by the customer's own conversations."""
-        found: list[str] = []
-        cursor = None
-        while True:
-            page = self.erased.query(
-                "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
-                {"pk": erasure_id, "lo": "conversation|", "hi": "conversation}"},
-                page_size=MAX_PAGE_SIZE, continuation=cursor)
-            found += [row.conversation_id for row in page.items]
-            if page.next is None:
-                return found
-            cursor = page.next
+        return [row.conversation_id for row in self.erased.query_all(
+            "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
+            {"pk": erasure_id, "lo": "conversation|", "hi": "conversation}"})]
 
 
 def request_erasure(services: Services, page_id: str, psid: str, actor: Actor,

@@ -532,18 +532,28 @@ class Table(Generic[M]):
                     return limit
         return counted
 
+    def query_all(self, query_filter: str, parameters: Mapping[str, Any] | None = None, *,
+                  limit: int | None = None) -> Iterator[M]:
+        """Every entity ``query`` finds (at most ``limit``), page after page, read lazily: a
+        page is requested only when the one before it is used up."""
+        cursor = None
+        taken = 0
+        while True:
+            size = MAX_PAGE_SIZE if limit is None else max(1, min(MAX_PAGE_SIZE, limit - taken))
+            page = self.query(query_filter, parameters, page_size=size, continuation=cursor)
+            for item in page.items:
+                yield item
+                taken += 1
+                if limit is not None and taken >= limit:
+                    return
+            if page.next is None:
+                return
+            cursor = page.next
+
     def list_partition(self, partition_key: str) -> list[M]:
         """Every entity of one partition (partitions are kept small by design)."""
         check_key("PartitionKey", partition_key)
-        items: list[M] = []
-        cursor = None
-        while True:
-            page = self.query("PartitionKey eq @pk", {"pk": partition_key},
-                              page_size=MAX_PAGE_SIZE, continuation=cursor)
-            items.extend(page.items)
-            if page.next is None:
-                return items
-            cursor = page.next
+        return list(self.query_all("PartitionKey eq @pk", {"pk": partition_key}))
 
     def update(
         self,
