@@ -19,11 +19,11 @@ Conversations keep ids, times, states and the customer: the reports stay true.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from itertools import islice
-from typing import Literal
+from typing import Literal, TypeVar
 
 from messenger_channel.conversations.agent_files import agent_files
 from messenger_channel.conversations.attachments import CONTAINER
@@ -44,6 +44,8 @@ from messenger_channel.storage.tables import (
     Table,
     TableStore,
 )
+
+T = TypeVar("T")
 
 Kind = Literal["messages", "attachments", "archive"]
 MAX_ITEMS = 2000
@@ -150,17 +152,29 @@ class _AccountRetention:
     def content(self, kind: Kind, before: datetime) -> None:
         self._later(kind, before)
         cursor = self._cursor(kind)
-        day = self._first_day(cursor, kind)
+
+        def rows_of(day: date, after: str | None) -> Iterator[tuple[str, ConversationEntry]]:
+            for row in self.store.indexes._range(
+                    ByDay, day.isoformat(), low=None if after is None else after + "\x00"):
+                yield row.key, row
+
+        def handle(row: ConversationEntry) -> None:
+            if row.page_id in self.pages:
+                self._conversation(kind, row, before)
+
+        self._walk_days(cursor, self._first_day(cursor, kind), before, rows_of, handle)
+
+    def _walk_days(self, cursor: RetentionCursor, day: date | None, before: datetime,
+                   items_of: Callable[[date, str | None], Iterable[tuple[str, T]]],
+                   handle: Callable[[T], None]) -> None:
+        """Day after day up to ``before``, each day's items after the cursor's key, until the
+        run is full; the cursor saved after each day (or where the run stopped)."""
         while day is not None and day < before.date() and not self._full():
-            rows = self.store.indexes._range(ByDay, day.isoformat(),
-                                             low=None if cursor.after_key is None
-                                             else cursor.after_key + "\x00")
             finished = True
-            for row in rows:
+            for key, item in items_of(day, cursor.after_key):
                 self.run.rows_read += 1
-                if row.page_id in self.pages:
-                    self._conversation(kind, row, before)
-                cursor = cursor.model_copy(update={"after_key": row.key})
+                handle(item)
+                cursor = cursor.model_copy(update={"after_key": key})
                 if self._full():
                     finished = False
                     break
@@ -258,22 +272,18 @@ class _AccountRetention:
         cursor = self._cursor("archive")
         day = (date.fromisoformat(cursor.day) + timedelta(days=1) if cursor.day
                else self._first_archive_day())
-        while day is not None and day < before.date() and not self._full():
-            finished = True
-            for blob in self._blobs_of(day, cursor.after_key):
-                self.run.rows_read += 1
-                if not self._delete_blob(blob[0], blob[1]):
-                    self.tables.later.upsert(RetentionLater(
-                        account_id=self.account_id, kind="archive", ref=blob[0],
-                        noted_at=self.services.clock.now()))
-                cursor = cursor.model_copy(update={"after_key": blob[0]})
-                if self._full():
-                    finished = False
-                    break
-            if finished:
-                cursor = cursor.model_copy(update={"day": day.isoformat(), "after_key": None})
-            self.tables.cursors.upsert(cursor)
-            day = day + timedelta(days=1) if finished else None
+
+        def blobs_of(day: date, after: str | None) -> Iterator[tuple[str, tuple[str, str | None]]]:
+            for blob in self._blobs_of(day, after):
+                yield blob[0], blob
+
+        def handle(blob: tuple[str, str | None]) -> None:
+            if not self._delete_blob(blob[0], blob[1]):
+                self.tables.later.upsert(RetentionLater(
+                    account_id=self.account_id, kind="archive", ref=blob[0],
+                    noted_at=self.services.clock.now()))
+
+        self._walk_days(cursor, day, before, blobs_of, handle)
 
     def _blobs_of(self, day: date, after: str | None) -> Iterator[tuple[str, str | None]]:
         prefix = f"{self.account_id}/{day:%Y/%m/%d}/"
