@@ -310,9 +310,11 @@ export function startAgent(api, live) {
 
   $('accept').addEventListener('click', async () => {
     showError($('conversation-error'), null);
+    // Reset before the answer, not after: a live hint can show the reply box first, and an
+    // agent who already started typing must not lose the draft when the answer arrives.
+    composer.reset('owner');
     try {
       const c = await api.post(`/conversations/${encodeURIComponent(openId)}/accept`);
-      composer.reset(roleOf(c) || 'owner');
       changed(c);
       await transcript.poll();
       $('reply-text').focus();
