@@ -13,6 +13,7 @@ export class ApiError extends Error {
 }
 
 export function client(base, key) {
+  // ``path`` is under ``base``, or, starting with ``/api/``, a URL an answer gave (a file's).
   async function call(method, path, body) {
     const headers = { Authorization: `Bearer ${key}` };
     let payload;
@@ -23,7 +24,8 @@ export function client(base, key) {
     }
     let answer;
     try {
-      answer = await fetch(base + path, { method, headers, body: payload });
+      answer = await fetch(path.startsWith('/api/') ? path : base + path,
+        { method, headers, body: payload });
     } catch (error) {
       throw new ApiError(0, { message: 'the server cannot be reached; check the connection' });
     }

@@ -12,12 +12,12 @@ export function startTranscript(api, {
 }) {
   let messages = new Map();
   let since = null;
-  const blobUrls = new Map(); // attachment id -> blob: URL, so re-renders fetch nothing
+  const blobUrls = new Map(); // attachment id -> {url: blob: URL, inline}: re-renders fetch nothing
 
   function reset() {
     messages = new Map();
     since = null;
-    for (const url of blobUrls.values()) URL.revokeObjectURL(url);
+    for (const { url } of blobUrls.values()) URL.revokeObjectURL(url);
     blobUrls.clear();
     list.replaceChildren();
   }
@@ -64,7 +64,7 @@ export function startTranscript(api, {
 
   // ``live``: the open conversation (attachments fetched, Retry offered); the customer
   // panel's earlier conversations reuse this without them.
-  function renderMessage(m, { live = false, conversationId = null } = {}) {
+  function renderMessage(m, { live = false } = {}) {
     const at = el('time', { datetime: m.created_at, text: stamp(m.created_at) });
     if (m.author === 'system') {
       return el('li', { class: 'system', 'data-id': m.id }, m.text || '', ' · ', at);
@@ -78,7 +78,7 @@ export function startTranscript(api, {
         m.edits && m.edits.length ? ' · edited' : null),
       m.text ? el('p', { class: 'text', text: m.text }) : null,
       ...(m.attachments || []).map((a) => live
-        ? renderAttachment(a, m.direction === 'in', conversationId)
+        ? renderAttachment(a)
         : el('p', { class: 'meta', text: `attachment: ${a.name}` })),
       m.payload && m.direction === 'in'
         ? el('p', { class: 'meta', text: `tapped a button (${m.payload})` }) : null,
@@ -122,25 +122,27 @@ export function startTranscript(api, {
     return holder;
   }
 
-  function renderAttachment(a, fromCustomer, conversationId) {
-    if (a.status !== 'stored') {
+  function renderAttachment(a) {
+    if (a.status !== 'stored' || !a.url) {
       return el('p', { class: 'meta', text: `${a.name}: ${a.error || a.status}` });
     }
     const holder = el('div', { class: 'attachment' });
-    const owner = conversationId || openId();
     // Fetched with the Authorization header, then shown from a blob: URL; a bare <img src>
     // would send no key.
     const known = blobUrls.get(a.id);
-    const loaded = known ? Promise.resolve(known)
-      // A customer's file is found through its conversation; an agent's upload by id alone.
-      : api.get(`/attachments/${encodeURIComponent(a.id)}${fromCustomer
-        ? `?conversation_id=${encodeURIComponent(owner)}` : ''}`).then((blob) => {
-        const url = URL.createObjectURL(blob);
-        blobUrls.set(a.id, url);
-        return url;
-      });
-    loaded.then((url) => {
-      if ((a.content_type || '').startsWith('image/')) {
+    const loaded = known ? Promise.resolve(known) : api.get(a.url).then((blob) => {
+      // The server serves raster images, audio and video as themselves, anything else as
+      // application/octet-stream. A link's blob: URL is a download whatever it holds: opened
+      // in a tab, a customer's .html or .svg would run on this origin, next to the agent's key.
+      const inline = blob.type.startsWith('image/');
+      const url = URL.createObjectURL(inline
+        ? blob : new Blob([blob], { type: 'application/octet-stream' }));
+      const shown = { url, inline };
+      blobUrls.set(a.id, shown);
+      return shown;
+    });
+    loaded.then(({ url, inline }) => {
+      if (inline) {
         holder.append(el('img', { src: url, alt: `image ${a.name}` }));
       } else {
         holder.append(el('a', { href: url, download: a.name, text: `${a.name} (${a.size || '?'} bytes)` }));

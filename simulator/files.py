@@ -65,6 +65,16 @@ def _pdf() -> bytes:
     return bytes(out)
 
 
+_MARK = ("localStorage.setItem('customer-script', '{0}');"
+         "try {{ window.opener.customerScript = '{0}'; }} catch (e) {{}}")
+_HOSTILE_HTML = (f"<!doctype html><title>Invoice</title><p>Invoice</p>"
+                 f"<script>{_MARK.format('html')}</script>"
+                 f"<img src=\"x\" onerror=\"{_MARK.format('html-onerror')}\">").encode()
+_HOSTILE_SVG = (f'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10" '
+                f'onload="{_MARK.format("svg-onload")}"><script>{_MARK.format("svg")}</script>'
+                f'<rect width="10" height="10"/></svg>').encode()
+
+
 @functools.cache
 def hosted_files() -> dict[str, HostedFile]:
     files = [
@@ -75,6 +85,10 @@ def hosted_files() -> dict[str, HostedFile]:
         HostedFile("document.pdf", "application/pdf", _pdf()),
         HostedFile("notes.txt", "text/plain; charset=utf-8",
                    "Simulated customer notes: äöü ✓\n".encode()),
+        # Hostile files a customer may send: opened as documents, their script would leave
+        # a mark (localStorage ``customer-script``, ``window.opener.customerScript``).
+        HostedFile("page.html", "text/html; charset=utf-8", _HOSTILE_HTML),
+        HostedFile("drawing.svg", "image/svg+xml", _HOSTILE_SVG),
     ]
     return {f.name: f for f in files}
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, Literal
+from urllib.parse import quote
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
@@ -35,6 +36,7 @@ from messenger_channel.conversations.indexes import (
     ConversationIndexes,
 )
 from messenger_channel.conversations.models import (
+    AttachmentInfo,
     AttachmentStatus,
     Author,
     Contact,
@@ -123,6 +125,8 @@ class AttachmentOut(BaseModel):
     size: int | None
     status: AttachmentStatus
     error: str | None
+    # Where a stored file downloads with the agent's key (None: nothing stored to download).
+    url: str | None
 
 
 class QuickReplyOut(BaseModel):
@@ -177,11 +181,22 @@ def conversation_out(services: Services, conversation: Conversation | Conversati
         window=Window(kind=window.kind, ends_at=window.ends_at))
 
 
+def attachment_url(message: Message, attachment: AttachmentInfo) -> str | None:
+    """An agent's file is found by its id; a customer's through its conversation."""
+    if attachment.status != "stored":
+        return None
+    path = f"/api/agent/attachments/{quote(attachment.id, safe='')}"
+    if message.direction == "out":
+        return path
+    return f"{path}?conversation_id={quote(message.conversation_id, safe='')}"
+
+
 def message_out(services: Services, message: Message) -> MessageOut:
     author_name = (Names(services.tables).agent(message.agent_id)
                    if message.author == "agent" else None)
     return MessageOut.model_validate(message.model_dump(exclude={"attachments", "edits"}) | {
-        "attachments": [a.model_dump() for a in message.attachments],
+        "attachments": [a.model_dump() | {"url": attachment_url(message, a)}
+                        for a in message.attachments],
         "edits": [e.model_dump() for e in message.edits],
         "author_id": message.agent_id, "author_name": author_name})
 

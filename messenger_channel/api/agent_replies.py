@@ -8,7 +8,6 @@ its conversation. Anything else is a 404, like an id that does not exist.
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import quote
 
 from fastapi import APIRouter, File, Request, Response, UploadFile
 from fastapi.responses import StreamingResponse
@@ -19,7 +18,12 @@ from messenger_channel.api.auth import AgentIdDep, ServicesDep
 from messenger_channel.api.errors import ApiError
 from messenger_channel.bus.port import QueueUnavailable
 from messenger_channel.conversations.agent_files import find_file, open_file, store_upload
-from messenger_channel.conversations.attachments import CONTAINER, MAX_ATTACHMENT_BYTES, blob_name
+from messenger_channel.conversations.attachments import (
+    CONTAINER,
+    MAX_ATTACHMENT_BYTES,
+    blob_name,
+    download_headers,
+)
 from messenger_channel.conversations.models import ConversationTables, MessageStatus
 from messenger_channel.conversations.replies import MAX_ATTACHMENTS, agent_reply, held_conversation
 from messenger_channel.conversations.resend import resend
@@ -160,13 +164,11 @@ def _customer_file(services: Services, agent_id: str, conversation_id: str,
                     message.direction == "in"):
                 stream = services.blobs.open_stream(
                     CONTAINER, blob_name(conversation.id, attachment.id))
-                return _stream(stream, attachment.name,
-                               attachment.content_type or "application/octet-stream")
+                return _stream(stream, attachment.name, attachment.content_type)
     raise Missing.of(f"attachment {attachment_id}")
 
 
-def _stream(stream: BlobStream, name: str, content_type: str) -> StreamingResponse:
-    return StreamingResponse(iter(stream), media_type=content_type, headers={
-        "Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}",
-        "Content-Length": str(stream.properties.size),
-        "X-Content-Type-Options": "nosniff"})
+def _stream(stream: BlobStream, name: str, content_type: str | None) -> StreamingResponse:
+    headers = download_headers(name, content_type, stream.properties.size)
+    return StreamingResponse(iter(stream), media_type=headers.pop("Content-Type"),
+                             headers=headers)

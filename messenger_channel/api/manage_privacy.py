@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta
 from typing import Annotated, Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -17,7 +16,7 @@ from messenger_channel.api.auth import ManagerDep, ServicesDep
 from messenger_channel.api.errors import ApiError
 from messenger_channel.api.types import ApiTime
 from messenger_channel.audit.log import Actor, AuditEntry, AuditLog
-from messenger_channel.conversations.attachments import CONTAINER
+from messenger_channel.conversations.attachments import CONTAINER, download_headers
 from messenger_channel.errors import Missing
 from messenger_channel.privacy.erasure_records import ErasureRecords, ErasureState, request_erasure
 from messenger_channel.privacy.export import attachment_blob, export_customer
@@ -100,10 +99,10 @@ def attachment(conversation_id: str, attachment_id: str, services: ServicesDep,
         stream = None
     if stream is None:
         raise Missing.of(f"attachment {attachment_id}")
-    return StreamingResponse(iter(stream), media_type=stream.properties.content_type
-                             or "application/octet-stream", headers={
-        "Content-Disposition": f"attachment; filename*=UTF-8''{quote(attachment_id)}",
-        "X-Content-Type-Options": "nosniff"})
+    headers = download_headers(attachment_id, stream.properties.content_type,
+                               stream.properties.size)
+    return StreamingResponse(iter(stream), media_type=headers.pop("Content-Type"),
+                             headers=headers)
 
 
 @router.get("/audit", response_model=AuditList)

@@ -20,7 +20,12 @@ from collections.abc import Callable
 from datetime import datetime
 from posixpath import splitext
 
-from messenger_channel.conversations.attachments import CONTAINER, MAX_ATTACHMENT_BYTES
+from messenger_channel.conversations.attachments import (
+    CONTAINER,
+    MAX_ATTACHMENT_BYTES,
+    content_disposition,
+    served_type,
+)
 from messenger_channel.conversations.models import AttachmentInfo
 from messenger_channel.errors import Invalid, TooLarge, Unsupported
 from messenger_channel.facebook.graph import AttachmentType
@@ -134,7 +139,8 @@ def store_upload(services: Services, agent_id: str, filename: str, data: bytes) 
                        facebook_type=facebook_type, size=len(data), uploaded_by=agent_id,
                        created_at=services.clock.now())
     # The blob first: a record never points at a missing file.
-    services.blobs.upload(CONTAINER, record.blob_name, data, content_type)
+    services.blobs.upload(CONTAINER, record.blob_name, data, served_type(content_type),
+                          content_disposition=content_disposition(name, content_type))
     agent_files(services).create(record)
     return record
 

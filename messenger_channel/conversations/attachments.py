@@ -5,13 +5,20 @@ file is over the size cap (the message is kept all the same); ``skipped`` when t
 to download (a template, a shared post without a URL) or the workstream disables customer
 attachments, in which case the agent sees why and nothing is fetched. Blob names derive from
 the message, so a redelivered event overwrites the same blobs.
+
+Whatever a customer sends is hostile until shown otherwise: an ``.html`` or ``.svg`` opened as a
+document would run its script on the console's origin, where the agent's key is. So only
+raster images, audio and video are ever served as themselves (``shown_inline``); every other
+file is ``application/octet-stream`` with ``Content-Disposition: attachment``, and every
+download carries ``Content-Security-Policy: sandbox`` and ``nosniff`` (``download_headers``).
+The blob's own content settings say the same, should it ever be served directly.
 """
 
 from __future__ import annotations
 
 import logging
 from posixpath import basename
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import requests
 
@@ -28,8 +35,47 @@ DOWNLOAD_TIMEOUT = (5, 30)  # connect, read (seconds)
 DISABLED_TEXT = "the customer sent a file, but attachments are disabled"
 
 
+# Raster images a browser only ever decodes as pictures (SVG is a document: not here).
+INLINE_IMAGES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp", "image/bmp",
+                           "image/avif"})
+# A browser plays these or downloads them; with nosniff it never renders them as a page.
+INLINE_MEDIA = ("audio/", "video/")
+DOWNLOAD_TYPE = "application/octet-stream"
+
+
 class _TooLarge(Exception):
     pass
+
+
+def _base_type(content_type: str | None) -> str:
+    return (content_type or "").split(";")[0].strip().lower()
+
+
+def shown_inline(content_type: str | None) -> bool:
+    """True for a raster image, audio or video: the only files the console shows in place."""
+    base = _base_type(content_type)
+    return base in INLINE_IMAGES or base.startswith(INLINE_MEDIA)
+
+
+def served_type(content_type: str | None) -> str:
+    """The ``Content-Type`` a file is served with: its own when shown inline, else a download."""
+    return _base_type(content_type) if shown_inline(content_type) else DOWNLOAD_TYPE
+
+
+def content_disposition(name: str, content_type: str | None) -> str:
+    kind = "inline" if shown_inline(content_type) else "attachment"
+    return f"{kind}; filename*=UTF-8''{quote(name, safe='')}"
+
+
+def download_headers(name: str, content_type: str | None, size: int) -> dict[str, str]:
+    """The headers of every attachment download (agents' and customers' files alike)."""
+    return {"Content-Type": served_type(content_type),
+            "Content-Disposition": content_disposition(name, content_type),
+            "Content-Length": str(size),
+            # Opened as a document anyway (a saved link, a direct URL), it runs nothing and
+            # reaches no origin's storage.
+            "Content-Security-Policy": "sandbox",
+            "X-Content-Type-Options": "nosniff"}
 
 
 def blob_name(conversation_id: str, attachment_id: str) -> str:
@@ -75,7 +121,9 @@ def _download(blobs: BlobStore, conversation_id: str, info: AttachmentInfo,
                     raise _TooLarge
             content_type = (answer.headers.get("content-type") or "application/octet-stream"
                             ).split(";")[0]
-        blobs.upload(CONTAINER, blob_name(conversation_id, info.id), bytes(data), content_type)
+        blobs.upload(CONTAINER, blob_name(conversation_id, info.id), bytes(data),
+                     served_type(content_type),
+                     content_disposition=content_disposition(info.name, content_type))
     except _TooLarge:
         return info.model_copy(update={
             "status": "failed", "error": f"larger than {MAX_ATTACHMENT_BYTES // 2**20} MB"})

@@ -51,6 +51,7 @@ class BlobInfo:
     name: str
     size: int
     content_type: str | None
+    content_disposition: str | None
     metadata: dict[str, str]
     etag: str
     last_modified: datetime
@@ -108,8 +109,11 @@ class BlobStore(ServiceStore):
         data: bytes | IO[bytes],
         content_type: str,
         metadata: Mapping[str, str] | None = None,
+        *,
+        content_disposition: str | None = None,
     ) -> None:
-        """Create or overwrite the blob."""
+        """Create or overwrite the blob. Its content type and disposition are what Blob
+        Storage answers when the blob is read, also through a SAS URL."""
         _check_metadata(metadata or {})
         client = self._container(container)
         with translate_errors(self._subject(container, name)):
@@ -118,7 +122,8 @@ class BlobStore(ServiceStore):
             metering.count("blob.write", container=client.container_name)
             client.upload_blob(
                 _check_name(name), data, overwrite=True, metadata=dict(metadata or {}),
-                content_settings=ContentSettings(content_type=content_type),
+                content_settings=ContentSettings(content_type=content_type,
+                                                 content_disposition=content_disposition),
             )  # fmt: skip
 
     def download(self, container: str, name: str) -> bytes:
@@ -231,6 +236,7 @@ def _info(properties: BlobProperties) -> BlobInfo:
         name=properties.name,
         size=properties.size,
         content_type=properties.content_settings.content_type,
+        content_disposition=properties.content_settings.content_disposition,
         metadata=dict(properties.metadata or {}),
         etag=properties.etag,
         last_modified=properties.last_modified,
