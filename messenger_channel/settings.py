@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     token_warning_days: int = Field(14, alias="TOKEN_WARNING_DAYS", ge=1, le=365)
     token_check_schedule: str = Field("0 0 */6 * * *", alias="TOKEN_CHECK_SCHEDULE")
     alert_webhook_url: str | None = Field(None, alias="ALERT_WEBHOOK_URL")
+    # How long a send whose outcome is unknown (the sender died or Graph did not answer) waits
+    # for Facebook's echo before it is sent again; above Graph's timeout (10 s, two calls for
+    # an attachment) plus the echo's usual delay.
+    send_echo_grace_seconds: float = Field(60.0, alias="SEND_ECHO_GRACE_SECONDS", gt=0, le=3600)
     # Live updates: Azure Web PubSub, identity-based; absent on the devhost (it serves the
     # socket itself) and, in Azure, the console only polls.
     web_pubsub_endpoint: str | None = Field(None, alias="WEB_PUBSUB_ENDPOINT")

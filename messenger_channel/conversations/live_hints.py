@@ -45,7 +45,7 @@ from messenger_channel.storage.tables import Written
 log = logging.getLogger(__name__)
 
 # Bookkeeping of the sending pipeline, not what a client shows.
-_UNSEEN_MESSAGE_FIELDS = frozenset({"enqueued", "send_id"})
+_UNSEEN_MESSAGE_FIELDS = frozenset({"enqueued", "send_id", "send_attempt", "send_attempt_at"})
 
 
 @dataclass(frozen=True)

@@ -193,6 +193,10 @@ class Message(Entity):
     enqueued: bool = False  # outgoing: handed to the outbound queue
     send_id: str | None = None  # outgoing: the product's message id (the queue's, the sender's)
     resends: int = 0  # times an agent asked to retry it after it failed
+    # outgoing: the send under way (``send_claim``): the attempt's id and start, set under the
+    # row's ETag before Graph is called, cleared when the outcome is known
+    send_attempt: str | None = None
+    send_attempt_at: datetime | None = None
     created_at: datetime
     # When the channel stored it, for a message made earlier (a customer's, at their event's
     # time): a reader's ``since`` must see it even after later changes were read.

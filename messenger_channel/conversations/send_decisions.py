@@ -16,7 +16,7 @@ FIRST_RETRY = timedelta(seconds=10)
 LONGEST_RETRY = timedelta(minutes=15)
 _random = secrets.SystemRandom()
 
-Start = Literal["park", "parked_first", "send"]
+Start = Literal["park", "skip", "parked_first", "send"]
 
 
 def retry_delay(attempt: int, jitter: float | None = None) -> timedelta:
@@ -34,20 +34,33 @@ def waits_for(retrying: str | None, message_id: str) -> str | None:
 
 
 def start(*, retrying: str | None, message_id: str, retrying_still_queued: bool,
-          has_parked: bool) -> Start:
+          has_parked: bool, settled: bool = False) -> Start:
     """What a delivery of ``message_id`` does first. ``retrying``: the message the cursor
     waits to retry; ``retrying_still_queued``: whether that one is still to be sent (the
-    echo may have recorded it meanwhile); ``has_parked``: messages are parked.
+    echo may have recorded it meanwhile); ``has_parked``: messages are parked; ``settled``:
+    this message is sent or failed already (a stale copy, or a redelivery after a crash).
 
     - ``park``: another message waits for its retry: this one goes behind it;
-    - ``parked_first``: no retry pending but messages are parked (an invocation was
-      interrupted while sending them): they go first, this one after them;
-    - ``send``: send it (a retry's own delivery sends itself, then what was parked)."""
+    - ``skip``: the same, but this one needs nothing (settled): not parked again;
+    - ``parked_first``: no retry pending but messages are parked: the oldest goes now, this
+      one behind them (unless settled);
+    - ``send``: send it (a retry's own delivery sends itself; a settled one is only checked)
+      and then let the next parked one go."""
     if waits_for(retrying, message_id) is not None and retrying_still_queued:
-        return "park"
+        return "skip" if settled else "park"
     if has_parked and retrying != message_id:
         return "parked_first"
     return "send"
+
+
+def attempt_pending_until(attempt_at: datetime | None, now: datetime,
+                          grace: timedelta) -> datetime | None:
+    """Until when an earlier attempt (started ``attempt_at``, outcome unknown) keeps a new
+    one from being made: its echo may still come. None when there is none or its grace is
+    over."""
+    if attempt_at is None or now >= attempt_at + grace:
+        return None
+    return attempt_at + grace
 
 
 @dataclass(frozen=True)

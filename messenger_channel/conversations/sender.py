@@ -18,17 +18,23 @@ The queue's sessions deliver one conversation's messages one at a time in order,
 scheduled copy goes to the back of the line, so each conversation has a send cursor
 (``SendCursor``): while a message waits for its retry, later messages of the conversation are
 parked (``ParkedMessage`` rows, same table) instead of sent; when the waiting message is sent
-or fails for good, the parked ones are sent, oldest first, in the same invocation. The session
-makes one invocation per conversation at a time; the cursor's ETag guards anyway.
+or fails for good, the oldest parked one is resumed as a queue message of its own (in the
+conversation's session), which sends it and resumes the next: one invocation makes at most
+one send (two Graph calls for an attachment), well inside the queue's lock, however many are
+parked. The session makes one invocation per conversation at a time; the cursor's ETag
+guards anyway.
 
-**Exactly once toward Facebook.** The send record is the message's history row: ``sent`` with
-Facebook's ``message_id`` is written before the function returns (before the queue message is
-completed), and every delivery reads it first, so a redelivered or parked copy of a sent
-message is not sent again. The one window left is a crash (or a timeout that Facebook did
-honour) between Graph's answer and that write: the request carries
+**Exactly once toward Facebook.** A send is a state of its history row (``send_claim``): the
+sender claims it under the row's ETag (an attempt id and start) before calling Graph, and
+records ``sent`` with Facebook's ``message_id`` before the function returns; every delivery
+reads the row first, so a redelivered, parked or concurrent copy of a message sent or being
+sent is not sent again. A delivery that finds an attempt of unknown outcome (the worker died
+between the claim and the record, or Graph did not answer) waits, as a scheduled copy, until
+the grace after that attempt (``SEND_ECHO_GRACE_SECONDS``): the request carries
 ``metadata = out:<conversation id>:<message id>``, Facebook echoes it back, and the router
-marks the row ``sent`` from the echo (``reconcile_echo``), so a retry after the echo arrived
-finds the record. Only a retry before the echo can still duplicate.
+marks the row ``sent`` from the echo (``reconcile_echo``). Only if no echo came within the
+grace is it sent again. Exactly once when the echo arrives within the grace; at least once
+otherwise (the page's echoes not subscribed or delayed, or Facebook dropped the request).
 
 A message whose processing raises (storage down) is abandoned by the host and redelivered,
 then dead-lettered by the queue's delivery count.
@@ -40,14 +46,23 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from messenger_channel.conversations.agent_files import find_file, read_file
+from messenger_channel.bus.port import QueueMessage
+from messenger_channel.conversations.agent_files import AgentFile, find_file, read_file
 from messenger_channel.conversations.models import (
     Conversation,
     Message,
     short_hash,
+)
+from messenger_channel.conversations.send_claim import (
+    SENT_OR_FAILED_CLEARS,
+    Claimed,
+    Settled,
+    Waiting,
+    claim_send,
+    release_claim,
 )
 from messenger_channel.conversations.send_decisions import (
     FIRST_RETRY,
@@ -64,7 +79,7 @@ from messenger_channel.conversations.store import conversation_tables
 from messenger_channel.conversations.window import SendType
 from messenger_channel.facebook.attachment_urls import attachment_type_of_url
 from messenger_channel.facebook.graph import SenderAction
-from messenger_channel.facebook.graph_errors import FailureReason, GraphError
+from messenger_channel.facebook.graph_errors import FailureReason, GraphError, GraphUnavailable
 from messenger_channel.provisioning.queue_health import record_failed_send
 from messenger_channel.provisioning.service import ChannelSetup
 from messenger_channel.queue_messages import OUTBOUND, OutboundMessage
@@ -75,7 +90,7 @@ from messenger_channel.storage.tables import Entity, Table
 log = logging.getLogger(__name__)
 
 __all__ = ["FIRST_RETRY", "LONGEST_RETRY", "MAX_ATTEMPTS", "metadata_for", "process_outbound",
-           "reconcile_echo", "retry_delay", "send_action"]
+           "reconcile_echo", "retry_delay", "send_action", "sends_waiting"]
 
 METADATA_PREFIX = "out:"
 
@@ -130,8 +145,15 @@ def reconcile_echo(services: Services, metadata: str | None, mid: str | None) ->
     now = services.clock.now()
     tables.messages.update(conversation_id, row.id, lambda m: m.model_copy(update={
         "status": "sent", "facebook_message_id": mid, "failure_reason": None,
-        "updated_at": now}) if m.status == "queued" else None)
+        "updated_at": now, **SENT_OR_FAILED_CLEARS}) if m.status == "queued" else None)
     return True
+
+
+def sends_waiting(services: Services, conversation_id: str) -> bool:
+    """Whether messages of the conversation wait to be sent: one for its retry (or the echo
+    of an attempt of unknown outcome), or parked ones to be resumed. A handover command
+    queued after them must not pass them."""
+    return _Sender(services).waiting(conversation_id)
 
 
 def send_action(services: Services, conversation: Conversation, action: SenderAction) -> bool:
@@ -161,33 +183,58 @@ class _Sender:
         self.parked: Table[ParkedMessage] = services.tables.table("SendCursors", ParkedMessage)
 
     def handle(self, message: OutboundMessage) -> None:
-        cursor = self.cursors.get(message.conversation_id, "cursor")
+        conversation_id = message.conversation_id
+        cursor = self.cursors.get(conversation_id, "cursor")
         retrying = None if cursor is None else cursor.retrying
         blocked_by = waits_for(retrying, message.message_id)
-        still_queued = blocked_by is not None and self._still_queued(
-            message.conversation_id, blocked_by)
-        parked = self._parked(message.conversation_id)
+        still_queued = blocked_by is not None and self._still_queued(conversation_id,
+                                                                     blocked_by)
+        parked = self._parked(conversation_id)
+        settled = (still_queued or bool(parked)) and not self._still_queued(
+            conversation_id, message.message_id)
         choice = start(retrying=retrying, message_id=message.message_id,
-                       retrying_still_queued=still_queued, has_parked=bool(parked))
-        current: OutboundMessage | None = message
+                       retrying_still_queued=still_queued, has_parked=bool(parked),
+                       settled=settled)
+        if choice == "skip":
+            log.info("already settled; a retry is pending", extra={
+                "conversation_id": conversation_id, "message_id": message.message_id})
+            return
         if choice == "park":
             self._park(message, parked)
             log.info("message parked behind a retry", extra={
-                "conversation_id": message.conversation_id, "message_id": message.message_id,
+                "conversation_id": conversation_id, "message_id": message.message_id,
                 "waiting_for": blocked_by})
             return
+        current = message
         if choice == "parked_first":
-            self._park(message, parked)
+            if not settled:
+                self._park(message, parked)
             current = parked[0].message
-        while current is not None:
-            retry_at = self._deliver(current)
-            self._set_cursor(current, retrying=retry_at is not None)
-            if retry_at is not None:
-                self.services.queue.send(OUTBOUND.name, [current.model_copy(
-                    update={"attempt": current.attempt + 1}).queue_message(retry_at)])
-                return
-            remaining = self._parked(current.conversation_id)
-            current = remaining[0].message if remaining else None
+        retry_at = self._deliver(current)
+        self._set_cursor(current, retrying=retry_at is not None)
+        if retry_at is not None:
+            self.services.queue.send(OUTBOUND.name, [current.model_copy(
+                update={"attempt": current.attempt + 1}).queue_message(retry_at)])
+            return
+        self._resume_next(current)
+
+    def _resume_next(self, done: OutboundMessage) -> None:
+        """The oldest parked message, as a queue message of its own in the conversation's
+        session: sent by the next invocation, not this one. Its id derives from the message
+        just done, so a redelivery that comes here again adds no second copy."""
+        remaining = self._parked(done.conversation_id)
+        if not remaining:
+            return
+        head = remaining[0].message
+        self.services.queue.send(OUTBOUND.name, [QueueMessage(
+            body=head.model_dump_json().encode(), session_id=head.conversation_id,
+            message_id=f"{head.message_id[:96]}~after-{short_hash(done.message_id)[:16]}")])
+
+    def waiting(self, conversation_id: str) -> bool:
+        cursor = self.cursors.get(conversation_id, "cursor")
+        if cursor is not None and self._still_queued(conversation_id, cursor.retrying):
+            return True
+        return bool(self._parked(conversation_id))
 
     def _still_queued(self, conversation_id: str, message_id: str | None) -> bool:
         """Whether the message the cursor waits for is still to be sent: the echo may have
@@ -227,8 +274,8 @@ class _Sender:
     # -- one message -------------------------------------------------------------------------
 
     def _deliver(self, message: OutboundMessage) -> datetime | None:
-        """Send ``message`` unless its record says it went (or failed); the time of its retry
-        when it must be tried again, else None."""
+        """Send ``message`` unless its record says it went (or failed) or another attempt
+        may have sent it; the time to try again, else None."""
         context = {"conversation_id": message.conversation_id, "page_id": message.page_id,
                    "message_id": message.message_id, "attempt": message.attempt}
         row = self.tables.find_message(message.conversation_id, message.message_id)
@@ -239,6 +286,17 @@ class _Sender:
         if row.status != "queued":
             log.info("already %s: not sent again", row.status, extra=context)
             return None
+        # Read before the claim: a missing file fails the invocation with no attempt made.
+        file = self._file_of(message)
+        now = self.services.clock.now()
+        claim = claim_send(self.tables.messages, row, now=now, grace=self._grace)
+        if isinstance(claim, Settled):
+            log.info("already %s: not sent again", claim.status, extra=context)
+            return None
+        if isinstance(claim, Waiting):
+            log.warning("an attempt is in flight or of unknown outcome: waiting for its echo",
+                        extra={**context, "retry_at": claim.until.isoformat()})
+            return claim.until
         allowed = conversation_send_type(self.services, conversation,
                                          human=message.author == "agent")
         if allowed is None:
@@ -249,27 +307,38 @@ class _Sender:
             self._failed(row, FailureReason.PAGE_TOKEN_INVALID, context)
             return None
         try:
-            facebook_id = self._send(message, token, allowed)
+            facebook_id = self._send(message, token, allowed, file)
         except GraphError as error:
-            return self._graph_failed(row, message, error, context)
+            return self._graph_failed(claim, message, error, context)
         now = self.services.clock.now()
         self.tables.messages.update(row.conversation_id, row.id, lambda m: m.model_copy(update={
             "status": "sent", "facebook_message_id": facebook_id, "failure_reason": None,
-            "updated_at": now}) if m.status == "queued" else None)
+            "updated_at": now, **SENT_OR_FAILED_CLEARS}) if m.status == "queued" else None)
         log.info("message sent", extra=context)
         return None
 
-    def _send(self, message: OutboundMessage, token: str, allowed: SendType) -> str:
+    @property
+    def _grace(self) -> timedelta:
+        return timedelta(seconds=self.services.settings.send_echo_grace_seconds)
+
+    def _file_of(self, message: OutboundMessage) -> tuple[AgentFile, bytes] | None:
+        """An agent's file to upload with ``message``, and its bytes."""
+        if message.attachment_id is None:
+            return None
+        record = find_file(self.services, message.attachment_id)
+        if record is None:
+            raise RuntimeError(f"attachment {message.attachment_id} is missing")
+        return record, read_file(self.services, record)
+
+    def _send(self, message: OutboundMessage, token: str, allowed: SendType,
+              file: tuple[AgentFile, bytes] | None) -> str:
         graph = self.services.graph
         content: dict[str, Any] = {"metadata": metadata_for(message)}
-        if message.attachment_id is not None:
-            record = find_file(self.services, message.attachment_id)
-            if record is None:
-                raise RuntimeError(f"attachment {message.attachment_id} is missing")
+        if file is not None:
+            record, data = file
             uploaded = graph.upload_attachment(
                 message.page_id, token, attachment_type=record.facebook_type,
-                filename=record.name, content_type=record.content_type,
-                data=read_file(self.services, record))
+                filename=record.name, content_type=record.content_type, data=data)
             content["attachment"] = {"type": record.facebook_type,
                                      "payload": {"attachment_id": uploaded}}
         elif message.attachment_url is not None:  # a bot's link: Facebook fetches the file
@@ -288,7 +357,7 @@ class _Sender:
             request["tag"] = allowed.tag
         return graph.send_message(message.page_id, token, request).message_id
 
-    def _graph_failed(self, row: Message, message: OutboundMessage, error: GraphError,
+    def _graph_failed(self, claim: Claimed, message: OutboundMessage, error: GraphError,
                       context: dict[str, Any]) -> datetime | None:
         context = {**context, "graph_code": error.code, "graph_subcode": error.subcode,
                    "graph_error_kind": error.kind.value}
@@ -297,19 +366,26 @@ class _Sender:
             reason=error.failure_reason, attempt=message.attempt,
             now=self.services.clock.now())
         if isinstance(outcome, Retry):
+            retry_at = outcome.at
+            if isinstance(error, GraphUnavailable):
+                # No answer: the message may have gone out. The claim stays, and the retry
+                # comes after its grace, when the echo would have recorded it.
+                retry_at = max(retry_at, claim.grace_ends)
+            else:
+                release_claim(self.tables.messages, claim)
             log.warning("send failed; retry scheduled", extra={
-                **context, "retry_at": outcome.at.isoformat()})
-            return outcome.at
+                **context, "retry_at": retry_at.isoformat()})
+            return retry_at
         if outcome.token_refused:
             ChannelSetup(self.services).token_refused(message.page_id, error)
-        self._failed(row, outcome.reason, context)
+        self._failed(claim.row, outcome.reason, context)
         return None
 
     def _failed(self, row: Message, reason: FailureReason, context: dict[str, Any]) -> None:
         now = self.services.clock.now()
         self.tables.messages.update(row.conversation_id, row.id, lambda m: m.model_copy(update={
-            "status": "failed", "failure_reason": reason.value, "updated_at": now})
-            if m.status == "queued" else None)
+            "status": "failed", "failure_reason": reason.value, "updated_at": now,
+            **SENT_OR_FAILED_CLEARS}) if m.status == "queued" else None)
         # For the operators' health route: failed sends per page and reason.
         record_failed_send(self.services, str(context["page_id"]), reason.value)
         log.warning("message failed: %s", reason.value, extra={**context,

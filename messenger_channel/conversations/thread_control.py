@@ -44,7 +44,7 @@ from messenger_channel.conversations.send_decisions import (
     after_graph_error,
 )
 from messenger_channel.conversations.send_rules import page_token
-from messenger_channel.conversations.sender import SendCursor
+from messenger_channel.conversations.sender import sends_waiting
 from messenger_channel.conversations.store import ConversationStore
 from messenger_channel.errors import Conflict
 from messenger_channel.facebook.graph_errors import GraphError
@@ -237,13 +237,9 @@ class _Command:
         log.info("thread control done", extra=self.context)
 
     def behind_a_retry(self) -> bool:
-        """A message of the conversation waits for its retry: the command must not pass it."""
-        cursors = self.services.tables.table("SendCursors", SendCursor)
-        cursor = cursors.get(self.command.conversation_id, "cursor")
-        if cursor is None or cursor.retrying is None:
-            return False
-        row = self.store.tables.find_message(self.command.conversation_id, cursor.retrying)
-        return row is not None and row.status == "queued"
+        """Messages of the conversation wait for a retry or to be resumed after one: the
+        command must not pass them."""
+        return sends_waiting(self.services, self.command.conversation_id)
 
     def call(self, token: str) -> None:
         command, graph = self.command, self.services.graph
