@@ -33,24 +33,34 @@ def test_a_customers_html_and_svg_run_nothing_when_opened_from_the_console(
 
     opened = page.locator("#messages .attachment").locator("a[href], img[src]")
 
-    def both_shown() -> list[str] | None:
+    def shown() -> list[str]:
         urls = [opened.nth(i).get_attribute("href") or opened.nth(i).get_attribute("src")
                 for i in range(opened.count())]
-        return [u for u in urls if u] if len(urls) == 2 else None
+        return [u for u in urls if u]
 
-    urls: list[str] = eventually(both_shown, nudge=lambda: nudge(product),
-                                 what="both attachments shown")
+    urls = eventually(shown, lambda found: len(found) == 2, nudge=lambda: nudge(product),
+                      what="both attachments shown")
     for url in urls:
         assert url.startswith("blob:")
-        tab = page.context.new_page()
-        downloads: list[Download] = []
-        tab.on("download", lambda download, into=downloads: into.append(download))
-        # A file handed over as a download ends the navigation with an error: expected.
-        with contextlib.suppress(PlaywrightError):
-            tab.goto(url)
+        tab, downloads = open_in_new_tab(page, url)
         marks: dict[str, Any] = page.evaluate(
             "() => ({stored: localStorage.getItem('customer-script'),"
             " opener: window.customerScript ?? null})")
         assert marks == {"stored": None, "opener": None}, f"{url} ran script: {marks}"
-        eventually(lambda d=downloads: d, what=f"{url} handed over as a download")
+        eventually(lambda: downloads, what=f"{url} handed over as a download")  # noqa: B023
         tab.close()
+
+
+def open_in_new_tab(page: Page, url: str) -> tuple[Page, list[Download]]:
+    """The tab and the downloads it started, once its navigation has ended."""
+    tab = page.context.new_page()
+    downloads: list[Download] = []
+
+    def keep(download: Download) -> None:
+        downloads.append(download)
+
+    tab.on("download", keep)
+    # A file handed over as a download ends the navigation with an error: expected.
+    with contextlib.suppress(PlaywrightError):
+        tab.goto(url)
+    return tab, downloads
