@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from messenger_channel.api.auth import ManagerDep, ServicesDep
 from messenger_channel.api.lists import ListPage, paginate
 from messenger_channel.api.types import ApiTime
+from messenger_channel.conversations.page_removal import remove_account, remove_page
 from messenger_channel.privacy.retention import set_retention
 from messenger_channel.provisioning.models import (
     Account,
@@ -55,12 +56,21 @@ class AccountPatch(_Body):
     retention: RetentionIn | None = Field(None, description="null: keep everything")
 
 
+# "deleting": deleted, shown until its pages are Deprovisioned; then it is gone (404).
+AccountState = Literal["active", "deleting"]
+
+
+def account_state(account: Account) -> AccountState:
+    return "deleting" if account.deleting else "active"
+
+
 class AccountOut(BaseModel):
     id: str
     name: str
     app_id: str
     callback_url: str
     verify_token: str
+    state: AccountState
     retention: Retention | None = None
     created_at: ApiTime
     updated_at: ApiTime
@@ -119,6 +129,7 @@ def _account_out(setup: ChannelSetup, account: Account) -> AccountOut:
         app_id=account.app_id,
         callback_url=setup.callback_url(account.id),
         verify_token=account.verify_token,
+        state=account_state(account),
         retention=account.retention,
         created_at=account.created_at,
         updated_at=account.updated_at,
@@ -167,7 +178,7 @@ def list_accounts(
     limit: Limit = 100,
 ) -> ListPage[AccountOut]:
     setup = ChannelSetup(services)
-    accounts = [_account_out(setup, a) for a in setup.tables.all_accounts() if not a.deleting]
+    accounts = [_account_out(setup, a) for a in setup.tables.all_accounts()]
     return paginate(
         accounts, changed_at=lambda a: a.updated_at, cursor=cursor, since=since, limit=limit
     )
@@ -193,8 +204,7 @@ def patch_account(
 
 @router.delete("/accounts/{account_id}", status_code=202, response_model=AccountOut)
 def delete_account(account_id: str, services: ServicesDep, _: ManagerDep) -> AccountOut:
-    setup = ChannelSetup(services)
-    return _account_out(setup, setup.delete_account(account_id))
+    return _account_out(ChannelSetup(services), remove_account(services, account_id))
 
 
 @router.post("/accounts/{account_id}/pages", status_code=201, response_model=PageOut)
@@ -243,5 +253,5 @@ def patch_page(
 @router.delete("/accounts/{account_id}/pages/{page_id}", status_code=202, response_model=PageOut)
 def delete_page(account_id: str, page_id: str, services: ServicesDep, _: ManagerDep) -> PageOut:
     setup = ChannelSetup(services)
-    page = setup.delete_page(account_id, page_id)
+    page = remove_page(services, account_id, page_id)
     return page_out(setup, page, setup.tables.account(account_id))

@@ -7,7 +7,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from messenger_channel.api.auth import ManagerDep, ServicesDep
-from messenger_channel.api.manage_channels import PageOut, page_out
+from messenger_channel.api.manage_channels import AccountState, PageOut, account_state, page_out
 from messenger_channel.api.types import ApiTime
 from messenger_channel.conversations.bot_health import bot_failures
 from messenger_channel.provisioning.handover_health import Role, handover_failures
@@ -31,6 +31,7 @@ class AccountHealth(BaseModel):
     name: str
     app_id: str
     pages: list[PageOut]
+    state: AccountState
 
 
 class QueueOut(BaseModel):
@@ -59,17 +60,19 @@ def manage_health(services: ServicesDep, _: ManagerDep) -> HealthOut:
     setup = ChannelSetup(services)
     accounts: list[AccountHealth] = []
     failures: list[RuleFailureOut] = []
+    now = services.clock.now()
     for account in setup.tables.all_accounts():
-        if account.deleting:
-            continue
         pages = [p for p in setup.tables.pages_of(account.id) if p.connected]
         shown = [page_out(setup, page, account) for page in pages]
         accounts.append(
-            AccountHealth(id=account.id, name=account.name, app_id=account.app_id, pages=shown)
+            AccountHealth(id=account.id, name=account.name, app_id=account.app_id, pages=shown,
+                          state=account_state(account))
         )
-        found = account_failures(account, pages, services.secrets)
+        # A deleted account (shown until its pages are Deprovisioned) is expected to have
+        # no page left; only a page whose deprovisioning does not end needs attention.
+        found = [] if account.deleting else account_failures(account, pages, services.secrets)
         for page, out in zip(pages, shown, strict=True):
-            found += page_failures(page, out.workstream_id)
+            found += page_failures(page, out.workstream_id, now)
             found += handover_failures(page, _handover_role(services, out.workstream_id))
         failures += [
             RuleFailureOut(rule=f.rule, subject=f.subject, message=f.message) for f in found

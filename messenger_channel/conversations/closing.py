@@ -54,6 +54,23 @@ def close_conversation(services: Services, distributor: Distributor,
     return True
 
 
+def close_quietly(services: Services, distributor: Distributor, conversation: Conversation,
+                  *, tries: int = 5) -> Conversation:
+    """Closed without a goodbye or a survey (nothing may or can reach the customer: an
+    erasure, a removed page), trying again while it moves on under us (a message, an
+    accept). Raises ``Conflict`` when it kept changing ``tries`` times."""
+    for _ in range(tries):
+        if conversation.state == "closed":
+            return conversation
+        close_conversation(services, distributor, conversation)
+        latest = distributor.store.get(conversation.id)
+        assert latest is not None
+        conversation = latest
+    if conversation.state == "closed":
+        return conversation
+    raise Conflict("conversation_changed", "the conversation kept changing while being closed")
+
+
 def agent_closes(services: Services, conversation_id: str, agent_id: str) -> Conversation:
     """The agent's close: ``active`` → ``wrap_up`` (or ``closed``), ``wrap_up`` → ``closed``.
     Raises ``Missing`` when the agent takes no part in it, ``Forbidden`` for a consultant."""

@@ -22,7 +22,7 @@ from messenger_channel.conversations.indexes import preview_of
 from messenger_channel.conversations.models import Conversation, Message
 from messenger_channel.conversations.outgoing import send_in_conversation
 from messenger_channel.conversations.participants import MANAGES, participating
-from messenger_channel.conversations.send_rules import check_can_send
+from messenger_channel.conversations.send_rules import check_can_send, refuse_if_page_removed
 from messenger_channel.conversations.store import ConversationStore
 from messenger_channel.errors import Conflict, Invalid, Missing
 from messenger_channel.provisioning.repository import ChannelTables
@@ -126,6 +126,7 @@ def agent_reply(services: Services, conversation_id: str, agent_id: str, text: s
         raise Invalid([("text", "a reply needs text or attachment_ids")])
     if len(attachment_ids) > MAX_ATTACHMENTS:
         raise Invalid(f"a reply carries at most {MAX_ATTACHMENTS} attachments")
+    refuse_if_page_removed(services, conversation.page_id)  # which closed it: say why
     if conversation.state != "active":
         raise Conflict("conversation_closed",
                        f"the conversation is {conversation.state}; replies need it active")

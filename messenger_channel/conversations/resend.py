@@ -13,7 +13,7 @@ from __future__ import annotations
 from messenger_channel.bus.port import QueueUnavailable
 from messenger_channel.conversations.models import Message
 from messenger_channel.conversations.participants import MANAGES, participating
-from messenger_channel.conversations.send_rules import check_can_send
+from messenger_channel.conversations.send_rules import check_can_send, refuse_if_page_removed
 from messenger_channel.conversations.store import conversation_tables
 from messenger_channel.errors import Conflict, Missing
 from messenger_channel.queue_messages import OutboundMessage, enqueue_outbound
@@ -37,6 +37,7 @@ def resend(services: Services, conversation_id: str, agent_id: str,
     if row.status != "failed" or row.send_id is None:
         raise Conflict("not_failed", f"the message is {row.status}; only failed ones are "
                                      "sent again")
+    refuse_if_page_removed(services, conversation.page_id)  # which closed it: say why
     if conversation.state != "active":
         raise Conflict("conversation_closed",
                        f"the conversation is {conversation.state}; replies need it active")

@@ -9,7 +9,7 @@ import logging
 from messenger_channel.conversations.models import Conversation
 from messenger_channel.conversations.window import SendType, send_type
 from messenger_channel.errors import Conflict
-from messenger_channel.provisioning.models import Page
+from messenger_channel.provisioning.models import Page, ProvisioningState
 from messenger_channel.provisioning.repository import ChannelTables
 from messenger_channel.provisioning.token_health import UNHEALTHY
 from messenger_channel.secrets import SecretStoreError
@@ -25,10 +25,27 @@ def outside_window() -> Conflict:
                     "window has closed")
 
 
-def usable_page(services: Services, page_id: str) -> Page | None:
-    """The page, when its token can send (not known broken)."""
+_REMOVED = (ProvisioningState.DEPROVISIONING, ProvisioningState.DEPROVISIONED)
+
+
+def page_removed() -> Conflict:
+    return Conflict("page_removed", "the page was removed from the channel: nothing more can "
+                                    "be sent to its customers from here")
+
+
+def refuse_if_page_removed(services: Services, page_id: str) -> None:
+    """Raise ``page_removed`` for a page being deprovisioned or gone: said before anything
+    else about its conversations (which that removal closed)."""
     page = ChannelTables(services.tables).page(page_id)
-    if page is None or page.token_ref is None or page.token_health.status in UNHEALTHY:
+    if page is None or page.provisioning_state in _REMOVED:
+        raise page_removed()
+
+
+def usable_page(services: Services, page_id: str) -> Page | None:
+    """The page, when it is connected and its token can send (not known broken)."""
+    page = ChannelTables(services.tables).page(page_id)
+    if (page is None or page.provisioning_state in _REMOVED or page.token_ref is None
+            or page.token_health.status in UNHEALTHY):
         return None
     return page
 
@@ -44,6 +61,7 @@ def conversation_send_type(services: Services, conversation: Conversation, *,
 
 def check_can_send(services: Services, conversation: Conversation, *, human: bool) -> None:
     """Raise ``Conflict(reason)`` when Facebook would refuse a message now."""
+    refuse_if_page_removed(services, conversation.page_id)
     if usable_page(services, conversation.page_id) is None:
         raise Conflict("page_token_invalid",
                        "the page's access token is not valid; an operator must renew it")

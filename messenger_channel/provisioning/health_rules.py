@@ -4,8 +4,11 @@ each rule names what it checks, what fails, and what the operator should do."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
+from messenger_channel.clock import isoformat
 from messenger_channel.provisioning.models import Account, Page, ProvisioningState
+from messenger_channel.provisioning.teardown import STUCK_AFTER, stuck
 from messenger_channel.secrets import SecretNotFound, SecretStore
 
 
@@ -43,8 +46,17 @@ def account_failures(
     return failures
 
 
-def page_failures(page: Page, workstream_id: str | None) -> list[RuleFailure]:
+def page_failures(page: Page, workstream_id: str | None, now: datetime) -> list[RuleFailure]:
     subject = f"page:{page.page_id}"
+    if page.provisioning_state is ProvisioningState.DEPROVISIONING:
+        # Being removed: a workstream or a subscription is no longer expected; only a delete
+        # that does not finish needs the operator.
+        return [RuleFailure(
+            "page_deprovisioning_stuck", subject,
+            f"the page has been Deprovisioning since "
+            f"{isoformat(page.deprovisioning_since or page.updated_at)} (more than "
+            f"{STUCK_AFTER.total_seconds() / 60:g} minutes): {page.provisioning_error}",
+        )] if stuck(page, now) else []
     failures = []
     if workstream_id is None:
         failures.append(

@@ -95,6 +95,10 @@ class Page(Entity):
     # What put the page in Error: "token" clears when the token is healthy again.
     error_source: Literal["token", "subscription", "setup", "deprovisioning"] | None = None
     token_ref: str | None = None
+    # Deprovisioning: when the delete began and how many unsubscribe attempts Facebook
+    # refused, so that ``teardown`` bounds it.
+    deprovisioning_since: datetime | None = None
+    deprovisioning_attempts: int = 0
     token_health: TokenHealth = TokenHealth()
     subscription: Subscription = Subscription()
     created_at: datetime

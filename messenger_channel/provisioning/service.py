@@ -1,6 +1,8 @@
 """Channel setup, as in the Facebook channel of Dynamics 365: accounts hold a Facebook app's
 id and secret; pages are checked, subscribed and brought to ``Running`` (or ``Error`` with a
-reason an operator can act on); deleting deprovisions them.
+reason an operator can act on); deleting deprovisions them, and a deprovisioning always ends
+(``teardown``). A deleted account stays readable (``deleting``) until its pages are
+``Deprovisioned``, then it is forgotten with its app secret.
 
 Secrets go to the secret store under names never reused (Key Vault keeps deleted names for
 its retention period); the tables hold only those names.
@@ -28,13 +30,14 @@ from messenger_channel.provisioning.models import (
     TokenHealth,
 )
 from messenger_channel.provisioning.repository import ChannelTables
+from messenger_channel.provisioning.teardown import AfterRefusal, after_refusal
 from messenger_channel.provisioning.token_health import (
     UNHEALTHY,
     assess_token,
     refused_token,
     with_rotation_reminder,
 )
-from messenger_channel.secrets import SecretStore, new_secret_name
+from messenger_channel.secrets import SecretNotFound, SecretStore, new_secret_name
 from messenger_channel.services import Services
 from messenger_channel.storage.errors import AlreadyExists, ConcurrencyConflict
 
@@ -96,9 +99,18 @@ class ChannelSetup:
         return f"{self.settings.public_base_url}/api/facebook/webhook/{account_id}"
 
     def account(self, account_id: str) -> Account:
+        """The account, also while it is being deleted (until its pages are Deprovisioned)."""
         account = self.tables.account(account_id)
-        if account is None or account.deleting:
+        if account is None:
             raise Missing.of(f"account {account_id}")
+        return account
+
+    def active_account(self, account_id: str) -> Account:
+        """The account, for a change: one being deleted takes none (``account_deleting``)."""
+        account = self.account(account_id)
+        if account.deleting:
+            raise Conflict("account_deleting", f"account {account_id} is being deleted: its "
+                                               "pages are being deprovisioned")
         return account
 
     def create_account(self, name: str, app_id: str, app_secret: str,
@@ -135,7 +147,7 @@ class ChannelSetup:
     def update_account(
         self, account_id: str, *, name: str | None, app_secret: str | None
     ) -> Account:
-        account = self.account(account_id)
+        account = self.active_account(account_id)
         new_ref = None
         if app_secret is not None:
             new_ref = new_secret_name("app-secret", account_id)
@@ -156,15 +168,19 @@ class ChannelSetup:
         return updated
 
     def delete_account(self, account_id: str) -> Account:
-        """Deprovision every page, then forget the account (at once, or from token_check)."""
+        """Deprovision every page, then forget the account (at once, or from token_check).
+        Asking again while it is being deleted changes nothing."""
         account = self.account(account_id)
+        if account.deleting:
+            return account
         account = self.tables.accounts.update(
             "account",
             account.id,
-            lambda a: a.model_copy(update={"deleting": True, "updated_at": self.clock.now()}),
+            lambda a: None if a.deleting else a.model_copy(
+                update={"deleting": True, "updated_at": self.clock.now()}),
         )
         for page in self.tables.pages_of(account.id):
-            if page.connected:
+            if page.connected and page.provisioning_state is not State.DEPROVISIONING:
                 self._deprovision(page)
         self.finish_account_deletion(account)
         return account
@@ -185,7 +201,7 @@ class ChannelSetup:
         return page
 
     def add_page(self, account_id: str, page_id: str, name: str, access_token: str) -> Page:
-        account = self.account(account_id)
+        account = self.active_account(account_id)
         self._claim(account.id, page_id, name)
         token_ref = new_secret_name("page-token", page_id)
         self.secrets.set(token_ref, access_token)
@@ -249,7 +265,7 @@ class ChannelSetup:
     def rotate_token(self, account_id: str, page_id: str, access_token: str) -> Page:
         """Check the new token first; a failing one changes nothing (``Invalid``, naming
         ``access_token``)."""
-        account = self.account(account_id)
+        account = self.active_account(account_id)
         page = self.page(account.id, page_id)
         if not page.connected or page.provisioning_state is State.DEPROVISIONING:
             raise Conflict(
@@ -284,38 +300,59 @@ class ChannelSetup:
 
     def delete_page(self, account_id: str, page_id: str) -> Page:
         page = self.page(account_id, page_id)
-        if not page.connected:
-            return page
+        if not page.connected or page.provisioning_state is State.DEPROVISIONING:
+            return page  # asking again neither restarts nor extends the attempts
         return self._deprovision(page)
 
     def _deprovision(self, page: Page) -> Page:
-        page = self._set(page.page_id, state=State.DEPROVISIONING)
+        page = self._set(page.page_id, state=State.DEPROVISIONING,
+                         deprovisioning_since=self.clock.now(), deprovisioning_attempts=0)
         return self.retry_deprovisioning(page)
 
     def retry_deprovisioning(self, page: Page) -> Page:
-        """One unsubscribe attempt; on success (or when Facebook can no longer be asked, the
-        token being dead) the token is deleted and the page is ``Deprovisioned``."""
-        token = self.secrets.get(page.token_ref) if page.token_ref else None
+        """One unsubscribe attempt. On success the token is deleted and the page is
+        ``Deprovisioned``; a refusal keeps it ``Deprovisioning`` with the reason, or releases
+        it with the reason (``teardown.after_refusal``: a dead token, too many refusals, too
+        long)."""
+        reason = None
+        try:
+            token = self.secrets.get(page.token_ref) if page.token_ref else None
+        except SecretNotFound:  # released before, or never stored: Facebook cannot be asked
+            token = None
         if token is not None:
             try:
                 self.graph.unsubscribe_app(page.page_id, token)
             except GraphError as error:
-                if not error.token_invalid:
-                    return self._set(
-                        page.page_id,
-                        state=State.DEPROVISIONING,
-                        source="deprovisioning",
-                        error=f"Facebook refused to unsubscribe the app ({error.message}); "
-                        "the token check retries it",
-                    )
+                refused, outcome = self._refused(page.page_id, error)
+                if outcome is None or not outcome.released:
+                    return refused
+                reason = outcome.reason
         if page.token_ref:
             self.secrets.delete(page.token_ref)
-        return self._set(
-            page.page_id,
-            state=State.DEPROVISIONED,
-            token_ref=None,
-            subscription=Subscription(checked_at=self.clock.now()),
-        )
+        return self._update(page.page_id, lambda p: p.model_copy(update={
+            "provisioning_state": State.DEPROVISIONED, "provisioning_error": reason,
+            "error_source": None if reason is None else "deprovisioning", "token_ref": None,
+            "subscription": Subscription(checked_at=self.clock.now())}))
+
+    def _refused(self, page_id: str, error: GraphError) -> tuple[Page, AfterRefusal | None]:
+        """Count a refused unsubscribe (the page stays Deprovisioning, with the reason); the
+        page and what the refusal leads to (None: another attempt finished it meanwhile)."""
+        now = self.clock.now()
+        decided: list[AfterRefusal] = []
+
+        def count(current: Page) -> Page | None:
+            decided.clear()
+            if current.provisioning_state is not State.DEPROVISIONING:
+                return None
+            attempts = current.deprovisioning_attempts + 1
+            decided.append(after_refusal(error, attempts=attempts, now=now,
+                                         since=current.deprovisioning_since or current.updated_at))
+            return current.model_copy(update={
+                "provisioning_error": decided[0].reason, "error_source": "deprovisioning",
+                "deprovisioning_attempts": attempts, "updated_at": now})
+
+        page = self.tables.pages.update("page", page_id, count)
+        return page, (decided[0] if decided else None)
 
     # -- checks ----------------------------------------------------------------------------
     def check_token(self, account: Account, page_id: str, token: str) -> TokenCheck:

@@ -28,7 +28,8 @@ log = logging.getLogger(__name__)
 # Bounded so a few hundred pages never exceed Graph's per-app call rate in one burst.
 CONCURRENT_CHECKS = 8
 
-Outcome = Literal["checked", "deprovisioned", "deferred", "failed"]
+# "deprovisioning": an unsubscribe refused again, the page not yet released (``teardown``).
+Outcome = Literal["checked", "deprovisioning", "deprovisioned", "deferred", "failed"]
 
 
 @dataclass
@@ -53,7 +54,7 @@ def run_token_check(services: Services) -> TokenCheckReport:
         report.alerts += alerts
         report.pages[page.page_id] = (checked.token_health.status if outcome == "checked"
                                       and checked is not None else outcome)
-        if outcome == "checked":
+        if outcome in ("checked", "deprovisioning"):
             report.checked += 1
         elif outcome == "deprovisioned":
             report.deprovisioned += 1
@@ -92,7 +93,7 @@ def _check_page(
             done = setup.retry_deprovisioning(page)
             if done.provisioning_state is ProvisioningState.DEPROVISIONED:
                 return "deprovisioned", done, 0
-            return "checked", done, 0
+            return "deprovisioning", done, 0
         checked = setup.refresh_subscription(setup.refresh_token_health(page))
         return "checked", checked, setup.alert_on(checked)
     except GraphBusy:

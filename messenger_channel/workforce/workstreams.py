@@ -35,6 +35,7 @@ from pydantic import (
 
 from messenger_channel.clock import Clock, system_clock
 from messenger_channel.errors import Conflict, Invalid, Missing
+from messenger_channel.provisioning.models import ProvisioningState
 from messenger_channel.provisioning.repository import ChannelTables
 from messenger_channel.routing.rules import (
     Name,
@@ -351,9 +352,10 @@ class Workstreams(Resource[Workstream]):
                              f"another workstream for {record.distribution_mode}"))
         if previous is None or record.page_id != previous.page_id:
             page = ChannelTables(self.tables).page(record.page_id)
-            if page is None or not page.connected:
-                problems.append(("page_id", f"page {record.page_id} is not connected; "
-                                            "add it to an account first"))
+            if page is None or page.provisioning_state in (ProvisioningState.DEPROVISIONING,
+                                                           ProvisioningState.DEPROVISIONED):
+                problems.append(("page_id", f"page {record.page_id} is not connected (or is "
+                                            "being removed); add it to an account first"))
         queues = [("fallback_queue_id", record.fallback_queue_id), *_queue_references(record)]
         problems += unknown_queues(self.tables, queues)
         question_ids = {question.id for question in record.pre_conversation_survey}
