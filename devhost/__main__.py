@@ -9,7 +9,7 @@ from pathlib import Path
 import uvicorn
 
 from devhost.config import DevhostConfig, apply_local_settings
-from devhost.loader import FunctionLoadError
+from devhost.loader import FunctionLoadError, function_table
 from devhost.server import Devhost
 from messenger_channel.logs import configure_logging
 from messenger_channel.settings import SettingsError
@@ -33,8 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     except (SettingsError, FunctionLoadError) as problem:
         print(f"devhost: cannot start: {problem}", file=sys.stderr)
         return 2
-    for spec in host.functions.values():
-        print(f"devhost: {spec.kind:5} {spec.name}: {spec.describe()}", file=sys.stderr)
+    print(f"devhost: {len(host.functions)} functions\n"
+          + function_table(list(host.functions.values()), host.prefix), file=sys.stderr)
     uvicorn.run(
         host.asgi(),
         host=args.host,

@@ -14,10 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from devhost.routes import RouteTemplate
+from messenger_channel.bus.queues import QUEUES
 
 # The Functions host reserves these first route segments and function-name prefixes.
 RESERVED_ROUTE_SEGMENTS = ("admin", "runtime")
 RESERVED_NAME_PREFIX = "admin"
+# The app authenticates every route itself; any other level makes Azure ask for a host key
+# that the devhost never checks, so a route working here would answer 401 there.
+HTTP_AUTH_LEVEL = "anonymous"
 
 
 class FunctionLoadError(Exception):
@@ -106,6 +110,7 @@ def _describe(name: str, function: Any) -> FunctionSpec:
     arg_name = str(trigger["name"])
     _check_bindings(name, function, trigger, user_function)
     if trigger_type == "httpTrigger":
+        _check_auth_level(name, trigger)
         template = RouteTemplate(str(trigger.get("route") or name))
         if template.first_segment.lower() in RESERVED_ROUTE_SEGMENTS:
             raise FunctionLoadError(
@@ -131,12 +136,14 @@ def _describe(name: str, function: Any) -> FunctionSpec:
             raise FunctionLoadError(
                 f"function {name!r}: autoCompleteMessages=false is not supported"
             )
+        queue_name = resolve_app_setting(str(trigger["queueName"]))
+        _check_sessions(name, queue_name, bool(trigger.get("isSessionsEnabled", False)))
         return FunctionSpec(
             name,
             trigger_type,
             arg_name,
             user_function,
-            queue_name=resolve_app_setting(str(trigger["queueName"])),
+            queue_name=queue_name,
         )
     if trigger_type == "timerTrigger":
         return FunctionSpec(
@@ -167,6 +174,52 @@ def _check_bindings(name: str, function: Any, trigger: dict[str, Any], user_func
             f"function {name!r}: parameters {sorted(parameters)} must be exactly the trigger "
             f"argument {trigger['name']!r}"
         )
+
+
+def _check_auth_level(name: str, trigger: dict[str, Any]) -> None:
+    # The Functions host's own default, when the app sets none, is "function".
+    level = _enum_value(trigger.get("authLevel") or "function").lower()
+    if level != HTTP_AUTH_LEVEL:
+        raise FunctionLoadError(
+            f"function {name!r}: auth level {level!r}: in Azure the route would demand a "
+            "function or host key, which the devhost does not check; the app authenticates "
+            "its routes itself, so declare auth_level=func.AuthLevel.ANONYMOUS"
+        )
+
+
+def _check_sessions(name: str, queue_name: str, sessions_enabled: bool) -> None:
+    spec = QUEUES.get(queue_name)
+    if spec is None:
+        raise FunctionLoadError(
+            f"function {name!r}: queue {queue_name!r} is not one of "
+            f"messenger_channel/bus/queues.py ({', '.join(sorted(QUEUES))}); Service Bus has no "
+            "such queue"
+        )
+    if sessions_enabled != spec.sessions:
+        wanted = "requires sessions" if spec.sessions else "has no sessions"
+        raise FunctionLoadError(
+            f"function {name!r}: is_sessions_enabled={sessions_enabled} but queue "
+            f"{queue_name!r} {wanted} (messenger_channel/bus/queues.py): Service Bus would "
+            f"not deliver to this trigger; set is_sessions_enabled={spec.sessions}"
+        )
+
+
+def function_table(specs: list[FunctionSpec], route_prefix: str = "api") -> str:
+    """The functions as a person reads them: one line each, kind, name and what triggers it."""
+    rows = [("trigger", "function", "on")]
+    rows += [(s.kind, s.name, _trigger_text(s, route_prefix)) for s in specs]
+    widths = [max(len(row[column]) for row in rows) for column in range(2)]
+    return "\n".join(f"{kind:{widths[0]}}  {name:{widths[1]}}  {on}".rstrip()
+                     for kind, name, on in rows)
+
+
+def _trigger_text(spec: FunctionSpec, route_prefix: str) -> str:
+    if spec.route is not None:
+        path = "/".join(part for part in (route_prefix, spec.route.template) if part)
+        return f"{','.join(sorted(spec.methods))} /{path}"
+    if spec.queue_name is not None:
+        return f"queue {spec.queue_name}"
+    return f"schedule {spec.schedule}" + (" (and at start-up)" if spec.run_on_startup else "")
 
 
 def _enum_value(value: Any) -> str:

@@ -65,6 +65,19 @@ param webhookMaxBodyBytes int = 4194304
 @description('Always-ready instances for the HTTP functions, so that Meta\'s webhook calls never wait for a cold start.')
 param alwaysReadyHttpInstances int = 1
 
+@minValue(0)
+@description('Always-ready instances for the router (inbound queue); 0 scales from zero: the first customer message after a quiet spell waits for a cold start, nothing is lost.')
+param alwaysReadyRouterInstances int = 0
+
+@minValue(0)
+@description('Always-ready instances for the sender (outbound queue); 0 scales from zero: the first reply after a quiet spell waits for a cold start, nothing is lost.')
+param alwaysReadySenderInstances int = 0
+
+@minValue(1)
+@maxValue(1000)
+@description('Concurrent HTTP requests per instance (Python\'s platform default is 1). The HTTP functions wait on storage and Service Bus, not CPU: 16 per 2,048 MB instance; about one per 128 MB of instanceMemoryMB.')
+param httpPerInstanceConcurrency int = 16
+
 @allowed([
   512
   2048
@@ -284,6 +297,9 @@ module functionApp 'app/function-app.bicep' = {
     tokenCheckSchedule: tokenCheckSchedule
     webhookMaxBodyBytes: webhookMaxBodyBytes
     alwaysReadyHttpInstances: alwaysReadyHttpInstances
+    alwaysReadyRouterInstances: alwaysReadyRouterInstances
+    alwaysReadySenderInstances: alwaysReadySenderInstances
+    httpPerInstanceConcurrency: httpPerInstanceConcurrency
     instanceMemoryMB: instanceMemoryMB
     maximumInstanceCount: maximumInstanceCount
   }

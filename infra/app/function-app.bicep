@@ -81,6 +81,19 @@ param webhookMaxBodyBytes int
 @minValue(1)
 param alwaysReadyHttpInstances int
 
+@description('Always-ready instances for the router (Service Bus inbound); 0 lets it scale from zero, a customer\'s first message after a quiet spell then waits for a cold start in the queue.')
+@minValue(0)
+param alwaysReadyRouterInstances int
+
+@description('Always-ready instances for the sender (Service Bus outbound); 0 lets it scale from zero, an agent\'s first reply after a quiet spell then waits for a cold start in the queue.')
+@minValue(0)
+param alwaysReadySenderInstances int
+
+@description('Concurrent HTTP requests per instance before Flex Consumption adds one. The platform default for Python is 1: every concurrent webhook call or console poll would take an instance of its own.')
+@minValue(1)
+@maxValue(1000)
+param httpPerInstanceConcurrency int
+
 @description('Memory of each instance in MB; CPU is allotted in proportion.')
 @allowed([
   512
@@ -160,15 +173,32 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
           }
         }
       }
+      // docs/DEPLOY.md, "Scale and concurrency", explains each number and its cost.
       scaleAndConcurrency: {
-        // 'http' is the group of all HTTP-triggered functions; the router and sender
-        // (Service Bus) and the timers scale from zero on their own.
+        // One entry per scale group: 'http' is every HTTP-triggered function together; each
+        // other function is a group of its own ('function:<name>'). The timers are not listed:
+        // they run for seconds a minute and keep no one waiting, so they scale from zero.
         alwaysReady: [
           {
             name: 'http'
             instanceCount: alwaysReadyHttpInstances
           }
+          {
+            name: 'function:router'
+            instanceCount: alwaysReadyRouterInstances
+          }
+          {
+            name: 'function:sender'
+            instanceCount: alwaysReadySenderInstances
+          }
         ]
+        // The Service Bus functions' concurrency is host.json's maxConcurrentSessions (both
+        // queues have sessions), per instance.
+        triggers: {
+          http: {
+            perInstanceConcurrency: httpPerInstanceConcurrency
+          }
+        }
         instanceMemoryMB: instanceMemoryMB
         maximumInstanceCount: maximumInstanceCount
       }

@@ -12,6 +12,8 @@ class QueueSpec:
     max_delivery_count: int
     lock_duration: timedelta
     duplicate_detection_window: timedelta
+    # Service Bus requiresSession: a trigger on the queue must be session-enabled to receive.
+    sessions: bool = True
 
 
 # Meta retries a failed webhook delivery for hours; a day of duplicate detection covers that.
@@ -20,12 +22,14 @@ INBOUND = QueueSpec(
     max_delivery_count=10,
     lock_duration=timedelta(minutes=1),
     duplicate_detection_window=timedelta(days=1),
+    sessions=True,  # one customer's events in order
 )
 OUTBOUND = QueueSpec(
     "outbound",
     max_delivery_count=10,
     lock_duration=timedelta(minutes=1),
     duplicate_detection_window=timedelta(days=1),
+    sessions=True,  # one conversation's messages in order
 )
 
 QUEUES: dict[str, QueueSpec] = {spec.name: spec for spec in (INBOUND, OUTBOUND)}

@@ -23,6 +23,7 @@ from pycep import BicepParser
 
 from messenger_channel.bus.queues import QUEUES, QueueSpec
 from messenger_channel.settings import DEFAULT_GRAPH_URL, Settings
+from tests.support.function_apps import product_function_app
 
 ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infra"
@@ -323,7 +324,7 @@ def test_the_queues_are_those_of_queues_py() -> None:
 @pytest.mark.parametrize("spec", QUEUES.values(), ids=lambda spec: spec.name)
 def test_queue_properties_match_queues_py(spec: QueueSpec) -> None:
     queue = service_bus_queues()[spec.name]
-    assert queue["requiresSession"] is True
+    assert queue["requiresSession"] is spec.sessions
     assert queue["requiresDuplicateDetection"] is True
     assert duration(queue["duplicateDetectionHistoryTimeWindow"]) == spec.duplicate_detection_window
     assert queue["maxDeliveryCount"] == spec.max_delivery_count
@@ -523,6 +524,19 @@ def test_web_pubsub_settings_reach_the_function_app() -> None:
 # --- function app ----------------------------------------------------------------------------
 
 
+def test_the_function_app_sends_opentelemetry_to_application_insights() -> None:
+    """host.json's telemetryMode and the worker's setting together make each invocation run in
+    the host's trace; the app's own distro (configured when the connection string is set)
+    exports, so the worker must not configure a second one."""
+    settings = app_settings()
+    assert render(settings["APPLICATIONINSIGHTS_CONNECTION_STRING"]) == (
+        "applicationInsights.properties.ConnectionString")
+    assert settings["PYTHON_ENABLE_OPENTELEMETRY"] == "true"
+    assert "PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY" not in settings
+    host = json.loads((ROOT / "host.json").read_text())
+    assert host["telemetryMode"] == "OpenTelemetry"
+
+
 def test_the_plan_is_flex_consumption() -> None:
     plan = single(FUNCTION_APP, "Microsoft.Web/serverfarms")
     assert plan["sku"] == {"name": "FC1", "tier": "FlexConsumption"}
@@ -557,21 +571,80 @@ def test_runtime_is_python_311() -> None:
     assert "pythonVersion" not in main_module("functionApp")["params"]
 
 
-def test_http_functions_have_always_ready_instances() -> None:
-    scale = function_app()["properties"]["functionAppConfig"]["scaleAndConcurrency"]
-    http = [group for group in scale["alwaysReady"] if group["name"] == "http"]
-    assert len(http) == 1, "no always-ready instances for the HTTP group"
-    count = http[0]["instanceCount"]
-    assert count == "alwaysReadyHttpInstances"
-    assert decorator(parameter(FUNCTION_APP, count), "min_value") >= 1
-    assert main_param("functionApp", count) == "alwaysReadyHttpInstances"
-    assert default(MAIN, "alwaysReadyHttpInstances") >= 1
+def app_functions() -> dict[str, dict[str, Any]]:
+    """Every function of the app → its trigger, as the host reads it."""
+    found: dict[str, dict[str, Any]] = {}
+    for function in product_function_app().get_functions():
+        trigger = function.get_trigger()
+        assert trigger is not None, function.get_function_name()
+        found[str(function.get_function_name())] = trigger.get_dict_repr()
+    return found
+
+
+def scale() -> dict[str, Any]:
+    return cast(dict[str, Any], function_app()["properties"]["functionAppConfig"][
+        "scaleAndConcurrency"])
+
+
+def parameters_file_default(name: str) -> str:
+    """The value azd passes when the environment leaves it unset: `${NAME=default}`."""
+    value = json.loads((INFRA / "main.parameters.json").read_text())["parameters"][name]["value"]
+    match = re.fullmatch(r"\$\{[A-Z_]+=(.*)\}", value)
+    assert match, f"main.parameters.json gives {name} no default"
+    return match.group(1)
+
+
+# The always-ready count of each scale group, by parameter; docs/DEPLOY.md explains each.
+ALWAYS_READY = {"http": "alwaysReadyHttpInstances", "function:router": "alwaysReadyRouterInstances",
+                "function:sender": "alwaysReadySenderInstances"}
+SCALE_PARAMETERS = [*ALWAYS_READY.values(), "httpPerInstanceConcurrency", "instanceMemoryMB",
+                    "maximumInstanceCount"]
+
+
+def test_each_scale_group_has_its_always_ready_count_from_a_parameter() -> None:
+    groups = {group["name"]: group["instanceCount"] for group in scale()["alwaysReady"]}
+    assert groups == ALWAYS_READY
+    for parameter_name in ALWAYS_READY.values():
+        assert main_param("functionApp", parameter_name) == parameter_name
+    # The webhook must never wait for a cold start (Meta allows 5 seconds).
+    assert decorator(parameter(FUNCTION_APP, "alwaysReadyHttpInstances"), "min_value") >= 1
     assert decorator(parameter(MAIN, "alwaysReadyHttpInstances"), "min_value") >= 1
+    assert default(MAIN, "alwaysReadyHttpInstances") >= 1
+    # A group Azure does not know keeps nothing warm: 'function:<name>' must be a non-HTTP
+    # function of the app (the HTTP ones scale together as 'http').
+    triggers = app_functions()
+    for name in set(groups) - {"http"}:
+        function = name.removeprefix("function:")
+        assert name.startswith("function:") and function in triggers, f"no group {name!r}"
+        assert triggers[function]["type"] != "httpTrigger", f"{name} is in the http group"
+
+
+def test_each_trigger_group_has_a_deliberate_per_instance_concurrency() -> None:
+    assert scale()["triggers"]["http"]["perInstanceConcurrency"] == "httpPerInstanceConcurrency"
+    assert main_param("functionApp", "httpPerInstanceConcurrency") == "httpPerInstanceConcurrency"
+    concurrency = default(MAIN, "httpPerInstanceConcurrency")
+    # At 1 (Python's default) every concurrent webhook call or console poll takes an instance.
+    assert concurrency > 1
+    assert decorator(parameter(MAIN, "httpPerInstanceConcurrency"), "min_value") == 1
+    # About one request per 128 MB: the ratio of the platform's defaults for other languages.
+    assert concurrency * 128 <= default(MAIN, "instanceMemoryMB")
+    # Both queues have sessions, so host.json's maxConcurrentSessions (not maxConcurrentCalls)
+    # is how many messages a router or sender instance handles at once.
+    queue_functions = {name: trigger for name, trigger in app_functions().items()
+                       if trigger["type"] == "serviceBusTrigger"}
+    assert set(queue_functions) == {"router", "sender"}
+    assert all(trigger.get("isSessionsEnabled") is True for trigger in queue_functions.values())
+    service_bus = json.loads((ROOT / "host.json").read_text())["extensions"]["serviceBus"]
+    assert 1 <= service_bus["maxConcurrentSessions"] <= 64
+
+
+@pytest.mark.parametrize("name", SCALE_PARAMETERS)
+def test_azd_passes_the_scale_defaults_of_main(name: str) -> None:
+    assert parameters_file_default(name) == str(default(MAIN, name))
 
 
 def test_instance_memory_is_a_flex_size() -> None:
-    scale = function_app()["properties"]["functionAppConfig"]["scaleAndConcurrency"]
-    assert scale["instanceMemoryMB"] == "instanceMemoryMB"
+    assert scale()["instanceMemoryMB"] == "instanceMemoryMB"
     allowed = set(decorator(parameter(MAIN, "instanceMemoryMB"), "allowed"))
     assert allowed <= {512, 2048, 4096}
     assert default(MAIN, "instanceMemoryMB") in allowed
