@@ -19,6 +19,9 @@ class DevhostConfig:
     run_triggers: bool
     queue_concurrency: int
     max_request_bytes: int
+    # The local queues' lock duration; None: their specs' (Service Bus's, 1 minute). Tests
+    # shorten it to outlive a lock in seconds.
+    queue_lock_seconds: float | None = None
 
     @classmethod
     def from_environment(cls) -> DevhostConfig:
@@ -35,6 +38,7 @@ class DevhostConfig:
             queue_concurrency=_int("DEVHOST_QUEUE_CONCURRENCY", 4),
             # The Functions host's own request limit (100 MB); the app applies stricter ones.
             max_request_bytes=_int("DEVHOST_MAX_REQUEST_BYTES", 100 * 1024 * 1024),
+            queue_lock_seconds=_float("DEVHOST_QUEUE_LOCK_SECONDS", 0.0) or None,
         )
 
 

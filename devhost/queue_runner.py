@@ -1,20 +1,52 @@
 """Drive a Service Bus-triggered function from the local queue, settling like the host does:
-complete on return, abandon on exception (the delivery count grows toward dead-letter)."""
+complete on return, abandon on exception (the delivery count grows toward dead-letter). While
+the function runs its message's lock is renewed, at half the lock duration, up to host.json's
+``extensions.serviceBus.maxAutoLockRenewalDuration`` (the extension's default: 5 minutes), as
+the Functions host does; a function that runs longer loses the lock and its message is
+delivered again."""
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 import threading
+import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
 
 from azure.functions.servicebus import ServiceBusMessage
 
 from devhost.invoke import invoke_sync
 from devhost.loader import FunctionSpec
 from messenger_channel.bus.local import LocalQueue, LockLost, ReceivedMessage
+from messenger_channel.bus.port import QueueUnavailable
 
 log = logging.getLogger("devhost.queue")
+
+# The Service Bus extension's default for maxAutoLockRenewalDuration.
+DEFAULT_MAX_LOCK_RENEWAL = timedelta(minutes=5)
+_TIME_SPAN = re.compile(r"^(\d+):(\d{2}):(\d{2})$")
+
+
+def max_lock_renewal(host_json: Path | None) -> timedelta:
+    """``extensions.serviceBus.maxAutoLockRenewalDuration`` of the app's host.json
+    (``hh:mm:ss``), or the extension's default."""
+    if host_json is None or not host_json.exists():
+        return DEFAULT_MAX_LOCK_RENEWAL
+    host = json.loads(host_json.read_text())
+    value = host.get("extensions", {}).get("serviceBus", {}).get("maxAutoLockRenewalDuration")
+    if value is None:
+        return DEFAULT_MAX_LOCK_RENEWAL
+    match = _TIME_SPAN.match(str(value))
+    if match is None:
+        raise ValueError(f"{host_json}: maxAutoLockRenewalDuration {value!r} is not hh:mm:ss")
+    hours, minutes, seconds = (int(part) for part in match.groups())
+    return timedelta(hours=hours, minutes=minutes, seconds=seconds)
 
 
 @dataclass
@@ -41,16 +73,19 @@ def to_trigger_message(message: ReceivedMessage) -> ServiceBusMessage:
 
 
 class QueueFunctionRunner:
-    def __init__(self, spec: FunctionSpec, queue: LocalQueue, concurrency: int = 4) -> None:
+    def __init__(self, spec: FunctionSpec, queue: LocalQueue, concurrency: int = 4,
+                 max_lock_renewal: timedelta = DEFAULT_MAX_LOCK_RENEWAL) -> None:
         assert spec.queue_name is not None
         self.spec = spec
         self.queue = queue
         self.concurrency = concurrency
+        self.max_lock_renewal = max_lock_renewal
 
     def process(self, message: ReceivedMessage) -> bool:
         """Run the function on one locked message and settle it; True when it succeeded."""
         try:
-            invoke_sync(self.spec, to_trigger_message(message))
+            with self._lock_renewed(message):
+                invoke_sync(self.spec, to_trigger_message(message))
         except Exception as error:
             log.exception(
                 "function failed; message abandoned",
@@ -65,6 +100,37 @@ class QueueFunctionRunner:
             return False
         self._settle(message, None)
         return True
+
+    @contextmanager
+    def _lock_renewed(self, message: ReceivedMessage) -> Iterator[None]:
+        done = threading.Event()
+        renewer = threading.Thread(target=self._renew, args=(message, done), daemon=True,
+                                   name=f"lock-{self.spec.name}")
+        renewer.start()
+        try:
+            yield
+        finally:
+            done.set()
+            renewer.join()
+
+    def _renew(self, message: ReceivedMessage, done: threading.Event) -> None:
+        """Until ``done``: renew the lock at half its duration, for at most
+        ``max_lock_renewal`` from now (the host's limit counts from the message's arrival)."""
+        assert message.locked_until is not None  # a received message is locked
+        interval = max((message.locked_until - self.queue.clock.now()).total_seconds() / 2,
+                       0.01)
+        stop_at = time.monotonic() + self.max_lock_renewal.total_seconds()
+        while not done.wait(min(interval, max(stop_at - time.monotonic(), 0))):
+            if time.monotonic() >= stop_at:
+                log.warning("lock renewal limit reached; the lock will expire",
+                            extra={"function": self.spec.name, "message_id": message.message_id})
+                return
+            try:
+                self.queue.renew_lock(message)
+            except LockLost:
+                return  # settled meanwhile, or lost: the settle reports it
+            except QueueUnavailable:
+                log.exception("lock renewal failed", extra={"function": self.spec.name})
 
     def _settle(self, message: ReceivedMessage, failure: str | None) -> None:
         try:

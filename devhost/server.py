@@ -9,6 +9,7 @@ import logging
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from devhost.http_bridge import BodyTooLarge, read_body, to_function_request, to
 from devhost.invoke import invoke_async
 from devhost.live_socket import LiveSockets
 from devhost.loader import describe_functions, import_app
-from devhost.queue_runner import QueueFunctionRunner
+from devhost.queue_runner import QueueFunctionRunner, max_lock_renewal
 from devhost.timer_runner import TimerFunctionRunner
 from messenger_channel import metering
 from messenger_channel.bus.factory import LOCAL_QUEUE_FILE
@@ -52,7 +53,10 @@ class Devhost:
         self.clock = clock
         clock.set_offset(config.clock_offset_seconds)
         config.data_dir.mkdir(parents=True, exist_ok=True)
-        self.queue = open_local_queue(config.data_dir / LOCAL_QUEUE_FILE, clock)
+        self.queue = open_local_queue(
+            config.data_dir / LOCAL_QUEUE_FILE, clock,
+            None if config.queue_lock_seconds is None
+            else timedelta(seconds=config.queue_lock_seconds))
         # The app's local live publisher hands its hints to these sockets (one LocalLive).
         self.live = LiveSockets(open_local_live(config.data_dir, clock))
         function_app = import_app(app_target)
@@ -63,8 +67,10 @@ class Devhost:
             (s for s in self.functions.values() if s.kind == "http"),
             key=lambda s: -(s.route.literal_score if s.route else 0),
         )
+        app_file = _app_file(app_target)
+        renewal = max_lock_renewal(None if app_file is None else app_file.parent / "host.json")
         self.queue_runners = {
-            s.name: QueueFunctionRunner(s, self.queue, config.queue_concurrency)
+            s.name: QueueFunctionRunner(s, self.queue, config.queue_concurrency, renewal)
             for s in self.functions.values()
             if s.kind == "queue"
         }

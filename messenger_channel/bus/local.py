@@ -22,7 +22,7 @@ import threading
 import uuid
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -274,6 +274,19 @@ class LocalQueue:
         self.arrival(message.queue).set()  # the session's next message is deliverable
         metering.count("queue.complete", "servicebus.operations", queue=message.queue)
 
+    def renew_lock(self, message: ReceivedMessage) -> datetime:
+        """Hold the message's lock for the queue's lock duration from now (Service Bus's
+        renew-lock, which the Functions host calls while a function runs); return the new
+        expiry; raise ``LockLost`` when its lock is no longer held."""
+        spec = self._spec(message.queue)
+        now = self.clock.now()
+        with self._transaction() as db:
+            self._locked_row(db, message)
+            db.execute("UPDATE messages SET locked_until = ? WHERE sequence_number = ?",
+                       (_micros(now + spec.lock_duration), message.sequence_number))
+        metering.count("queue.renew_lock", "servicebus.operations", queue=message.queue)
+        return now + spec.lock_duration
+
     def abandon(self, message: ReceivedMessage, reason: str | None = None) -> None:
         """Release the lock so the message is delivered again, or dead-letter it with
         ``MaxDeliveryCountExceeded`` (description: ``reason``) after its last delivery."""
@@ -445,14 +458,19 @@ _shared: dict[Path, LocalQueue] = {}
 _shared_lock = threading.Lock()
 
 
-def open_local_queue(path: Path, clock: Clock) -> LocalQueue:
+def open_local_queue(path: Path, clock: Clock,
+                     lock_duration: timedelta | None = None) -> LocalQueue:
     """The one open ``LocalQueue`` of this process for ``path``, so that the devhost and the
-    app code it runs share locks and connection. All callers must pass the same clock."""
+    app code it runs share locks and connection. All callers must pass the same clock; the
+    first opener sets the queues' ``lock_duration`` (default: their specs', as in Azure)."""
     key = path.resolve()
     with _shared_lock:
         queue = _shared.get(key)
         if queue is None or queue.closed:
-            queue = _shared[key] = LocalQueue(key, clock)
+            specs = QUEUES if lock_duration is None else {
+                name: replace(spec, lock_duration=lock_duration)
+                for name, spec in QUEUES.items()}
+            queue = _shared[key] = LocalQueue(key, clock, specs)
         elif queue.clock is not clock:
             raise ValueError(f"local queue {key} is already open with another clock")
         return queue
