@@ -40,6 +40,7 @@ from messenger_channel.facebook.signature import sign
 from messenger_channel.ingress.archive import WebhookArchive
 from messenger_channel.ingress.counters import IngressCounters
 from messenger_channel.ingress.directory import AccountKeys
+from messenger_channel.ingress.quarantine import Quarantine
 from messenger_channel.ingress.webhook import WebhookIngress
 from messenger_channel.provisioning.models import Page, ProvisioningState
 from simulator.client import SimulatorClient
@@ -106,6 +107,7 @@ def _ingress(queue: object) -> WebhookIngress:
         directory=cast(Any, _Directory()),
         queue=cast(Any, queue),
         archive=cast(WebhookArchive, _NoArchive()),
+        quarantine=cast(Quarantine, None),
         counters=cast(IngressCounters, None),
         clock=Clock(),
         max_body_bytes=4 * 1024 * 1024,

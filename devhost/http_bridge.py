@@ -12,18 +12,19 @@ class BodyTooLarge(Exception):
 
 
 async def read_body(request: Request, limit: int) -> bytes:
-    """Read the whole body (as the host does) but stop buffering past ``limit`` bytes."""
+    """Read the whole body (as the host does), refusing one larger than ``limit`` bytes before
+    reading any of it when its ``Content-Length`` says so, and as soon as a chunked one goes past
+    it: a client never makes the host read (or hold) more than the limit."""
+    declared = request.headers.get("content-length", "").strip()
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge
     chunks: list[bytes] = []
     size = 0
-    too_large = False
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            too_large = True  # keep draining so the client gets our answer, not a reset
-            continue
+            raise BodyTooLarge  # the server closes the connection after the answer
         chunks.append(chunk)
-    if too_large:
-        raise BodyTooLarge
     return b"".join(chunks)
 
 

@@ -36,6 +36,7 @@ from messenger_channel.conversations.indexes import (
     ConversationIndexes,
 )
 from messenger_channel.conversations.models import (
+from messenger_channel.conversations.long_texts import full_text
     AttachmentInfo,
     AttachmentStatus,
     Author,
@@ -196,6 +197,7 @@ def message_out(services: Services, message: Message) -> MessageOut:
                    if message.author == "agent" else None)
     return MessageOut.model_validate(message.model_dump(exclude={"attachments", "edits"}) | {
         "attachments": [a.model_dump() | {"url": attachment_url(message, a)}
+        "text": full_text(services.blobs, message),
                         for a in message.attachments],
         "edits": [e.model_dump() for e in message.edits],
         "author_id": message.agent_id, "author_name": author_name})

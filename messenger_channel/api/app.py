@@ -15,6 +15,7 @@ from messenger_channel.api import (
     manage_deadletters,
     manage_health,
     manage_privacy,
+    manage_quarantine,
     manage_replay,
     manage_workforce,
     supervisor,
@@ -47,6 +48,7 @@ def create_api() -> FastAPI:
     app.include_router(manage_workforce.router)
     app.include_router(manage_bot_keys.router)
     app.include_router(canned_router)
+    app.include_router(manage_quarantine.router)
     app.include_router(agent_api.router)
     app.include_router(supervisor.router)
     app.include_router(agent_handover.supervisor_router)

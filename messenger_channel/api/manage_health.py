@@ -1,5 +1,5 @@
 """``GET /api/manage/health``: provisioning, token health, subscriptions, the failing rules, and
-the queues (depth, dead letters), failed sends and the bots' failures."""
+the queues (depth, dead letters), failed sends, the bots' failures and the quarantine's count."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from messenger_channel.api.auth import ManagerDep, ServicesDep
 from messenger_channel.api.manage_channels import AccountState, PageOut, account_state, page_out
 from messenger_channel.api.types import ApiTime
 from messenger_channel.conversations.bot_health import bot_failures
+from messenger_channel.ingress.counters import IngressCounters
 from messenger_channel.provisioning.handover_health import Role, handover_failures
 from messenger_channel.provisioning.health_rules import account_failures, page_failures
 from messenger_channel.provisioning.queue_health import QueueHealth, failed_sends, queue_health
@@ -53,6 +54,8 @@ class HealthOut(BaseModel):
     # too_large, no_bot, no_secret) -> count; and when each workstream's bot last failed
     bot_failures: dict[str, dict[str, int]]
     bot_failed_at: dict[str, ApiTime]
+    # account id -> events and bodies quarantined since it was created (GET .../quarantine)
+    quarantined: dict[str, int]
 
 
 @router.get("/health", response_model=HealthOut)
@@ -60,6 +63,7 @@ def manage_health(services: ServicesDep, _: ManagerDep) -> HealthOut:
     setup = ChannelSetup(services)
     accounts: list[AccountHealth] = []
     failures: list[RuleFailureOut] = []
+    quarantined: dict[str, int] = {}
     now = services.clock.now()
     for account in setup.tables.all_accounts():
         pages = [p for p in setup.tables.pages_of(account.id) if p.connected]
@@ -68,6 +72,8 @@ def manage_health(services: ServicesDep, _: ManagerDep) -> HealthOut:
             AccountHealth(id=account.id, name=account.name, app_id=account.app_id, pages=shown,
                           state=account_state(account))
         )
+        quarantined[account.id] = IngressCounters(services.tables).of(account.id).get(
+            "quarantined", 0)
         # A deleted account (shown until its pages are Deprovisioned) is expected to have
         # no page left; only a page whose deprovisioning does not end needs attention.
         found = [] if account.deleting else account_failures(account, pages, services.secrets)
@@ -88,7 +94,7 @@ def manage_health(services: ServicesDep, _: ManagerDep) -> HealthOut:
     return HealthOut(
         status="attention" if failures else "ok", accounts=accounts, failing_rules=failures,
         queues=queues, failed_sends=failed_sends(services), bot_failures=bots.counts,
-        bot_failed_at=bots.last_at,
+        bot_failed_at=bots.last_at, quarantined=quarantined,
     )
 
 

@@ -24,6 +24,11 @@ queue's redelivery, ends in the complete result without a duplicate:
 Archiving (``process_inbound``) comes first: each event's queue message is kept in Blob
 storage before anything else, so it is archived before its message can be completed, and the
 webhook's hot path has no blob write. Replay reads that archive.
+
+No input costs a dead letter: the webhook's split refuses ids and sizes no store takes; a text
+too long for a row goes to Blob (``long_texts``); a timestamp no clock could show (10^16 ms)
+gives way to the time the webhook received the event; and an event a store still refuses as
+it is (``InvalidEntity``) is quarantined with the reason instead of being retried.
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ from __future__ import annotations
 import contextlib
 import logging
 from datetime import UTC, datetime, timedelta
+
+from pydantic import ValidationError
 
 from messenger_channel.conversations.attachments import DISABLED_TEXT, copy_attachments
 from messenger_channel.conversations.auto_close import DEFAULT_AUTO_CLOSE_MINUTES
@@ -48,6 +55,7 @@ from messenger_channel.conversations.handover_events import (
     thread_taken,
 )
 from messenger_channel.conversations.indexes import preview_of
+from messenger_channel.conversations.long_texts import shortened, spill
 from messenger_channel.conversations.models import (
     APPLIED_EVENTS_KEPT,
     Contact,
@@ -72,12 +80,14 @@ from messenger_channel.conversations.sender import reconcile_echo
 from messenger_channel.conversations.store import ConversationStore
 from messenger_channel.conversations.survey_step import SKIP, survey_step
 from messenger_channel.facebook.webhook_events import InboundEvent
-from messenger_channel.ingress.archive import WebhookArchive
+from messenger_channel.ingress.archive import ARCHIVE_CONTAINER, WebhookArchive
 from messenger_channel.ingress.archive_index import ArchiveIndex
+from messenger_channel.ingress.counters import IngressCounters
+from messenger_channel.ingress.quarantine import Held, Quarantine
 from messenger_channel.queue_messages import InboundEnvelope
 from messenger_channel.routing.rules import classify
 from messenger_channel.services import Services
-from messenger_channel.storage.errors import AlreadyExists
+from messenger_channel.storage.errors import AlreadyExists, InvalidEntity
 from messenger_channel.storage.tables import CreateOp, TransactionOp
 from messenger_channel.workforce.operating_hours import is_open
 from messenger_channel.workforce.queues import get_queue
@@ -98,6 +108,10 @@ __all__ = ["SKIP", "handle_inbound", "process_inbound"]
 CONTINUING = ("bot", "survey", "waiting", "offered", "active")
 _STATUS_RANK: dict[MessageStatus, int] = {"queued": 0, "sent": 1, "delivered": 2, "read": 3}
 
+# Facebook's times that a message may carry: none before Messenger existed, none more than a
+# day after the webhook got the event (clocks drift; 10^16 ms is no clock's).
+_EARLIEST_EVENT_TIME = datetime(2004, 1, 1, tzinfo=UTC)
+_LATEST_EVENT_DELAY = timedelta(days=1)
 
 def process_inbound(services: Services, body: bytes) -> None:
     """One ``inbound`` queue message: archived, then handled."""
@@ -109,7 +123,19 @@ def process_inbound(services: Services, body: bytes) -> None:
     if envelope.customer_psid is not None:  # an erasure finds the customer's events by it
         ArchiveIndex(services.tables).note(envelope.page_id, envelope.customer_psid, blob,
                                            envelope.received_at)
-    handle_inbound(services, envelope)
+    try:
+        handle_inbound(services, envelope)
+    except (InvalidEntity, ValidationError) as problem:
+        # Redelivery cannot help input that no store or model takes as it is: kept and listed
+        # for an operator (the archive holds the event) instead of a dead letter.
+        reason = f"the router could not store the event: {type(problem).__name__}"
+        Quarantine(services.tables, WebhookArchive(services.blobs),
+                   IngressCounters(services.tables)).hold_stored(
+            envelope.account_id, services.clock.now(), f"{ARCHIVE_CONTAINER}/{blob}",
+            Held(reason, envelope.raw, envelope.page_id))
+        log.warning("event quarantined by the router", extra={
+            "page_id": envelope.page_id, "event_id": envelope.event_id,
+            "error": type(problem).__name__})
 
 
 def handle_inbound(services: Services, envelope: InboundEnvelope) -> None:
@@ -123,13 +149,28 @@ def handle_inbound(services: Services, envelope: InboundEnvelope) -> None:
         log.info("echo of our own send", extra={**context, "reconciled": reconciled})
         return
     if event.kind == "handover" and event.customer_psid is not None:
-        _InboundEvent(services, event, event.customer_psid).handover(envelope.app_id)
+        _InboundEvent(services, event, event.customer_psid, envelope.received_at).handover(
+            envelope.app_id)
         return
     if event.customer_psid is None or event.kind in (
             "optin", "handover", "policy_enforcement", "unknown"):
         log.info("event archived, not routed", extra={**context, "kind": event.kind})
         return
-    _InboundEvent(services, event, event.customer_psid).run()
+    _InboundEvent(services, event, event.customer_psid, envelope.received_at).run()
+
+
+def event_moment(millis: int | None, received_at: datetime) -> datetime:
+    """Facebook's time (milliseconds), or when the webhook received the event for a time that
+    is missing or out of range."""
+    if millis is None:
+        return received_at
+    try:
+        moment = datetime.fromtimestamp(millis / 1000, UTC)
+    except (OverflowError, ValueError, OSError):
+        return received_at
+    if not _EARLIEST_EVENT_TIME <= moment <= received_at + _LATEST_EVENT_DELAY:
+        return received_at
+    return moment
 
 
 class _ClaimMoved(Exception):
@@ -137,7 +178,8 @@ class _ClaimMoved(Exception):
 
 
 class _InboundEvent:
-    def __init__(self, services: Services, event: InboundEvent, psid: str) -> None:
+    def __init__(self, services: Services, event: InboundEvent, psid: str,
+                 received_at: datetime) -> None:
         self.services = services
         self.event = event
         self.psid = psid
@@ -146,10 +188,10 @@ class _InboundEvent:
         self.tables = self.store.tables
         self.now = services.clock.now()
         # Facebook's time of the event, not when we got it: the messaging window counts from it.
-        self.at = (datetime.fromtimestamp(event.timestamp / 1000, UTC)
-                   if event.timestamp is not None else self.now)
+        self.at = event_moment(event.timestamp, received_at)
 
     def run(self) -> None:
+        self.received_at = received_at
         kind = self.event.kind
         if kind in ("message", "postback"):
             if self.event.source == "standby":
@@ -285,7 +327,7 @@ class _InboundEvent:
             waiting_since=None if surveyed or with_bot else self.now,
             locale=contact.locale or (workstream.language if workstream else "en-US"),
             human_agent_tag=workstream is not None and workstream.human_agent_tag,
-            first_text=text, first_payload=payload,
+            first_text=shortened(text), first_payload=payload,
             referral=contact.pending_referral or self.event_referral(),
             opened_by=self.event.event_id, last_activity_at=self.now,
             customer_name=contact.name,
@@ -334,7 +376,8 @@ class _InboundEvent:
         row = Message(conversation_id=partition, id=row_id,
                       direction="out" if author == "outside" else "in",
                       author="outside" if author == "outside" else "customer",
-                      text=text, payload=payload, attachments=attachments,
+                      text=text, text_blob=text_blob, payload=payload, attachments=attachments,
+        text, text_blob = spill(self.services.blobs, partition, row_id, text)
                       status="sent" if author == "outside" else "received",
                       failure_reason="attachments_disabled" if disabled else None,
                       facebook_message_id=mid, source=self.event.source, created_at=self.at,
@@ -478,8 +521,8 @@ class _InboundEvent:
         new_status: MessageStatus = "read" if self.event.read is not None else "delivered"
         mids = [] if self.event.delivery is None else self.event.delivery.mids
         watermark = (self.event.read or self.event.delivery)
-        limit = None if watermark is None else datetime.fromtimestamp(
-            watermark.watermark / 1000, UTC)
+        limit = None if watermark is None else event_moment(watermark.watermark,
+                                                            self.received_at)
         for message in self.tables.history(conversation_id):
             if message.direction != "out" or message.status not in _STATUS_RANK:
                 continue
@@ -517,8 +560,10 @@ class _InboundEvent:
             if edit.num_edit is not None and any(e.num_edit == edit.num_edit for e in m.edits):
                 return None
             earlier = Edit(text=m.text, at=self.at, num_edit=edit.num_edit)
-            return m.model_copy(update={"text": edit.text, "edits": [*m.edits, earlier],
-                                        "updated_at": self.now})
+        text, text_blob = spill(self.services.blobs, message.conversation_id,
+                                f"{message.id}-edit-{self.event.event_id}", edit.text)
+            return m.model_copy(update={"text": text, "text_blob": text_blob,
+                                        "edits": [*m.edits, earlier], "updated_at": self.now})
 
         self.tables.messages.update(message.conversation_id, message.id, mutate)
 

@@ -178,6 +178,8 @@ class Message(Entity):
     direction: Direction
     author: Author
     text: str | None = None
+    # A text too long for the row: all of it in Blob (``long_texts``); ``text`` holds its start.
+    text_blob: str | None = None
     payload: str | None = None
     edits: list[Edit] = Field(default_factory=list)
     reaction: str | None = None

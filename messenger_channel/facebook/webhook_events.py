@@ -39,7 +39,11 @@ an event that fails validation as its kind (or has no customer where its kind ne
 as ``unknown`` with its raw JSON and the problem; an entry without a usable ``id`` takes the page
 from the event (the sender of an echo, else the recipient); whatever still cannot be an event
 (not an object, no page at all, nested too deep to be read back from a queue message) is listed
-in :attr:`RawBatch.rejected` with the reason.
+in :attr:`RawBatch.rejected` with the reason. So is an event that no store could hold as it is:
+a page or customer id that is not a Messenger id (digits, at most ``MAX_ID_DIGITS``; they become
+Table keys and queue sessions, so they are checked here, once, where they enter), an event larger
+than a queue message takes (``MAX_EVENT_BYTES``), or a string other than a message's text longer
+than ``MAX_FIELD_CHARS`` (a text of any length is kept: the router stores a long one in Blob).
 Strings that cannot be encoded (a lone UTF-16 surrogate from a broken ``\\ud83d`` escape) are
 replaced by U+FFFD, so that every event can be serialised; the archive keeps the signed bytes.
 
@@ -78,8 +82,18 @@ MAX_PROBLEM_CHARS = 300
 # pydantic's JSON parser stops at 200 levels; an event sits a level or two down in a queue
 # message. Meta's events are a few levels deep.
 MAX_EVENT_DEPTH = 128
+# Page ids and PSIDs are decimal strings (64-bit numbers today); the bound leaves room to grow.
+MAX_ID_DIGITS = 32
+# Service Bus Standard takes 256 KB per message; the envelope around the event needs under 1 KB.
+MAX_EVENT_BYTES = 192 * 1024
+# Meta's own limits are far below (payloads 1,000, titles 20, attachment URLs ~1,000); a Table
+# string property holds 32 Ki UTF-16 units.
+MAX_FIELD_CHARS = 8000
+# The strings that may be longer: a customer's words, stored whole by the router.
+LONG_TEXT_PATHS = frozenset({("message", "text"), ("message_edit", "text")})
 _SOURCES: tuple[EventSource, ...] = get_args(EventSource)
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+_MESSENGER_ID = re.compile(rf"[0-9]{{1,{MAX_ID_DIGITS}}}")
 
 
 def _number_to_str(value: object) -> object:
@@ -315,6 +329,7 @@ class Rejected(BaseModel):
 
     reason: str
     raw: Any = None
+    page_id: str | None = None  # when the event named a valid one
 
 
 class RawBatch(NamedTuple):
@@ -435,23 +450,62 @@ def _split_event(item: object, source: EventSource,
                                f" than {MAX_EVENT_DEPTH} levels")
     raw, raw_json = travelling
     attempted, value = _detect(raw)
-    page_id = entry_page_id
+    page_id, page_field = entry_page_id, "entry.id"
     if page_id is None:  # an entry without a usable id: the page is the party on its side
         page_side = _sides(attempted)[0]
-        page_id = _party(raw, page_side)[0]
+        page_id, page_field = _party(raw, page_side)[0], f"{page_side}.id"
         if page_id is None:
             return Rejected(reason=f"{source} event without a page: no entry.id, no"
                                    f" {page_side}.id", raw=raw)
+    if not _MESSENGER_ID.fullmatch(page_id):
+        return Rejected(reason=f"{source} event: {page_field} is not a Messenger id (digits, at"
+                               f" most {MAX_ID_DIGITS})", raw=raw)
+    too_large = _too_large(raw, raw_json)
+    if too_large is not None:
+        return Rejected(reason=f"{source} event: {too_large}", raw=raw, page_id=page_id)
     try:
         kind, psid, user_ref, identity = _identify(raw, attempted, value,
                                                    _valid(attempted, value), page_id)
     except (ValueError, TypeError, RecursionError) as problem:
         # Only input that no JSON parser produces (non-string keys, 5000-digit numbers) gets here.
         return Rejected(reason=f"{source} event could not be read: {type(problem).__name__}",
-                        raw=raw)
+                        raw=raw, page_id=page_id)
+    if psid is not None and not _MESSENGER_ID.fullmatch(psid):
+        customer_side = "recipient" if attempted == "echo" else "sender"
+        return Rejected(reason=f"{source} event: {customer_side}.id is not a Messenger id"
+                               f" (digits, at most {MAX_ID_DIGITS})", raw=raw, page_id=page_id)
     echo_app_id = _as_id(value.get("app_id")) if kind == "echo" else None
     # Positional: keywords would double the tuple's cost, on every event.
     return RawEvent(kind, source, page_id, psid, user_ref, identity, echo_app_id, raw, raw_json)
+
+
+def _too_large(raw: dict[str, Any], raw_json: bytes) -> str | None:
+    """Why the event cannot be queued and stored as it is, or None. The walk for long strings
+    runs only for an event whose JSON could hold one: nearly never."""
+    if len(raw_json) > MAX_EVENT_BYTES:
+        return f"{len(raw_json)} bytes, more than a queue message takes ({MAX_EVENT_BYTES})"
+    if len(raw_json) <= MAX_FIELD_CHARS:
+        return None
+    pending: list[tuple[tuple[str, ...], object]] = [((), raw)]
+    while pending:
+        path, item = pending.pop()
+        if isinstance(item, str):
+            if len(item) > MAX_FIELD_CHARS and path not in LONG_TEXT_PATHS:
+                return f"{_shown_path(path)} is longer than {MAX_FIELD_CHARS} characters"
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                if len(key) > MAX_FIELD_CHARS:
+                    return f"a key in {_shown_path(path) or 'the event'} is longer than" \
+                           f" {MAX_FIELD_CHARS} characters"
+                pending.append(((*path, key), child))
+        elif isinstance(item, list):
+            pending.extend(((*path, "[]"), child) for child in item)
+    return None
+
+
+def _shown_path(path: tuple[str, ...]) -> str:
+    """A field's path for a reason: hostile keys shortened, never a value."""
+    return ".".join(part if len(part) <= 40 and part.isprintable() else "…" for part in path)
 
 
 def _identify(raw: dict[str, Any], attempted: EventKind, value: Any, valid: bool,

@@ -1,5 +1,6 @@
-"""Counts of what the webhook accepted but did not enqueue (quarantined payloads, events for
-unknown pages), per account, for the health route. Rare events: an ETag update each is fine."""
+"""Counts of what the webhook accepted but did not route (quarantined payloads and events, see
+``quarantine``; events for unknown pages), per account, for the health route.
+Rare events: an ETag update each is fine."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Literal
 
 from messenger_channel.storage.tables import Entity, Table, TableStore
 
-Reason = Literal["quarantined", "unknown_page", "rejected_event"]
+Reason = Literal["quarantined", "unknown_page"]
 
 
 class IngressCounter(Entity):

@@ -3,8 +3,9 @@
 Only fast, local work happens here (check, split, enqueue, answer): Meta wants a 200 within
 5 s and disables a webhook that keeps failing. Archiving each event is the router's first
 step, so no blob write sits on this path. The order of the checks is API.md's:
-404 unknown account → 413 too large → 403 bad signature → 400 not JSON → 200 (quarantined
-when it is not a Messenger page payload) or 503 when the events cannot be stored.
+404 unknown account → 413 too large → 403 bad signature → 400 not JSON → 200 (what is not a
+Messenger page payload, and each event that cannot be one, quarantined with its reason while
+the body's other events go through) or 503 when the events cannot be stored.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from messenger_channel.facebook.webhook_events import RawEvent, decode_webhook, 
 from messenger_channel.ingress.archive import WebhookArchive
 from messenger_channel.ingress.counters import IngressCounters
 from messenger_channel.ingress.directory import AccountDirectory, AccountKeys
+from messenger_channel.ingress.quarantine import Held, Quarantine
 from messenger_channel.provisioning.repository import ChannelTables
 from messenger_channel.queue_messages import INBOUND, envelope_json
 from messenger_channel.security import same_secret
@@ -50,11 +52,12 @@ ACCEPTED = WebhookAnswer(200, json.dumps({"status": "EVENT_RECEIVED"}))
 
 class WebhookIngress:
     def __init__(self, *, directory: AccountDirectory, queue: QueueSender,
-                 archive: WebhookArchive, counters: IngressCounters, clock: Clock,
-                 max_body_bytes: int) -> None:
+                 archive: WebhookArchive, quarantine: Quarantine, counters: IngressCounters,
+                 clock: Clock, max_body_bytes: int) -> None:
         self.directory = directory
         self.queue = queue
         self.archive = archive
+        self.quarantine = quarantine
         self.counters = counters
         self.clock = clock
         self.max_body_bytes = max_body_bytes
@@ -101,14 +104,16 @@ class WebhookIngress:
                 now: datetime) -> WebhookAnswer:
         batch = split_webhook(payload)
         if batch is None:
-            self.archive.quarantine(account.account_id, now, body)
-            self.counters.add(account.account_id, "quarantined", now,
-                              "signed JSON that is not a Messenger page payload")
+            self.quarantine.hold_body(account.account_id, now, body, [
+                Held("signed JSON that is not a Messenger page payload", payload)])
             log.warning("webhook payload quarantined", extra={"account_id": account.account_id})
             return ACCEPTED
         if batch.rejected:
-            self.counters.add(account.account_id, "rejected_event", now, amount=len(batch.rejected),
-                              detail="; ".join(r.reason for r in batch.rejected))
+            self.quarantine.hold_body(account.account_id, now, body, [
+                Held(rejected.reason, rejected.raw, rejected.page_id)
+                for rejected in batch.rejected])
+            log.warning("webhook events quarantined", extra={
+                "account_id": account.account_id, "count": len(batch.rejected)})
         messages = self.messages_for(account, batch.events, now)
         if messages:
             self.queue.send(INBOUND.name, messages)
@@ -146,5 +151,11 @@ def build_ingress(services: Services) -> WebhookIngress:
     return WebhookIngress(
         directory=AccountDirectory(ChannelTables(services.tables), services.secrets),
         queue=services.queue, archive=WebhookArchive(services.blobs),
+        quarantine=build_quarantine(services),
         counters=IngressCounters(services.tables), clock=services.clock,
         max_body_bytes=services.settings.webhook_max_body_bytes)
+
+
+def build_quarantine(services: Services) -> Quarantine:
+    return Quarantine(services.tables, WebhookArchive(services.blobs),
+                      IngressCounters(services.tables))

@@ -476,14 +476,18 @@ def test_the_same_unknown_event_on_two_pages_has_two_ids() -> None:
 
 
 def test_ids_stay_short_whatever_the_ids_in_the_body() -> None:
-    def event(psid: str) -> InboundEvent:
-        return only_event({"object": "page", "entry": [{"id": "8" * 300, "messaging": [
-            {"sender": {"id": psid}, "message": {"mid": "m" * 500}}]}]})
+    def event(user_ref: str) -> InboundEvent:
+        return only_event({"object": "page", "entry": [{"id": "8" * 32, "messaging": [
+            {"sender": {"user_ref": user_ref}, "message": {"mid": "m" * 500}}]}]})
 
     long = event("9" * 300)
     assert len(long.event_id) <= 64 and EVENT_ID.match(long.event_id)
     assert len(long.session_id) <= 128
     assert long.session_id != event("9" * 301).session_id
+    # Page ids and PSIDs become keys: one longer than a Messenger id is refused, with the reason.
+    refused = parsed({"object": "page", "entry": [{"id": "8" * 300, "messaging": [
+        {"sender": {"id": "9" * 300}, "message": {"mid": "m"}}]}]})
+    assert refused.events == [] and "entry.id is not a Messenger id" in refused.rejected[0].reason
 
 
 def test_the_batch_round_trips_through_json() -> None:
