@@ -1,9 +1,9 @@
 """The local demo: an account whose app is the simulator's, a ``Running`` page, a queue, a
-workstream and an agent with a fixed development key; and a second page whose workstream puts
-the simulator's example bot first (``simulator/bot.py``): it answers opening hours and order
-status, and hands the customer to the demo agent — order questions through a rule to the
-"Demo orders" queue. Idempotent: every ``make run`` brings the same demo back, through the
-same management API an operator uses."""
+workstream and an agent with a fixed development key, ``available`` on every run; and a second
+page whose workstream puts the simulator's example bot first (``simulator/bot.py``): it answers
+opening hours and order status, and hands the customer to the demo agent — order questions
+through a rule to the "Demo orders" queue. Idempotent: every ``make run`` brings the same demo
+back, through the same management API an operator uses."""
 
 from __future__ import annotations
 
@@ -118,8 +118,9 @@ class DemoSeeder:
                     "api_key": agent_key,
                 },
             )
-        else:
-            self._call("PATCH", f"/agents/{agent['id']}", json={"queue_ids": queue_ids})
+        else:  # available again, as a console tried before may have left it offline
+            self._call("PATCH", f"/agents/{agent['id']}",
+                       json={"queue_ids": queue_ids, "presence": "available"})
             self._call("POST", f"/agents/{agent['id']}/key", json={"api_key": agent_key})
         return Demo(
             account_id=account_id,

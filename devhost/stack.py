@@ -1,9 +1,10 @@
 """``make run``: Azurite, the Messenger simulator and the devhost, wired together.
 
-Prints what a person needs and writes it to ``.devdata/run.json``; Ctrl-C or SIGTERM stops
-every process it started. Environment: DEVHOST_PORT, SIMULATOR_PORT, AZURITE_PORTS,
-FACEBOOK_GRAPH_URL, MANAGEMENT_API_KEY, PUBLIC_BASE_URL, DEVHOST_CLOCK_OFFSET_SECONDS, DEMO,
-DEMO_AGENT_KEY, LOCAL_DATA_DIR (see the README).
+Prints what a person needs and writes it to ``run.json`` in LOCAL_DATA_DIR (``.devdata``);
+Ctrl-C or SIGTERM stops every process it started. Environment: DEVHOST_PORT, SIMULATOR_PORT,
+AZURITE_PORTS, FACEBOOK_GRAPH_URL, MANAGEMENT_API_KEY, PUBLIC_BASE_URL,
+DEVHOST_CLOCK_OFFSET_SECONDS, DEMO, DEMO_AGENT_KEY, LOCAL_DATA_DIR, and the devhost's own
+DEVHOST_* settings, passed through (see the README).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shlex
 import signal
 import sys
 import threading
@@ -21,6 +23,7 @@ from typing import Any
 from devhost.azurite import AzuriteEndpoints, AzuriteProcess, AzuriteStartError
 from devhost.demo import DEFAULT_DEMO_AGENT_KEY, DemoFailed, seed_demo
 from devhost.processes import ChildProcess, StartupFailed, http_ok
+from simulator.cli import RUN_FILE
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -163,10 +166,13 @@ class LocalStack:
             self.stop()
             raise
         info = self.run_info(demo)
-        path = c.data_dir / "run.json"
-        path.write_text(json.dumps(info, indent=2) + "\n")
-        path.chmod(0o600)  # it holds the management key
+        self.run_file.write_text(json.dumps(info, indent=2) + "\n")
+        self.run_file.chmod(0o600)  # it holds the management key
         return info
+
+    @property
+    def run_file(self) -> Path:
+        return self.config.data_dir / RUN_FILE
 
     def _start(self, child: ChildProcess, ready: Any, timeout: float) -> None:
         child.start()
@@ -217,7 +223,7 @@ def main() -> int:
     except StartupFailed as problem:
         print(f"make run: {problem}", file=sys.stderr)
         return 1
-    print_summary(info)
+    print_summary(info, stack.run_file)
     exit_code = 0
     while not stopping.wait(0.5):
         if (dead := stack.first_exited()) is not None:
@@ -229,30 +235,38 @@ def main() -> int:
     return exit_code
 
 
-def _demo_summary(demo: dict[str, str] | None) -> str:
+def say_command(simulator_url: str, account_id: str, page_id: str, psid: str, text: str) -> str:
+    """A `say` a person can paste into another shell: it names the simulator it runs against,
+    so it works whatever ports this stack was started on."""
+    return (f".venv/bin/python -m simulator say --simulator-url {simulator_url} "
+            f"--account {account_id} --page {page_id} --psid {psid} {shlex.quote(text)}")
+
+
+def _demo_summary(demo: dict[str, str] | None, simulator_url: str) -> str:
     if demo is None:
         return "  demo                    off (DEMO=0)\n"
+    customer = say_command(simulator_url, demo["account_id"], demo["page_id"], "5551234", "Hello")
+    bot = say_command(simulator_url, demo["account_id"], demo["bot_page_id"], "5551235",
+                      "opening hours?")
     return (
         f"  demo account            {demo['account_id']} (app {demo['app_id']})\n"
         f"  demo page               {demo['page_id']}\n"
         f"  demo agent key          {demo['agent_key']}\n"
-        "  a customer writes:      .venv/bin/python -m simulator say --account "
-        f'{demo["account_id"]} --page {demo["page_id"]} --psid 5551234 "Hello"\n'
+        f"  a customer writes:      {customer}\n"
         f"  demo bot-first page     {demo['bot_page_id']} (the simulator's example bot answers)\n"
-        "  ask the bot:             .venv/bin/python -m simulator say --account "
-        f'{demo["account_id"]} --page {demo["bot_page_id"]} --psid 5551235 "opening hours?"\n'
+        f"  ask the bot:            {bot}\n"
     )
 
 
-def print_summary(info: dict[str, Any]) -> None:
+def print_summary(info: dict[str, Any], run_file: Path) -> None:
     print(
         "\nThe Messenger channel runs locally.\n"
         f"  devhost (Functions)     {info['devhost_url']}/api/health\n"
         f"  agent console           {info['console_url']}\n"
         f"  Messenger simulator     {info['simulator_url']}/_sim/health\n"
         f"  management API key      {info['management_api_key']}\n"
-        + _demo_summary(info["demo"])
-        + "  the same is in .devdata/run.json; Ctrl-C stops everything.\n",
+        + _demo_summary(info["demo"], info["simulator_url"])
+        + f"  the same is in {run_file}; Ctrl-C stops everything.\n",
         flush=True,
     )
 

@@ -6,11 +6,18 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import httpx
 
 from simulator.client import SimulatorClient, SimulatorError
+
+ROOT = Path(__file__).resolve().parent.parent
+# `make run` (devhost/stack.py) writes the URLs it serves, its ports included, to this file in
+# LOCAL_DATA_DIR (.devdata by default).
+RUN_FILE = "run.json"
+DEFAULT_URL = "http://127.0.0.1:7072"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -31,8 +38,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     say.add_argument("--attachment", choices=("image", "audio", "video", "file"),
                      help="send a hosted file of this type instead of a text")
     say.add_argument("--quick-reply", dest="quick_reply", help="quick reply payload")
-    say.add_argument("--simulator-url", default=_default_url(),
-                     help="the simulator (default SIMULATOR_URL or http://127.0.0.1:7072)")
+    say.add_argument("--simulator-url", default=default_url(os.environ),
+                     help="the simulator (default: SIMULATOR_URL, SIMULATOR_PORT, the one the "
+                          f"last `make run` wrote to LOCAL_DATA_DIR/{RUN_FILE}, {DEFAULT_URL})")
 
     args = parser.parse_args(argv)
     if args.command == "serve":
@@ -40,9 +48,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     return _say(args)
 
 
-def _default_url() -> str:
-    port = os.environ.get("SIMULATOR_PORT", "7072")
-    return os.environ.get("SIMULATOR_URL", f"http://127.0.0.1:{port}")
+def default_url(env: Mapping[str, str]) -> str:
+    """Where `say` finds the simulator when not told: the environment first, then the simulator
+    of the last `make run` (whatever ports it was started on), then the default port."""
+    if env.get("SIMULATOR_URL"):
+        return env["SIMULATOR_URL"]
+    if env.get("SIMULATOR_PORT"):
+        return f"http://127.0.0.1:{env['SIMULATOR_PORT']}"
+    run_file = Path(env.get("LOCAL_DATA_DIR") or ROOT / ".devdata") / RUN_FILE
+    try:
+        return str(json.loads(run_file.read_text())["simulator_url"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return DEFAULT_URL  # no `make run` yet, or a file that is not its
 
 
 def _serve(host: str | None, port: int | None) -> int:
