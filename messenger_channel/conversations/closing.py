@@ -11,6 +11,7 @@ accept or a customer's message never overwrites it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from datetime import datetime, timedelta
 
@@ -22,6 +23,7 @@ from messenger_channel.conversations.satisfaction import send_post_conversation_
 from messenger_channel.conversations.thread_control import pass_thread_back
 from messenger_channel.errors import Conflict
 from messenger_channel.services import Services
+from messenger_channel.storage.errors import NotFound
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +64,10 @@ def close_quietly(services: Services, distributor: Distributor, conversation: Co
     for _ in range(tries):
         if conversation.state == "closed":
             return conversation
-        close_conversation(services, distributor, conversation)
+        # NotFound: the customer's profile is gone already (an erasure's rerun), and the
+        # claim with it.
+        with contextlib.suppress(NotFound):
+            close_conversation(services, distributor, conversation)
         latest = distributor.store.get(conversation.id)
         assert latest is not None
         conversation = latest

@@ -33,7 +33,6 @@ run off it); an erasure that keeps failing is marked ``failed`` after ``MAX_ATTE
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 from collections.abc import Callable
@@ -44,7 +43,7 @@ from messenger_channel.bus.queues import INBOUND, OUTBOUND
 from messenger_channel.bus.session_purge import session_purger
 from messenger_channel.conversations.agent_files import agent_files
 from messenger_channel.conversations.attachments import CONTAINER
-from messenger_channel.conversations.closing import close_conversation
+from messenger_channel.conversations.closing import close_quietly
 from messenger_channel.conversations.contact_search import (
     CONTACT_WORDS,
     ContactWord,
@@ -84,7 +83,6 @@ SETTLE = timedelta(minutes=6)
 DUE_READ = 100  # pending erasures looked at per run: those still settling are skipped
 MAX_ATTEMPTS = 5
 MAX_PER_RUN = 10
-CLOSE_TRIES = 5
 SYSTEM = Actor(kind="system", id="erasure_job")
 
 
@@ -265,16 +263,7 @@ class ErasureJob:
 
     def _closed(self, conversation: Conversation) -> Conversation:
         """Closed quietly: no goodbye, no survey to someone being erased."""
-        for _ in range(CLOSE_TRIES):
-            if conversation.state == "closed":
-                return conversation
-            # NotFound: the profile is gone already (a rerun), and the claim with it.
-            with contextlib.suppress(NotFound):
-                close_conversation(self.services, self.distributor, conversation)
-            latest = self.store.get(conversation.id)
-            assert latest is not None
-            conversation = latest
-        raise RuntimeError("the conversation kept changing while being closed")
+        return close_quietly(self.services, self.distributor, conversation)
 
     # ---------------------------------------------------------------- 2. contact
 
