@@ -1,4 +1,4 @@
-"""The Functions app: registers one Blueprint per trigger family, nothing else."""
+"""The Functions app: registers one Blueprint per trigger family (and turns telemetry on)."""
 
 import azure.functions as func
 
@@ -15,9 +15,12 @@ from functions.supervisor_api import bp as supervisor_api_bp
 from functions.token_check import bp as token_check_bp
 from functions.webhook import bp as webhook_bp
 from messenger_channel.settings import get_settings
+from messenger_channel.telemetry.setup import configure_azure_monitor_if_set
 
 # Fail at start-up, naming the setting, rather than at the first request.
 get_settings()
+# Spans, metrics and logs to Application Insights when the app has its connection string.
+configure_azure_monitor_if_set()
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 for blueprint in (health_bp, webhook_bp, manage_api_bp, token_check_bp, router_bp,

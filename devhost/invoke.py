@@ -19,13 +19,16 @@ from contextlib import contextmanager
 from typing import Any
 
 import anyio.to_thread
+from opentelemetry.trace import SpanKind
 
 from devhost.loader import FunctionSpec
 from messenger_channel import metering
+from messenger_channel.telemetry import spans
 
 # Like the Python worker's default pool for sync functions (PYTHON_THREADPOOL_THREAD_COUNT
 # unset: Python's own default, min(32, CPUs + 4)); more threads only convoy on the GIL.
 _THREADS = anyio.CapacityLimiter(min(32, (os.cpu_count() or 1) + 4))
+_SPAN_KINDS = {"queue": SpanKind.CONSUMER, "timer": SpanKind.INTERNAL, "http": SpanKind.SERVER}
 
 
 async def invoke_async(spec: FunctionSpec, argument: Any, operation: str | None = None) -> Any:
@@ -42,8 +45,12 @@ async def invoke_async(spec: FunctionSpec, argument: Any, operation: str | None 
 
 
 def invoke_sync(spec: FunctionSpec, argument: Any) -> Any:
-    """For the queue and timer runners, which run on their own threads."""
-    with _metered(spec, None, own_thread=True):
+    """For the queue and timer runners, which run on their own threads. Each run is a span
+    (a line of the JSON log), in the trace its queue message carries, as the host does."""
+    properties = getattr(argument, "application_properties", None)
+    attributes = {"function": spec.name, "trigger": spec.kind}
+    with spans.run(spec.name, _SPAN_KINDS[spec.kind], attributes, carrier=properties), \
+            _metered(spec, None, own_thread=True):
         result = spec.user_function(**{spec.arg_name: argument})
         if inspect.isawaitable(result):
             return anyio.run(_await, result)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio.to_thread
+from opentelemetry.trace import SpanKind
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -32,6 +33,8 @@ from messenger_channel.bus.local import open_local_queue
 from messenger_channel.clock import Clock, isoformat, system_clock
 from messenger_channel.live.local import open_local_live
 from messenger_channel.security import bearer_token, same_secret
+from messenger_channel.telemetry import spans
+from messenger_channel.telemetry.setup import configure_json_log
 
 log = logging.getLogger("devhost")
 
@@ -53,6 +56,8 @@ class Devhost:
         self.clock = clock
         clock.set_offset(config.clock_offset_seconds)
         config.data_dir.mkdir(parents=True, exist_ok=True)
+        # Before the app is imported: its Azure Monitor set-up then leaves the spans here.
+        configure_json_log()
         self.queue = open_local_queue(
             config.data_dir / LOCAL_QUEUE_FILE, clock,
             None if config.queue_lock_seconds is None
@@ -131,6 +136,19 @@ class Devhost:
         )
 
     async def dispatch_http(self, request: Request) -> Response:
+        """One span per request (a line of the JSON log: duration, status, outcome), in the
+        trace of the caller's ``traceparent`` when it sends one, as the Functions host does."""
+        operation = f"{request.method} {operation_of(request.path_params['path'])}"
+        with spans.run(operation, SpanKind.SERVER, {
+                "http.request.method": request.method, "http.route": operation},
+                carrier=request.headers) as span:
+            response = await self._dispatch_http(request)
+            status = response.status_code
+            span.set_attributes({"http.response.status_code": status, "outcome": (
+                "failed" if status >= 500 else "refused" if status >= 400 else "ok")})
+            return response
+
+    async def _dispatch_http(self, request: Request) -> Response:
         path = request.path_params["path"]
         if self.prefix:
             head, _, rest = path.partition("/")

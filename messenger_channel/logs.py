@@ -8,11 +8,15 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+from opentelemetry.trace import format_span_id, format_trace_id, get_current_span
+
 _STANDARD = set(logging.makeLogRecord({}).__dict__)
 
 
 class JsonFormatter(logging.Formatter):
-    """Context given with ``extra=`` (page_id, conversation_id, event_id...) becomes JSON fields."""
+    """Context given with ``extra=`` (page_id, conversation_id, event_id...) becomes JSON fields;
+    a line written inside a span carries its ``trace_id`` and ``span_id``, so one grep for a
+    trace id finds the spans and the log lines of one customer message."""
 
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
@@ -21,6 +25,10 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
+        span = get_current_span().get_span_context()
+        if span.is_valid:
+            line["trace_id"] = format_trace_id(span.trace_id)
+            line["span_id"] = format_span_id(span.span_id)
         for key, value in record.__dict__.items():
             if key not in _STANDARD and not key.startswith("_"):
                 line[key] = value

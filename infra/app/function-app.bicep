@@ -252,6 +252,11 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
       // is accepted only with the Entra ID token the authentication string asks for.
       APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsights.properties.ConnectionString
       APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
+      // OpenTelemetry (host.json telemetryMode): the worker runs each invocation in the host's
+      // trace context; the app exports through the Azure Monitor distro it configures itself
+      // (messenger_channel/telemetry/setup.py), so PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY,
+      // which would configure a second one in the worker, stays unset.
+      PYTHON_ENABLE_OPENTELEMETRY: 'true'
     }
   }
 }

@@ -34,6 +34,10 @@ def create_api() -> FastAPI:
         openapi_url="/api/openapi.json",
         docs_url=None,
         redoc_url=None,
+        # FastAPI's own spans record query strings (a contact search holds names) and its
+        # logs the validation errors' input: the host's request span (the devhost's, locally)
+        # and messenger_channel.telemetry cover the request without them.
+        telemetry={"tracing": False, "logs": False},
     )
     install_error_handlers(app)
     # Tests override ``api_services``: the audit trail writes where the routes do.

@@ -30,6 +30,7 @@ from messenger_channel import metering
 from messenger_channel.bus.port import QueueMessage, QueueUnavailable
 from messenger_channel.bus.queues import QUEUES, QueueSpec
 from messenger_channel.clock import Clock
+from messenger_channel.telemetry.propagation import with_trace_context
 
 MAX_DELIVERY_COUNT_EXCEEDED = "MaxDeliveryCountExceeded"
 
@@ -216,7 +217,9 @@ class LocalQueue:
                     " properties, enqueued_at, scheduled_at, available_at)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (queue, message.session_id, message.message_id, message.body,
-                     message.content_type, json.dumps(dict(message.properties)), now, scheduled,
+                     message.content_type,
+                     # The sender's trace travels with the message, as on Service Bus.
+                     json.dumps(with_trace_context(message.properties)), now, scheduled,
                      now if scheduled is None else scheduled))
         self.arrival(queue).set()
         # As Service Bus bills them: every message sent is an operation, a duplicate too.

@@ -23,6 +23,7 @@ from messenger_channel import metering
 from messenger_channel.bus.port import QueueMessage, QueueUnavailable
 from messenger_channel.bus.queues import QUEUES
 from messenger_channel.bus.servicebus_deadletters import ReceiverClient
+from messenger_channel.telemetry.propagation import with_trace_context
 
 # The SDK's type for application property values (``PrimitiveTypes``, not exported).
 _PropertyValue = int | float | bytes | bool | str | uuid.UUID
@@ -148,8 +149,9 @@ class ServiceBusQueueSender:
 
 
 def _service_bus_message(message: QueueMessage) -> ServiceBusMessage:
+    # The current trace context (traceparent) rides along: the consumer continues the trace.
     properties: dict[str | bytes, _PropertyValue] = {
-        key: value for key, value in message.properties.items()}
+        key: value for key, value in with_trace_context(message.properties).items()}
     return ServiceBusMessage(
         message.body,
         session_id=message.session_id,

@@ -49,6 +49,7 @@ from messenger_channel.conversations.store import ConversationStore
 from messenger_channel.errors import Conflict, Missing
 from messenger_channel.services import Services
 from messenger_channel.storage.errors import NotFound
+from messenger_channel.telemetry import metrics
 from messenger_channel.workforce.agents import Agent, list_agents
 from messenger_channel.workforce.queue_management import Queues
 from messenger_channel.workforce.queues import get_queue
@@ -237,6 +238,8 @@ class Distributor:
             update={"last_assigned_at": now}))
         self.tables.contacts.update(accepted.page_id, accepted.psid, lambda contact: (
             contact.model_copy(update={"last_agent_id": agent_id, "updated_at": now})))
+        if conversation.offered_at is not None and accepted.queue_id is not None:
+            metrics.offer_wait(accepted.queue_id, (now - conversation.offered_at).total_seconds())
         return accepted
 
     def _check_offer(self, conversation: Conversation, agent_id: str) -> None:

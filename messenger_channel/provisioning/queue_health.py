@@ -16,6 +16,7 @@ from messenger_channel.bus.port import DeadLetterCount, QueueUnavailable
 from messenger_channel.bus.queues import QUEUES
 from messenger_channel.services import Services
 from messenger_channel.storage.tables import Entity, Table, TableStore
+from messenger_channel.telemetry import metrics
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,7 @@ def record_failed_send(services: Services, page_id: str, reason: str) -> None:
     """Count one outbound message that ended ``failed`` with ``reason`` (API.md's failure
     reasons). Called by the sender; never raises for a storage hiccup, since the message's own
     status already tells the agent."""
+    metrics.send_failed(reason)  # the same count for Application Insights
     now = services.clock.now()
     try:
         _failed_sends(services.tables).create_or_update(

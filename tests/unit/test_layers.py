@@ -19,7 +19,8 @@ CORE = "messenger_channel"
 
 # Bottom first. A new unit must be placed here (the test says so), which is the point.
 LAYERS: list[set[str]] = [
-    {"clock", "settings", "logs", "security", "errors", "console_files", "health", "metering"},
+    {"clock", "settings", "logs", "security", "errors", "console_files", "health", "metering",
+     "telemetry"},  # telemetry: spans and meters, used by the adapters and the engine
     {"storage", "bus", "live", "facebook", "secrets", "routing"},  # adapters; routing: rules
     {"services", "agent_keys", "queue_messages", "audit"},  # audit: the append-only log
     {"provisioning"},  # accounts, pages, tokens

@@ -1,0 +1,205 @@
+"""Telemetry in process: trace context in queue properties, a queue run continuing its
+message's trace, the JSON log line of a span, the Graph call's span and the channel's metrics.
+Graph is mocked with ``responses``; spans and metrics are read from the SDK's in-memory
+exporter and reader on the process-wide providers."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import responses
+from opentelemetry import metrics as otel_metrics
+from opentelemetry import trace
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, StatusCode
+
+from messenger_channel.facebook.graph import GraphClient
+from messenger_channel.facebook.graph_errors import GraphError
+from messenger_channel.logs import JsonFormatter
+from messenger_channel.telemetry import metrics, spans
+from messenger_channel.telemetry.propagation import context_from, with_trace_context
+from messenger_channel.telemetry.setup import configure_json_log
+
+GRAPH = "https://graph.facebook.com/v25.0"
+TOKEN = "EAAGm0PX4ZCpsBAKzWf3ZCLkYqTbYZCfJvZB6jZAYx2ZBfTxYuW0test"
+TEXT = "My card number is 4111 1111 1111 1111"
+
+_READER = InMemoryMetricReader()
+
+
+@pytest.fixture(scope="module")
+def exporter() -> InMemorySpanExporter:
+    provider = configure_json_log()
+    memory = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    # The API keeps the first meter provider of the process; only these tests set one.
+    otel_metrics.set_meter_provider(MeterProvider(metric_readers=[_READER]))
+    return memory
+
+
+@pytest.fixture
+def ended(exporter: InMemorySpanExporter) -> InMemorySpanExporter:
+    exporter.clear()
+    return exporter
+
+
+def _points(name: str) -> list[Any]:
+    data = _READER.get_metrics_data()
+    return [point for resource in (data.resource_metrics if data else [])
+            for scope in resource.scope_metrics for metric in scope.metrics
+            if metric.name == name for point in metric.data.data_points]
+
+
+def _only(ended: InMemorySpanExporter, name: str) -> ReadableSpan:
+    [span] = [s for s in ended.get_finished_spans() if s.name == name]
+    return span
+
+
+def test_queue_properties_carry_the_current_trace(ended: InMemorySpanExporter) -> None:
+    assert with_trace_context({"kind": "x"}) == {"kind": "x"}  # no span: nothing added
+    with spans.tracer().start_as_current_span("webhook") as span:
+        carried = with_trace_context({"kind": "x"})
+        # A message put back or redriven keeps the trace it came from.
+        assert with_trace_context({"traceparent": "00-" + "1" * 32 + "-" + "2" * 16 + "-01"})[
+            "traceparent"].startswith("00-" + "1" * 32)
+    assert carried["kind"] == "x"
+    context = context_from(carried)
+    assert context is not None
+    carried_span = trace.get_current_span(context).get_span_context()
+    assert (carried_span.trace_id, carried_span.span_id) == (
+        span.get_span_context().trace_id, span.get_span_context().span_id)
+    assert context_from({}) is None and context_from(None) is None
+    assert context_from({"traceparent": "not a trace"}) is None
+
+
+def test_a_queue_run_continues_its_messages_trace(ended: InMemorySpanExporter) -> None:
+    with spans.tracer().start_as_current_span("webhook"):
+        carried = with_trace_context({})
+    enqueued = datetime.now(UTC) - timedelta(seconds=3)
+    # The Functions host's own invocation span, in a trace of its own.
+    with spans.tracer().start_as_current_span("host") as host, \
+            spans.queue_run("router", carried, queue="inbound", enqueued_at=enqueued,
+                            queue_message_id="message-abc", event_id="message-abc") as run:
+        spans.annotate(page_id="1001", message_id="m_1", conversation_id=None)
+        assert trace.get_current_span() is run
+    router, webhook = _only(ended, "router"), _only(ended, "webhook")
+    assert router.context.trace_id == webhook.context.trace_id
+    assert router.parent is not None and router.parent.span_id == webhook.context.span_id
+    assert [link.context.span_id for link in router.links] == [host.get_span_context().span_id]
+    assert router.kind is SpanKind.CONSUMER
+    assert dict(router.attributes or {}) == {
+        "queue": "inbound", "event_id": "message-abc", "page_id": "1001", "message_id": "m_1",
+        "messaging.message.id": "message-abc"}
+    assert any(p.attributes == {"queue": "inbound"} and p.sum >= 3 for p in
+               _points("channel.queue.lag"))
+
+
+def test_a_run_already_in_the_trace_is_annotated_not_doubled(
+        ended: InMemorySpanExporter) -> None:
+    with spans.tracer().start_as_current_span("webhook"):
+        carried = with_trace_context({})
+    with spans.run("sender", SpanKind.CONSUMER, carrier=carried), \
+            spans.queue_run("sender", carried, queue="outbound", enqueued_at=None,
+                            queue_message_id="out-1", conversation_id="cv_1"):
+        pass
+    [sender] = [s for s in ended.get_finished_spans() if s.name == "sender"]
+    assert (sender.attributes or {})["conversation_id"] == "cv_1"
+    assert (sender.attributes or {})["outcome"] == "ok"
+
+
+def test_a_failed_run_names_the_exception_type_only(ended: InMemorySpanExporter) -> None:
+    with pytest.raises(RuntimeError), spans.run("router", SpanKind.CONSUMER):
+        raise RuntimeError(TEXT)
+    router = _only(ended, "router")
+    assert router.status.status_code is StatusCode.ERROR
+    assert (router.attributes or {})["outcome"] == "failed"
+    assert (router.attributes or {})["error.type"] == "RuntimeError"
+    assert not router.events  # no exception event: its message may quote the input
+    assert TEXT not in json.dumps([dict(router.attributes or {}), router.status.description])
+
+
+def test_only_ids_can_be_put_on_a_span() -> None:
+    with pytest.raises(ValueError, match="text"):
+        spans.annotate(text=TEXT)
+
+
+class _Lines(logging.Handler):
+    """The JSON lines as the devhost's handler writes them (formatted as they are emitted)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFormatter(JsonFormatter())
+        self.lines: list[dict[str, Any]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(json.loads(self.format(record)))
+
+
+def test_each_ended_span_is_one_json_log_line(ended: InMemorySpanExporter) -> None:
+    handler = _Lines()
+    root = logging.getLogger()
+    root.addHandler(handler)
+    level = root.level
+    root.setLevel(logging.INFO)
+    try:
+        with spans.run("POST api/facebook/webhook/{id}", SpanKind.SERVER,
+                       {"http.route": "x"}) as span:
+            logging.getLogger("messenger_channel.test").info("inside", extra={"page_id": "1"})
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+    span_id = format(span.get_span_context().span_id, "016x")
+    inside, line = handler.lines
+    assert inside["message"] == "inside" and inside["span_id"] == span_id
+    assert line["logger"] == "telemetry" and line["span"] == "POST api/facebook/webhook/{id}"
+    assert line["span_id"] == span_id and line["trace_id"] == inside["trace_id"]
+    assert line["kind"] == "server" and line["outcome"] == "ok"
+    assert line["parent_span_id"] is None and line["http.route"] == "x"
+    assert isinstance(line["duration_ms"], float)
+
+
+@responses.activate
+def test_the_graph_call_is_a_client_span_without_token_or_text(
+        ended: InMemorySpanExporter) -> None:
+    responses.post(f"{GRAPH}/1001/messages", json={"recipient_id": "2001",
+                                                    "message_id": "m_out"})
+    responses.post(f"{GRAPH}/1002/messages", status=400, json={"error": {
+        "message": f"Invalid OAuth access token {TOKEN}", "type": "OAuthException",
+        "code": 190}})
+    before = sum(p.value for p in _points("channel.messages.out"))
+    body = {"recipient": {"id": "2001"}, "message": {"text": TEXT}}
+    with GraphClient(GRAPH) as graph:
+        graph.send_message("1001", TOKEN, body)
+        with pytest.raises(GraphError):
+            graph.send_message("1002", TOKEN, body)
+    sent, refused = [s for s in ended.get_finished_spans() if s.name == "graph send_message"]
+    assert sent.kind is SpanKind.CLIENT
+    assert dict(sent.attributes or {}) == {
+        "graph.operation": "send_message", "http.request.method": "POST",
+        "facebook_message_id": "m_out", "outcome": "ok"}
+    assert (refused.attributes or {})["outcome"] == "failed"
+    assert (refused.attributes or {})["graph.code"] == 190
+    assert (refused.attributes or {})["graph.error_kind"] == "token_invalid"
+    exported = json.dumps([[dict(s.attributes or {}), s.status.description, s.name]
+                           for s in (sent, refused)])
+    assert TOKEN not in exported and TEXT not in exported
+    assert sum(p.value for p in _points("channel.messages.out")) == before + 1
+
+
+def test_the_channel_metrics() -> None:
+    metrics.message_in("message")
+    metrics.send_failed("outside_messaging_window")
+    metrics.offer_wait("q_1", 42.0)
+    assert any(p.attributes == {"kind": "message"} for p in _points("channel.messages.in"))
+    assert any(p.attributes == {"reason": "outside_messaging_window"}
+               for p in _points("channel.send.failures"))
+    assert any(p.attributes == {"queue": "q_1"} and p.max == 42.0
+               for p in _points("channel.offer.wait"))
