@@ -294,7 +294,7 @@ class ChannelSetup:
         return updated
 
     def rename_page(self, account_id: str, page_id: str, name: str) -> Page:
-        self.page(account_id, page_id)
+        self.page(self.active_account(account_id).id, page_id)
         return self._update(page_id, lambda p: p.model_copy(update={"name": name}))
 
     def delete_page(self, account_id: str, page_id: str) -> Page:

@@ -94,8 +94,9 @@ def test_a_page_facebook_never_unsubscribes_ends_deprovisioned_with_its_secrets_
         (page_id, "Deprovisioning")]
     assert "(#200) Permissions error" in pages[0]["provisioning_error"]
     assert f"attempt 1 of {MAX_ATTEMPTS}" in pages[0]["provisioning_error"]
-    assert manage(api, "PATCH", f"/accounts/{account_id}", {"name": "x"},
-                  409).json()["error"] == "account_deleting"
+    for path in (f"/accounts/{account_id}", f"/accounts/{account_id}/pages/{page_id}"):
+        assert manage(api, "PATCH", path, {"name": "x"}, 409).json()["error"] == (
+            "account_deleting")
     # No workstream may take a page that is being removed.
     queue = manage(api, "POST", "/queues", {"name": "General"}, 201).json()["id"]
     refused = manage(api, "POST", "/workstreams", {
