@@ -28,13 +28,17 @@ from devhost.loader import describe_functions, import_app
 from devhost.queue_runner import QueueFunctionRunner, max_lock_renewal
 from devhost.timer_runner import TimerFunctionRunner
 from messenger_channel import metering
+from messenger_channel.agent_keys import AgentKeys
 from messenger_channel.bus.factory import LOCAL_QUEUE_FILE
 from messenger_channel.bus.local import open_local_queue
 from messenger_channel.clock import Clock, isoformat, system_clock
 from messenger_channel.live.local import open_local_live
 from messenger_channel.security import bearer_token, same_secret
+from messenger_channel.services import get_services
+from messenger_channel.storage.errors import StorageError
 from messenger_channel.telemetry import spans
 from messenger_channel.telemetry.setup import configure_json_log
+from messenger_channel.workforce.bot_keys import BotKeys
 
 log = logging.getLogger("devhost")
 
@@ -180,21 +184,26 @@ class Devhost:
             return error(500, "internal_error", "the function failed; see the host log")
 
     # -- admin -----------------------------------------------------------------------------
-    def _authorised(self, request: Request) -> Response | None:
+    async def _authorised(self, request: Request) -> Response | None:
+        """None for the management key; 403 for an agent's or a bot's key (a valid key of
+        another family, as on the app's routes); 401 for no key or an unknown one."""
         key = bearer_token(request.headers.get("authorization"))
-        if key is None or not same_secret(key, self.config.management_api_key):
-            return error(
-                401, "unauthorized", "the admin routes need the management key as a Bearer token"
-            )
-        return None
+        if key is not None and same_secret(key, self.config.management_api_key):
+            return None
+        if key is not None and await anyio.to_thread.run_sync(_key_of_another_family, key):
+            return error(403, "forbidden", "the admin routes need the management key, not an "
+                                           "agent's or a bot's key")
+        return error(
+            401, "unauthorized", "the admin routes need the management key as a Bearer token"
+        )
 
     async def list_functions(self, request: Request) -> Response:
-        if (denied := self._authorised(request)) is not None:
+        if (denied := await self._authorised(request)) is not None:
             return denied
         return JSONResponse({"functions": [s.describe() for s in self.functions.values()]})
 
     async def run_function(self, request: Request) -> Response:
-        if (denied := self._authorised(request)) is not None:
+        if (denied := await self._authorised(request)) is not None:
             return denied
         name = request.path_params["name"]
         spec = self.functions.get(name)
@@ -209,7 +218,7 @@ class Devhost:
         return error(400, "not_invocable", f"{name!r} is an HTTP function; call its route instead")
 
     async def clock_route(self, request: Request) -> Response:
-        if (denied := self._authorised(request)) is not None:
+        if (denied := await self._authorised(request)) is not None:
             return denied
         if request.method == "PUT":
             try:
@@ -232,7 +241,7 @@ class Devhost:
     async def metering_route(self, request: Request) -> Response:
         """The operation counters of this process since start or the last reset; with
         ``?name=queue.sent&name=...``, only those names (with their labels)."""
-        if (denied := self._authorised(request)) is not None:
+        if (denied := await self._authorised(request)) is not None:
             return denied
         counters = metering.snapshot()
         if names := set(request.query_params.getlist("name")):
@@ -241,7 +250,7 @@ class Devhost:
 
     async def metering_reset(self, request: Request) -> Response:
         """Zero the counters; answers what they held."""
-        if (denied := self._authorised(request)) is not None:
+        if (denied := await self._authorised(request)) is not None:
             return denied
         return JSONResponse({"counters": metering.reset()})
 
@@ -252,6 +261,18 @@ def operation_of(path: str) -> str:
     ``agent/conversations/{id}/accept``."""
     segments = [s for s in path.strip("/").split("/") if s][:6]
     return "/".join("{id}" if any(c.isdigit() for c in s) else s for s in segments)
+
+
+def _key_of_another_family(key: str) -> bool:
+    """Whether ``key`` is an agent's or a workstream bot's (the app's stores, as the app's own
+    authentication reads them); a store that cannot answer counts as no."""
+    services = get_services()
+    try:
+        return (AgentKeys(services.tables).agent_for(key) is not None
+                or BotKeys(services.tables, services.clock).workstream_for(key) is not None)
+    except StorageError:
+        log.warning("admin key check: the key store did not answer")
+        return False
 
 
 def _app_file(app_target: str) -> Path | None:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from messenger_channel.api.agent_conversations import (
@@ -13,8 +13,10 @@ from messenger_channel.api.agent_conversations import (
     refusals,
 )
 from messenger_channel.api.auth import AgentIdDep, ServicesDep
+from messenger_channel.api.lists import MAX_LIMIT, ListPage, cursor_offset, paginate
 from messenger_channel.api.types import ApiTime
 from messenger_channel.conversations.agent_contacts import (
+    MAX_FOUND,
     AgentContact,
     create_contact,
     link_contact,
@@ -47,10 +49,6 @@ class ContactOut(BaseModel):
     psid: str | None = None
 
 
-class ContactList(BaseModel):
-    items: list[ContactOut]
-
-
 class LinkBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -79,11 +77,19 @@ def _out(contact: AgentContact | Contact) -> ContactOut:
     return ContactOut.model_validate(contact.model_dump())
 
 
-@router.get("/contacts", response_model=ContactList)
-def find_contacts(agent_id: AgentIdDep, services: ServicesDep, query: str = "") -> ContactList:
+@router.get("/contacts", response_model=ListPage[ContactOut])
+def find_contacts(
+    agent_id: AgentIdDep, services: ServicesDep, query: str = "", cursor: str | None = None,
+    since: str | None = None, limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = MAX_FOUND,
+) -> ListPage[ContactOut]:
     """Agents' contacts and customers' Messenger profiles with a word starting with each word
-    of ``query`` (name, email or phone; any case, any accent), newest first, at most 50."""
-    return ContactList(items=[_out(c) for c in search_contacts(services, query)])
+    of ``query`` (name, email or phone; any case, any accent), newest first, ``limit`` a page
+    (50 unless told); ``since``: those added after it."""
+    # The search reads in the list's order: the pages before, this one, and one more to know
+    # whether another page follows.
+    found = search_contacts(services, query, cursor_offset(cursor) + limit + 1)
+    return paginate([_out(c) for c in found], changed_at=lambda c: c.created_at,
+                    cursor=cursor, since=since, limit=limit)
 
 
 @router.post("/contacts", status_code=201, response_model=ContactOut)

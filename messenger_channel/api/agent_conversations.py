@@ -35,8 +35,8 @@ from messenger_channel.conversations.indexes import (
     ConversationEntry,
     ConversationIndexes,
 )
-from messenger_channel.conversations.models import (
 from messenger_channel.conversations.long_texts import full_text
+from messenger_channel.conversations.models import (
     AttachmentInfo,
     AttachmentStatus,
     Author,
@@ -196,8 +196,8 @@ def message_out(services: Services, message: Message) -> MessageOut:
     author_name = (Names(services.tables).agent(message.agent_id)
                    if message.author == "agent" else None)
     return MessageOut.model_validate(message.model_dump(exclude={"attachments", "edits"}) | {
-        "attachments": [a.model_dump() | {"url": attachment_url(message, a)}
         "text": full_text(services.blobs, message),
+        "attachments": [a.model_dump() | {"url": attachment_url(message, a)}
                         for a in message.attachments],
         "edits": [e.model_dump() for e in message.edits],
         "author_id": message.agent_id, "author_name": author_name})
@@ -289,14 +289,29 @@ def accept(conversation_id: str, agent_id: AgentIdDep,
     return conversation_answer(services, conversation, agent_id)
 
 
-@router.post("/{conversation_id}/close", response_model=ConversationOut)
-def close(conversation_id: str, agent_id: AgentIdDep,
-          services: ServicesDep) -> ConversationOut:
+class NotSentOut(BaseModel):
+    trigger: str
+    reason: str
+    message: str
+
+
+class ClosedOut(ConversationOut):
+    # The closing messages (goodbye, survey) Facebook refuses now, and why.
+    not_sent: list[NotSentOut]
+
+
+@router.post("/{conversation_id}/close", response_model=ClosedOut)
+def close(conversation_id: str, agent_id: AgentIdDep, services: ServicesDep) -> ClosedOut:
     """To ``wrap_up`` (for the workstream's ``wrap_up.minutes``; 0: closed at once); a second
-    close ends wrap-up. Only the agent who holds the conversation may close it."""
+    close ends wrap-up. Only the agent who holds the conversation may close it. ``not_sent``
+    names the closing messages Facebook refuses (after the messaging window: the goodbye and
+    the survey), with the reason."""
     with refusals(conversation_id):
-        conversation = agent_closes(services, conversation_id, agent_id)
-    return conversation_answer(services, conversation, agent_id)
+        closed = agent_closes(services, conversation_id, agent_id)
+    answer = conversation_answer(services, closed.conversation, agent_id)
+    return ClosedOut(**answer.model_dump(), not_sent=[
+        NotSentOut(trigger=n.trigger, reason=n.reason, message=n.message)
+        for n in closed.not_sent])
 
 
 @router.get("/{conversation_id}/messages", response_model=ListPage[MessageOut])

@@ -52,6 +52,17 @@ def parse_change_cursor(since: str) -> datetime:
     return moment
 
 
+def cursor_offset(cursor: str | None) -> int:
+    """How many items the pages before ``cursor`` held (0 for the first page): a source that
+    reads in order reads that many plus a page."""
+    if cursor is None:
+        return 0
+    raw = _decode(cursor, "cursor")
+    if not raw.isdigit():
+        raise ApiError(400, "invalid_cursor", "cursor is not a cursor this API issued")
+    return int(raw)
+
+
 def paginate(items: Sequence[T], *, changed_at: Callable[[T], datetime],
              cursor: str | None = None, since: str | None = None,
              limit: int = DEFAULT_LIMIT, oldest_first: bool = False) -> ListPage[T]:
@@ -66,12 +77,7 @@ def paginate(items: Sequence[T], *, changed_at: Callable[[T], datetime],
         selected = [item for item in selected if changed_at(item) > after]
         latest = max(latest, after) if latest is not None else after
     selected.sort(key=changed_at, reverse=not oldest_first)
-    start = 0
-    if cursor is not None:
-        raw = _decode(cursor, "cursor")
-        if not raw.isdigit():
-            raise ApiError(400, "invalid_cursor", "cursor is not a cursor this API issued")
-        start = int(raw)
+    start = cursor_offset(cursor)
     page = selected[start:start + limit]
     more = start + limit < len(selected)
     return ListPage[T](items=page, next=_encode(str(start + limit)) if more else None,

@@ -61,6 +61,8 @@ from messenger_channel.workforce.agents import get_agent
 from messenger_channel.workforce.workstreams import Workstream, workstream_for_page
 
 MAX_FOUND = 50
+OPEN_TEXT = ("the customer already has an open conversation (waiting, offered or with an "
+             "agent): a supervisor can assign it to you")
 
 
 class AgentContact(Entity):
@@ -98,11 +100,13 @@ def create_contact(services: Services, agent_id: str, name: str, email: str | No
     return contact
 
 
-def search_contacts(services: Services, query: str) -> list[AgentContact | Contact]:
+def search_contacts(services: Services, query: str,
+                    limit: int = MAX_FOUND) -> list[AgentContact | Contact]:
     """Agents' contacts and customers' Messenger profiles with a word starting with each word
-    of ``query`` (in a name, an email or a phone; any case, any accent), newest first."""
+    of ``query`` (in a name, an email or a phone; any case, any accent), newest first, the
+    first ``limit``."""
     return ContactIndex(services.tables, services.clock).search(
-        query, MAX_FOUND, _searchable_loader(services.tables))
+        query, limit, _searchable_loader(services.tables))
 
 
 def _searchable_loader(store: TableStore) -> Loader[AgentContact | Contact]:
@@ -204,8 +208,8 @@ def start_conversation(services: Services, agent_id: str, page_id: str, *,
         # What it opened would be erased under the agent, and greet someone being forgotten.
         raise Conflict("customer_being_erased", "this customer's data is being erased")
     if profile.open_conversation_id is not None:
-        raise Conflict("conversation_open",
-                       f"the customer's conversation {profile.open_conversation_id} is open")
+        # Not its id: it may be another agent's, which this agent must not learn of.
+        raise Conflict("conversation_open", OPEN_TEXT)
     previous = (None if profile.last_conversation_id is None
                 else tables.conversation(profile.last_conversation_id))
     workstream = workstream_for_page(services.tables, page_id)
@@ -225,7 +229,7 @@ def start_conversation(services: Services, agent_id: str, page_id: str, *,
         human_agent_tag=workstream is not None and workstream.human_agent_tag,
         last_activity_at=now, created_at=now, updated_at=now)
     if conversation_send_type(services, conversation, human=True) is None:
-        raise outside_window()
+        raise outside_window(services, conversation, human=True)
     distributor = Distributor(services)
     units = 0 if workstream is None else workstream.capacity_per_conversation
     if not distributor.reserve(agent, conversation.id, units):
@@ -233,7 +237,7 @@ def start_conversation(services: Services, agent_id: str, page_id: str, *,
 
     def claim(c: Contact) -> Contact:
         if c.open_conversation_id is not None:
-            raise Conflict("conversation_open", "the customer's conversation is open")
+            raise Conflict("conversation_open", OPEN_TEXT)
         return c.model_copy(update={"open_conversation_id": conversation.id,
                                     "last_conversation_id": conversation.id,
                                     "last_agent_id": agent_id, "updated_at": now})

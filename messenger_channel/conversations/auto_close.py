@@ -7,8 +7,9 @@ from typing import Literal
 
 # Inactivity closes these (API.md names waiting and active; a survey the customer abandoned
 # would otherwise stay open for ever, and so would a conversation with a bot that never
-# escalates).
-INACTIVE_CLOSES = ("bot", "survey", "waiting", "active")
+# escalates, or an offer nobody accepts: passed from agent to agent long after the customer
+# left).
+INACTIVE_CLOSES = ("bot", "survey", "waiting", "offered", "active")
 
 AutoClose = Literal["inactive", "wrap_up_over"]
 # A conversation of a page without a workstream never closes by itself; the timer still looks
@@ -41,5 +42,5 @@ def next_look(*, state: str, last_activity_at: datetime, wrap_up_ends_at: dateti
         target = wrap_up_ends_at
     else:
         target = last_activity_at + timedelta(minutes=auto_close_after_minutes)
-    # Due but not closable now (an offer in flight): look again a little later.
+    # Due but not closed (it changed as the timer looked): look again a little later.
     return target if target > now else now + RELOOK

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from messenger_channel.conversations.automated import send_automated
@@ -20,10 +21,12 @@ from messenger_channel.conversations.distribution import Distributor
 from messenger_channel.conversations.models import Conversation
 from messenger_channel.conversations.participants import MANAGES, participating
 from messenger_channel.conversations.satisfaction import send_post_conversation_survey
+from messenger_channel.conversations.send_rules import check_can_send
 from messenger_channel.conversations.thread_control import pass_thread_back
 from messenger_channel.errors import Conflict
 from messenger_channel.services import Services
 from messenger_channel.storage.errors import NotFound
+from messenger_channel.workforce.workstreams import Workstream
 
 log = logging.getLogger(__name__)
 
@@ -76,15 +79,50 @@ def close_quietly(services: Services, distributor: Distributor, conversation: Co
     raise Conflict("conversation_changed", "the conversation kept changing while being closed")
 
 
-def agent_closes(services: Services, conversation_id: str, agent_id: str) -> Conversation:
-    """The agent's close: ``active`` → ``wrap_up`` (or ``closed``), ``wrap_up`` → ``closed``.
-    Raises ``Missing`` when the agent takes no part in it, ``Forbidden`` for a consultant."""
+@dataclass(frozen=True)
+class NotSent:
+    """A message the close sends that Facebook refuses now: ``reason`` (a failure reason) and
+    ``message`` (why, in words)."""
+
+    trigger: str  # ``agent_ended`` or ``post_conversation_survey``
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class AgentClose:
+    conversation: Conversation
+    not_sent: list[NotSent] = field(default_factory=list)
+
+
+def _not_sendable(services: Services, conversation: Conversation,
+                  workstream: Workstream) -> list[NotSent]:
+    """The closing messages the workstream has that Facebook would refuse now (after the
+    messaging window, a broken token): the agent hears it instead of a silent failure."""
+    triggers = ["agent_ended"] if "agent_ended" in workstream.automated_messages else []
+    if workstream.post_conversation_survey is not None:
+        triggers.append("post_conversation_survey")
+    if not triggers:
+        return []
+    try:
+        check_can_send(services, conversation, human=False)
+    except Conflict as refusal:
+        return [NotSent(trigger, refusal.code, refusal.message) for trigger in triggers]
+    return []
+
+
+def agent_closes(services: Services, conversation_id: str, agent_id: str) -> AgentClose:
+    """The agent's close: ``active`` → ``wrap_up`` (or ``closed``), ``wrap_up`` → ``closed``,
+    with the closing messages Facebook refused (``not_sent``). Raises ``Missing`` when the
+    agent takes no part in it, ``Forbidden`` for a consultant."""
     distributor = Distributor(services)
     conversation = participating(services.tables, conversation_id, agent_id, MANAGES,
                                  "close it")
     workstream = distributor.workstream(conversation.workstream_id)
+    not_sent: list[NotSent] = []
     if conversation.state == "active":
         if workstream is not None:
+            not_sent = _not_sendable(services, conversation, workstream)
             occasion = f"ended-{conversation.assigned_at}"
             send_automated(services, conversation, workstream, "agent_ended",
                            occasion=f"agent_ended-{occasion}")
@@ -95,14 +133,14 @@ def agent_closes(services: Services, conversation_id: str, agent_id: str) -> Con
             if workstream is not None and not workstream.wrap_up.block_capacity:
                 distributor.release(agent_id, conversation.id)
                 distributor.sweep()
-            return conversation
+            return AgentClose(conversation, not_sent)
     if conversation.state in ("active", "wrap_up"):
         if not close_conversation(services, distributor, conversation):
             raise Conflict("conversation_changed", "the conversation changed; try again")
         distributor.sweep()  # the capacity freed goes to what waits
     found = distributor.tables.conversation(conversation_id)
     assert found is not None
-    return found
+    return AgentClose(found, not_sent)
 
 
 def _to_wrap_up(services: Services, distributor: Distributor, seen: Conversation,

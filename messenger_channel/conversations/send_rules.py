@@ -7,7 +7,11 @@ from __future__ import annotations
 import logging
 
 from messenger_channel.conversations.models import Conversation
-from messenger_channel.conversations.window import SendType, send_type
+from messenger_channel.conversations.window import (
+    SendType,
+    closed_window_explanation,
+    send_type,
+)
 from messenger_channel.errors import Conflict
 from messenger_channel.provisioning.models import Page, ProvisioningState
 from messenger_channel.provisioning.repository import ChannelTables
@@ -19,10 +23,11 @@ from messenger_channel.workforce.workstreams import get_workstream
 log = logging.getLogger(__name__)
 
 
-def outside_window() -> Conflict:
-    return Conflict("outside_messaging_window",
-                    "Facebook no longer accepts messages to this customer: the messaging "
-                    "window has closed")
+def outside_window(services: Services, conversation: Conversation, *, human: bool) -> Conflict:
+    """The refusal, saying why the window is closed and what would open it."""
+    return Conflict("outside_messaging_window", closed_window_explanation(
+        conversation.last_customer_message_at, conversation.human_agent_tag,
+        _tag_now(services, conversation), human=human, now=services.clock.now()))
 
 
 _REMOVED = (ProvisioningState.DEPROVISIONING, ProvisioningState.DEPROVISIONED)
@@ -50,13 +55,17 @@ def usable_page(services: Services, page_id: str) -> Page | None:
     return page
 
 
-def conversation_send_type(services: Services, conversation: Conversation, *,
-                           human: bool) -> SendType | None:
+def _tag_now(services: Services, conversation: Conversation) -> bool:
+    """Whether the conversation's workstream has the HUMAN_AGENT tag on now."""
     workstream = (None if conversation.workstream_id is None
                   else get_workstream(services.tables, conversation.workstream_id))
+    return workstream is not None and workstream.human_agent_tag
+
+
+def conversation_send_type(services: Services, conversation: Conversation, *,
+                           human: bool) -> SendType | None:
     return send_type(conversation.last_customer_message_at, conversation.human_agent_tag,
-                     workstream is not None and workstream.human_agent_tag,
-                     human=human, now=services.clock.now())
+                     _tag_now(services, conversation), human=human, now=services.clock.now())
 
 
 def check_can_send(services: Services, conversation: Conversation, *, human: bool) -> None:
@@ -66,7 +75,7 @@ def check_can_send(services: Services, conversation: Conversation, *, human: boo
         raise Conflict("page_token_invalid",
                        "the page's access token is not valid; an operator must renew it")
     if conversation_send_type(services, conversation, human=human) is None:
-        raise outside_window()
+        raise outside_window(services, conversation, human=human)
 
 
 def page_token(services: Services, page_id: str) -> str | None:

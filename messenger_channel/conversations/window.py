@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
+from messenger_channel.clock import isoformat
+
 STANDARD = timedelta(hours=24)
 HUMAN_AGENT = timedelta(days=7)
 
@@ -54,3 +56,35 @@ def send_type(last_customer_message_at: datetime | None, tag_at_opening: bool,
     if window.kind == "human_agent" and human:
         return SendType("MESSAGE_TAG", "HUMAN_AGENT")
     return None
+
+
+def closed_window_explanation(last_customer_message_at: datetime | None, tag_at_opening: bool,
+                              tag_now: bool, *, human: bool, now: datetime) -> str:
+    """Why ``send_type`` found no way to send, and what would open one, in words for the agent:
+    the 24-hour rule, the workstream's HUMAN_AGENT setting (7 days, a person's replies only,
+    applied from the next conversation when switched on mid-conversation) and the customer's
+    next message, which reopens the window."""
+    reopen = "A new message from the customer reopens the window."
+    if last_customer_message_at is None:
+        return ("The customer has not written in this conversation: Facebook lets a page "
+                f"answer only within 24 hours of a customer's message. {reopen}")
+    closed = (f"The messaging window closed at {isoformat(last_customer_message_at + STANDARD)},"
+              " 24 hours after the customer's last message.")
+    tagged_end = isoformat(last_customer_message_at + HUMAN_AGENT)
+    if not human:
+        return (f"{closed} Automated messages never use the HUMAN_AGENT tag: Meta allows it "
+                f"for a person's replies only. {reopen}")
+    if now >= last_customer_message_at + HUMAN_AGENT:
+        return (f"{closed} It is also more than 7 days since that message, so even the "
+                f"HUMAN_AGENT tag no longer allows a reply. {reopen}")
+    if not tag_now:
+        return (f"{closed} With the workstream's human_agent_tag on (Messenger's HUMAN_AGENT "
+                f"tag, which needs Meta's approval of the app), an agent may reply for 7 days "
+                f"after that message, until {tagged_end}; switched on now, it applies to "
+                f"conversations opened after it, "
+                f"so close this one and start a new one. {reopen}")
+    if not tag_at_opening:
+        return (f"{closed} The workstream's human_agent_tag was switched on after this "
+                f"conversation opened: it applies once the conversation is closed and "
+                f"reopened (POST /api/agent/conversations), until {tagged_end}. {reopen}")
+    return f"{closed} {reopen}"

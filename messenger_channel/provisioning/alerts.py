@@ -108,10 +108,11 @@ class Alerts:
         if seen.healthy:
             # Healthy with a risen count: a problem the check fixed itself (re-subscription).
             prefix = "Fixed automatically" if kind in ("rose", "new") else "Resolved"
-            text = f"{prefix}: {seen.title}: {seen.problem}"
+            text = f"{prefix}: {seen.title}: {sentence(seen.problem)}"
         else:
             prefix = "Still unhealthy" if kind == "still" else "Attention"
-            text = f"{prefix}: {seen.title}: {seen.problem}. What to do: {seen.action}"
+            text = (f"{prefix}: {seen.title}: {sentence(seen.problem)} "
+                    f"What to do: {sentence(seen.action)}")
         log.warning(
             "health_alert",
             extra={"event": "health_alert", "subject": seen.subject, "condition": seen.condition,
@@ -132,6 +133,12 @@ class Alerts:
             log.error("alert webhook failed", extra={"error_kind": type(error).__name__})
 
 
+def sentence(text: str) -> str:
+    """``text`` ending with exactly one full stop (problems come with or without one)."""
+    text = text.rstrip().rstrip(".")
+    return text if text.endswith(("?", "!")) else text + "."
+
+
 def page_observations(page: Page) -> list[Observation]:
     """The token and subscription subjects of a page, as the last check left them."""
     title = f"Page {page.name} ({page.page_id})"
@@ -146,7 +153,7 @@ def page_observations(page: Page) -> list[Observation]:
             health.status in UNHEALTHY) else ""
         observations.append(Observation(
             subject=f"page:{page.page_id}:token", title=title, condition=condition,
-            problem=(health.problem or "the Page access token is healthy") + "." + error_note,
+            problem=sentence(health.problem or "the Page access token is healthy") + error_note,
             action=f"create a new Page access token in the Facebook app and PATCH {where} "
                    "with access_token"))
     sub = page.subscription

@@ -3,6 +3,8 @@ nothing in them runs, attachments that carry their URL, and the smaller promises
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -10,8 +12,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from messenger_channel.conversations.attachments import CONTAINER
+from messenger_channel.conversations.timers import run_auto_close
+from messenger_channel.provisioning.service import ChannelSetup
+from messenger_channel.provisioning.token_check import run_token_check
 from messenger_channel.services import Services
 from simulator.client import SimulatorClient
+from simulator.testing import webhook_receiver
 from tests.support.engine import Engine, new_id
 from tests.support.keys import MANAGEMENT_KEY
 
@@ -105,3 +111,153 @@ def test_an_agents_file_carries_its_url_and_is_served_as_a_download(
     assert answer.status_code == 200, answer.text
     assert answer.headers["content-type"] == "application/octet-stream"
     assert answer.headers["content-security-policy"] == "sandbox"
+
+
+# -- point 6: the smaller contract gaps ------------------------------------------------------
+
+HOUR = 3600
+
+
+def accepted(engine: Engine, api: TestClient, key: str, psid: str, text: str = "Hello") -> str:
+    engine.say(psid, text)
+    conversation_id = engine.conversation_of(psid).id
+    answer = api.post(f"/api/agent/conversations/{conversation_id}/accept", headers=bearer(key))
+    assert answer.status_code == 200, answer.text
+    return conversation_id
+
+
+def test_an_offer_nobody_accepts_is_auto_closed(engine: Engine, api: TestClient) -> None:
+    engine.workstream(auto_close_after_minutes=60, automated_messages={
+        "session_ended": {"en-US": "We closed this chat."}})
+    _, key = engine.agent("Ann")
+    psid = new_id()
+    engine.say(psid)
+    assert engine.conversation_of(psid).state == "offered"
+    assert api.get("/api/agent/me", headers=bearer(key)).json()["capacity_used"] == 10
+    engine.services.clock.set_offset(59 * 60)
+    assert run_auto_close(engine.services) == 0
+    engine.services.clock.set_offset(60 * 60 + 1)
+    assert run_auto_close(engine.services) == 1
+    closed = engine.conversation_of(psid)
+    assert (closed.state, closed.offered_to) == ("closed", [])
+    assert [m.text for m in engine.history(psid) if m.trigger == "session_ended"] == [
+        "We closed this chat."]
+    assert api.get("/api/agent/me", headers=bearer(key)).json()["capacity_used"] == 0
+
+
+def test_closing_after_the_window_says_what_could_not_be_sent(
+        engine: Engine, api: TestClient) -> None:
+    engine.workstream(automated_messages={"agent_ended": {"en-US": "Goodbye!"}},
+                      post_conversation_survey={"message": "Rate us", "url": "https://x.test"})
+    _, key = engine.agent("Ann")
+    inside = accepted(engine, api, key, new_id())
+    answer = api.post(f"/api/agent/conversations/{inside}/close", headers=bearer(key))
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["not_sent"] == []
+    late = accepted(engine, api, key, new_id())
+    engine.services.clock.set_offset(25 * HOUR)
+    answer = api.post(f"/api/agent/conversations/{late}/close", headers=bearer(key))
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["state"] == "closed"
+    not_sent = answer.json()["not_sent"]
+    assert [(n["trigger"], n["reason"]) for n in not_sent] == [
+        ("agent_ended", "outside_messaging_window"),
+        ("post_conversation_survey", "outside_messaging_window")]
+    assert "24 hours after the customer's last message" in not_sent[0]["message"]
+
+
+def reply_refusal(api: TestClient, key: str, conversation_id: str) -> str:
+    answer = api.post(f"/api/agent/conversations/{conversation_id}/messages",
+                      headers=bearer(key), json={"text": "Still there?"})
+    assert answer.status_code == 409, answer.text
+    assert answer.json()["error"] == "outside_messaging_window"
+    message: str = answer.json()["message"]
+    assert ".." not in message and message.endswith(".")
+    return message
+
+
+def test_the_window_refusal_explains_the_human_agent_setting_and_how_to_reopen(
+        engine: Engine, api: TestClient) -> None:
+    workstream_id = engine.workstream()
+    _, key = engine.agent("Ann")
+    conversation_id = accepted(engine, api, key, new_id())
+    engine.services.clock.set_offset(25 * HOUR)
+    tag_off = reply_refusal(api, key, conversation_id)
+    assert "human_agent_tag" in tag_off and "HUMAN_AGENT" in tag_off and "7 days" in tag_off
+    assert "A new message from the customer reopens the window." in tag_off
+    # Switched on mid-conversation: it applies once the conversation is closed and reopened.
+    patched = api.patch(f"/api/manage/workstreams/{workstream_id}",
+                        headers=bearer(MANAGEMENT_KEY), json={"human_agent_tag": True})
+    assert patched.status_code == 200, patched.text
+    switched_on = reply_refusal(api, key, conversation_id)
+    assert "switched on after this conversation opened" in switched_on
+    assert "closed and reopened" in switched_on
+    engine.services.clock.set_offset(8 * 24 * HOUR)
+    too_late = reply_refusal(api, key, conversation_id)
+    assert "more than 7 days" in too_late
+
+
+def test_conversation_open_does_not_reveal_another_agents_conversation(
+        engine: Engine, api: TestClient) -> None:
+    engine.workstream()
+    _, ann = engine.agent("Ann")
+    _, bob = engine.agent("Bob", presence="offline")
+    psid = new_id()
+    conversation_id = accepted(engine, api, ann, psid)
+    answer = api.post("/api/agent/conversations", headers=bearer(bob),
+                      json={"page_id": engine.page_id, "psid": psid})
+    assert answer.status_code == 409, answer.text
+    assert answer.json()["error"] == "conversation_open"
+    assert conversation_id not in answer.text
+
+
+def test_the_contacts_list_pages_and_answers_what_was_added_since(
+        engine: Engine, api: TestClient) -> None:
+    engine.workstream()
+    _, key = engine.agent("Ann")
+    made = []
+    for name in ("Quill Adams", "Quill Baker", "Quill Clark"):
+        created = api.post("/api/agent/contacts", headers=bearer(key), json={"name": name})
+        assert created.status_code == 201, created.text
+        made.append(created.json()["id"])
+        engine.services.clock.set_offset(len(made))  # one second apart: a strict order
+    first = api.get("/api/agent/contacts", headers=bearer(key),
+                    params={"query": "quill", "limit": 2}).json()
+    assert set(first) == {"items", "next", "since"}
+    assert [c["id"] for c in first["items"]] == made[:0:-1] and first["next"]
+    second = api.get("/api/agent/contacts", headers=bearer(key),
+                     params={"query": "quill", "limit": 2, "cursor": first["next"]}).json()
+    assert [c["id"] for c in second["items"]] == made[:1] and second["next"] is None
+    unchanged = api.get("/api/agent/contacts", headers=bearer(key),
+                        params={"query": "quill", "since": first["since"]}).json()
+    assert unchanged["items"] == []
+    added = api.post("/api/agent/contacts", headers=bearer(key), json={"name": "Quill Dane"})
+    fresh = api.get("/api/agent/contacts", headers=bearer(key),
+                    params={"query": "quill", "since": first["since"]}).json()
+    assert [c["id"] for c in fresh["items"]] == [added.json()["id"]]
+
+
+def test_alert_texts_end_each_sentence_with_one_full_stop(
+        services: Services, simulator_url: str) -> None:
+    with webhook_receiver() as alerts_to, SimulatorClient(simulator_url) as sim:
+        alerting = dataclasses.replace(services, settings=services.settings.model_copy(
+            update={"alert_webhook_url": alerts_to.url}))
+        app_id, app_secret = new_id(), "secret-" + new_id()
+        sim.put_app(app_id, app_secret)
+        account = ChannelSetup(alerting).create_account("Contoso", app_id, app_secret)
+        pages = []
+        for state in ("invalid", "expired"):
+            page_id, token = new_id(), "EAA" + new_id()
+            sim.put_page(page_id, "Support", app_id=app_id, access_token=token,
+                         account_id=account.id)
+            ChannelSetup(alerting).add_page(account.id, page_id, "Support", token)
+            sim.put_token(token, state=state)
+            pages.append(page_id)
+        sim.drop_subscriptions(pages[0])
+        run_token_check(alerting)
+        texts = [json.loads(post.body)["text"] for post in alerts_to.posts]
+    assert len(texts) >= 2, texts
+    for text in texts:
+        assert ".." not in text, text
+        assert text.endswith("."), text
+        assert ". What to do: " in text or text.startswith(("Resolved", "Fixed")), text

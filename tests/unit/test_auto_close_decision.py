@@ -22,15 +22,15 @@ def decide(state: str, *, idle: timedelta = timedelta(0), wrap_up_left: timedelt
         auto_close_after_minutes=minutes, now=NOW)
 
 
-def test_inactivity_closes_survey_waiting_and_active_at_the_limit() -> None:
-    for state in ("survey", "waiting", "active"):
+def test_inactivity_closes_survey_waiting_offered_and_active_at_the_limit() -> None:
+    for state in ("survey", "waiting", "offered", "active"):
         assert decide(state, idle=timedelta(minutes=60)) == "inactive"
         assert decide(state, idle=timedelta(minutes=60) - SECOND) is None
         assert decide(state, idle=timedelta(days=3)) == "inactive"
 
 
-def test_inactivity_leaves_offered_wrap_up_and_closed() -> None:
-    for state in ("offered", "wrap_up", "closed"):
+def test_inactivity_leaves_wrap_up_and_closed() -> None:
+    for state in ("wrap_up", "closed"):
         assert decide(state, idle=timedelta(days=3)) is None
 
 
@@ -52,10 +52,10 @@ def test_closes_only_what_is_due(state: str, idle: timedelta, wrap_up_left: time
                                  minutes: int) -> None:
     decision = decide(state, idle=idle, wrap_up_left=wrap_up_left, minutes=minutes)
     if decision == "inactive":
-        assert state in ("survey", "waiting", "active")
+        assert state in ("survey", "waiting", "offered", "active")
         assert idle >= timedelta(minutes=minutes)
     elif decision == "wrap_up_over":
         assert state == "wrap_up" and wrap_up_left is not None and wrap_up_left <= timedelta(0)
     else:
-        assert state not in ("survey", "waiting", "active") or idle < timedelta(minutes=minutes)
+        assert state not in ("survey", "waiting", "offered", "active") or idle < timedelta(minutes=minutes)
         assert state != "wrap_up" or wrap_up_left is None or wrap_up_left > timedelta(0)
