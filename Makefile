@@ -26,6 +26,7 @@ lock: $(VENV)/.installed
 	$(LOCK) requirements.in -o requirements.txt
 	$(LOCK) requirements-dev.in -o requirements-dev.txt
 	$(LOCK) bench/requirements.in -o bench/requirements.txt
+	$(LOCK) requirements-tools.in -o requirements-tools.txt
 
 # Root on a fresh machine (CI); the package lists may be empty there, hence the update on a miss.
 $(CHROMIUM):

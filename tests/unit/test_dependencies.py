@@ -19,7 +19,8 @@ DEPLOYED = [ROOT / "function_app.py", *(ROOT / "functions").rglob("*.py"),
 LOCAL_PACKAGES = {"function_app", "functions", "messenger_channel"}
 # Each .in file and the lock `make lock` compiles it into.
 LOCKS = {"requirements.in": "requirements.txt", "requirements-dev.in": "requirements-dev.txt",
-         "bench/requirements.in": "bench/requirements.txt"}
+         "bench/requirements.in": "bench/requirements.txt",
+         "requirements-tools.in": "requirements-tools.txt"}
 
 
 def declared(in_file: Path) -> dict[str, Requirement]:

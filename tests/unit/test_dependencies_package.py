@@ -33,6 +33,7 @@ def test_funcignore_leaves_out_local_tools_tests_caches_and_local_state() -> Non
                 "functions/__pycache__/webhook.cpython-311.pyc",
                 "messenger_channel/__pycache__/clock.cpython-311.pyc", "stray.pyc",
                 "requirements-dev.txt", "requirements-dev.in", "requirements.in",
+                "requirements-tools.txt",
                 "bench/requirements.txt", "infra/main.bicep", "docs/DESIGN.md", ".git/HEAD"]
     assert [path for path in left_out if not ignored(path, patterns)] == []
 
