@@ -54,9 +54,11 @@ def queue_run(function: str, properties: Mapping[str, object] | None, *,
               queue_message_id: str | None, **ids: str | None) -> Iterator[Span]:
     """One run of a Service Bus-triggered function, in the trace of the message it processes.
 
-    When the host already runs it in that trace (the devhost does), the host's span is used;
-    otherwise (Azure's invocation span is the host's own) a child of the message's context is
-    started, linked to the host's span so both views stay connected. Records the queue lag.
+    When the host runs it in that trace with a span of this process (the devhost), that span
+    is annotated. Otherwise a span of the run is started, a child of the message's context (or
+    of the host's when the message carries none), linked to the host's span when the two
+    traces differ: in Azure the host's invocation span lives in the host, and the worker sees
+    only its context, on which nothing can be recorded. Records the queue lag.
     """
     due = max((moment.astimezone(UTC) for moment in (enqueued_at, scheduled_at) if moment),
               default=None)  # a scheduled message (a retry) is late only from its time
@@ -66,13 +68,15 @@ def queue_run(function: str, properties: Mapping[str, object] | None, *,
         metrics.queue_lag(queue, max(lag, 0.0))
     parent = context_from(properties)
     current = get_current_span()
-    parent_trace = get_current_span(parent).get_span_context().trace_id if parent else 0
-    if parent is None or current.get_span_context().trace_id == parent_trace:
+    host = current.get_span_context()
+    in_trace = parent is None or host.trace_id == get_current_span(parent).get_span_context(
+    ).trace_id
+    if current.is_recording() and in_trace:
         annotate(queue=queue, **ids)
         current.set_attribute("messaging.message.id", queue_message_id or "")
         yield current
         return
-    links = [Link(current.get_span_context())] if current.get_span_context().is_valid else []
+    links = [Link(host)] if host.is_valid and not in_trace else []
     with tracer().start_as_current_span(function, context=parent, kind=SpanKind.CONSUMER,
                                         links=links, record_exception=False) as span:
         annotate(queue=queue, **ids)

@@ -19,7 +19,14 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import SpanKind, StatusCode
+from opentelemetry.trace import (
+    NonRecordingSpan,
+    SpanContext,
+    SpanKind,
+    StatusCode,
+    TraceFlags,
+    use_span,
+)
 
 from messenger_channel.facebook.graph import GraphClient
 from messenger_channel.facebook.graph_errors import GraphError
@@ -113,6 +120,25 @@ def test_a_run_already_in_the_trace_is_annotated_not_doubled(
     [sender] = [s for s in ended.get_finished_spans() if s.name == "sender"]
     assert (sender.attributes or {})["conversation_id"] == "cv_1"
     assert (sender.attributes or {})["outcome"] == "ok"
+
+
+def test_a_run_under_a_remote_host_span_records_a_span_of_its_own(
+        ended: InMemorySpanExporter) -> None:
+    """In Azure the worker sees the host's invocation only as a context: nothing recorded on
+    it would be exported, so the run makes its own span, in the message's trace."""
+    with spans.tracer().start_as_current_span("webhook") as webhook:
+        carried = with_trace_context({})
+    remote = NonRecordingSpan(SpanContext(webhook.get_span_context().trace_id, 0x1234,
+                                          is_remote=True, trace_flags=TraceFlags(1)))
+    with use_span(remote), spans.queue_run("sender", carried, queue="outbound",
+                                           enqueued_at=None, queue_message_id="out-1",
+                                           conversation_id="cv_2"):
+        pass
+    sender = _only(ended, "sender")
+    assert sender.parent is not None
+    assert sender.parent.span_id == webhook.get_span_context().span_id
+    assert not sender.links  # the same trace: nothing to link
+    assert (sender.attributes or {})["conversation_id"] == "cv_2"
 
 
 def test_a_failed_run_names_the_exception_type_only(ended: InMemorySpanExporter) -> None:
