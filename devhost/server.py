@@ -35,6 +35,7 @@ from messenger_channel.clock import Clock, isoformat, system_clock
 from messenger_channel.live.local import open_local_live
 from messenger_channel.security import bearer_token, same_secret
 from messenger_channel.services import get_services
+from messenger_channel.settings import SettingsError
 from messenger_channel.storage.errors import StorageError
 from messenger_channel.telemetry import spans
 from messenger_channel.telemetry.setup import configure_json_log
@@ -265,13 +266,15 @@ def operation_of(path: str) -> str:
 
 def _key_of_another_family(key: str) -> bool:
     """Whether ``key`` is an agent's or a workstream bot's (the app's stores, as the app's own
-    authentication reads them); a store that cannot answer counts as no."""
-    services = get_services()
+    authentication reads them); a store that cannot answer, or an app without one (a host
+    serving another function app), counts as no."""
     try:
+        services = get_services()
         return (AgentKeys(services.tables).agent_for(key) is not None
                 or BotKeys(services.tables, services.clock).workstream_for(key) is not None)
-    except StorageError:
-        log.warning("admin key check: the key store did not answer")
+    except (SettingsError, StorageError) as problem:
+        log.warning("admin key check: no key store answered",
+                    extra={"error": type(problem).__name__})
         return False
 
 
