@@ -1,8 +1,11 @@
-"""Timer: every page's token health and pending deprovisioning (``TOKEN_CHECK_SCHEDULE``)."""
+"""Timer (``TOKEN_CHECK_SCHEDULE``): the conversations of pages being removed are closed, then
+every page's token health, subscription and pending deprovisioning are checked
+(``page_removal.check_channels``). A failing page never stops the others; the next run goes
+on from the least recently checked."""
 
 import azure.functions as func
 
-from messenger_channel.provisioning.token_check import run_token_check
+from messenger_channel.conversations.page_removal import check_channels
 from messenger_channel.services import get_services
 
 bp = func.Blueprint()
@@ -11,4 +14,4 @@ bp = func.Blueprint()
 @bp.timer_trigger(arg_name="timer", schedule="%TOKEN_CHECK_SCHEDULE%", run_on_startup=False,
                   use_monitor=True)
 def token_check(timer: func.TimerRequest) -> None:
-    run_token_check(get_services())
+    check_channels(get_services())

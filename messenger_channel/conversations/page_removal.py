@@ -10,7 +10,9 @@ workstreams, so it cannot settle them itself):
 - each of its open conversations gets a system line saying the page was removed and is closed
   quietly (no goodbye or survey: the page can no longer send), its agent's capacity freed.
 
-A repeated delete settles again whatever a failed one left open.
+A repeated delete settles again whatever a failed one left open, and so does the token check
+timer (``check_channels``) for every page still ``Deprovisioning``: Facebook keeps delivering to
+a page while the app stays subscribed, so a customer may open a conversation meanwhile.
 """
 
 from __future__ import annotations
@@ -23,8 +25,10 @@ from messenger_channel.conversations.indexes import HELD_STATES, ByAgent, Conver
 from messenger_channel.conversations.models import ConversationTables
 from messenger_channel.conversations.thread_control import system_line
 from messenger_channel.errors import Conflict
-from messenger_channel.provisioning.models import Account, Page
+from messenger_channel.provisioning.models import Account, Page, ProvisioningState
+from messenger_channel.provisioning.repository import ChannelTables
 from messenger_channel.provisioning.service import ChannelSetup
+from messenger_channel.provisioning.token_check import TokenCheckReport, run_token_check
 from messenger_channel.services import Services
 from messenger_channel.workforce.workstreams import workstream_for_page
 
@@ -54,6 +58,28 @@ def remove_account(services: Services, account_id: str) -> Account:
     for page_id in page_ids:
         end_conversations(services, page_id)
     return account
+
+
+def check_channels(services: Services) -> TokenCheckReport:
+    """The token check timer's run: the conversations of the pages being removed are settled
+    first, then ``run_token_check`` (which may release those pages: settled just before)."""
+    settle_removed_pages(services)
+    return run_token_check(services)
+
+
+def settle_removed_pages(services: Services) -> int:
+    """End the open conversations of every page still ``Deprovisioning``; how many. A page
+    that fails is logged and tried again next run: it never stops the others or the check."""
+    closed = 0
+    for page in ChannelTables(services.tables).all_pages():
+        if page.provisioning_state is not ProvisioningState.DEPROVISIONING:
+            continue
+        try:
+            closed += end_conversations(services, page.page_id)
+        except Exception:
+            log.exception("conversations of a removed page not settled",
+                          extra={"page_id": page.page_id})
+    return closed
 
 
 def refuse_if_routed(services: Services, page_ids: list[str]) -> None:

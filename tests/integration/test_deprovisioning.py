@@ -12,7 +12,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from messenger_channel.conversations.page_removal import PAGE_REMOVED_LINE
+from messenger_channel.conversations.page_removal import PAGE_REMOVED_LINE, check_channels
 from messenger_channel.provisioning.models import Page
 from messenger_channel.provisioning.repository import ChannelTables
 from messenger_channel.provisioning.teardown import MAX_ATTEMPTS, STUCK_AFTER
@@ -204,3 +204,24 @@ def test_removing_a_page_closes_its_conversations_and_refuses_while_a_workstream
     assert "token" not in reply.json()["message"]
     me = api.get("/api/agent/me", headers=agent).json()
     assert (me["id"], me["capacity_used"]) == (agent_id, 0)
+
+
+def test_the_token_check_closes_what_a_customer_opened_while_the_page_was_being_removed(
+        services: Services, sim: SimulatorClient, api: TestClient) -> None:
+    account_id = new_account(api, sim)
+    page_id = new_page(api, sim, account_id)
+    sim.add_fault(page_id=page_id, operation="subscribed_apps", kind="http_5xx",
+                  http_status=503, times=1)
+    deleted = manage(api, "DELETE", f"/accounts/{account_id}/pages/{page_id}", status=202)
+    assert deleted.json()["provisioning_state"] == "Deprovisioning"
+    # Facebook still delivers while the app is subscribed: a customer writes meanwhile.
+    engine = Engine(services, sim, page_id=page_id)
+    psid = new_id()
+    sim.put_user(psid, page_id, first_name="Ada")
+    engine.say(psid, "Anyone there?")
+    assert engine.conversation_of(psid).state == "waiting"
+
+    report = check_channels(services)
+    assert report.pages[page_id] == "deprovisioned"
+    assert engine.conversation_of(psid).state == "closed"
+    assert [m.text for m in engine.history(psid) if m.author == "system"] == [PAGE_REMOVED_LINE]
