@@ -89,6 +89,7 @@ from messenger_channel.routing.rules import classify
 from messenger_channel.services import Services
 from messenger_channel.storage.errors import AlreadyExists, InvalidEntity
 from messenger_channel.storage.tables import CreateOp, TransactionOp
+from messenger_channel.telemetry import metrics, spans
 from messenger_channel.workforce.operating_hours import is_open
 from messenger_channel.workforce.queues import get_queue
 from messenger_channel.workforce.workstreams import (
@@ -107,11 +108,11 @@ __all__ = ["SKIP", "handle_inbound", "process_inbound"]
 # (wrap-up) or it closes, the next message opens a new one.
 CONTINUING = ("bot", "survey", "waiting", "offered", "active")
 _STATUS_RANK: dict[MessageStatus, int] = {"queued": 0, "sent": 1, "delivered": 2, "read": 3}
-
 # Facebook's times that a message may carry: none before Messenger existed, none more than a
 # day after the webhook got the event (clocks drift; 10^16 ms is no clock's).
 _EARLIEST_EVENT_TIME = datetime(2004, 1, 1, tzinfo=UTC)
 _LATEST_EVENT_DELAY = timedelta(days=1)
+
 
 def process_inbound(services: Services, body: bytes) -> None:
     """One ``inbound`` queue message: archived, then handled."""
@@ -141,6 +142,10 @@ def process_inbound(services: Services, body: bytes) -> None:
 def handle_inbound(services: Services, envelope: InboundEnvelope) -> None:
     context = {"page_id": envelope.page_id, "event_id": envelope.event_id}
     event = envelope.event()
+    # The run's span carries Meta's mid: a developer or an operator follows a message by it.
+    spans.annotate(page_id=envelope.page_id, event_id=envelope.event_id,
+                   message_id=getattr(event.data, "mid", None))
+    metrics.message_in(event.kind)
     if envelope.own_echo:
         # The sender's record usually has the send already; the echo closes the window of a
         # send whose answer was lost (see ``sender``).
@@ -187,11 +192,11 @@ class _InboundEvent:
         self.store = ConversationStore.of(services)
         self.tables = self.store.tables
         self.now = services.clock.now()
+        self.received_at = received_at
         # Facebook's time of the event, not when we got it: the messaging window counts from it.
         self.at = event_moment(event.timestamp, received_at)
 
     def run(self) -> None:
-        self.received_at = received_at
         kind = self.event.kind
         if kind in ("message", "postback"):
             if self.event.source == "standby":
@@ -372,12 +377,12 @@ class _InboundEvent:
         text, payload = self.text_and_payload()
         if self.event.echo is not None:
             text = self.event.echo.text
+        text, text_blob = spill(self.services.blobs, partition, row_id, text)
         disabled = any(a.error == DISABLED_TEXT for a in attachments)
         row = Message(conversation_id=partition, id=row_id,
                       direction="out" if author == "outside" else "in",
                       author="outside" if author == "outside" else "customer",
                       text=text, text_blob=text_blob, payload=payload, attachments=attachments,
-        text, text_blob = spill(self.services.blobs, partition, row_id, text)
                       status="sent" if author == "outside" else "received",
                       failure_reason="attachments_disabled" if disabled else None,
                       facebook_message_id=mid, source=self.event.source, created_at=self.at,
@@ -555,13 +560,13 @@ class _InboundEvent:
         message = None if edit is None else self.message_of(edit.mid)
         if edit is None or message is None:
             return
+        text, text_blob = spill(self.services.blobs, message.conversation_id,
+                                f"{message.id}-edit-{self.event.event_id}", edit.text)
 
         def mutate(m: Message) -> Message | None:
             if edit.num_edit is not None and any(e.num_edit == edit.num_edit for e in m.edits):
                 return None
             earlier = Edit(text=m.text, at=self.at, num_edit=edit.num_edit)
-        text, text_blob = spill(self.services.blobs, message.conversation_id,
-                                f"{message.id}-edit-{self.event.event_id}", edit.text)
             return m.model_copy(update={"text": text, "text_blob": text_blob,
                                         "edits": [*m.edits, earlier], "updated_at": self.now})
 

@@ -7,7 +7,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -39,6 +43,7 @@ GRAPH = "https://graph.facebook.com/v25.0"
 TOKEN = "EAAGm0PX4ZCpsBAKzWf3ZCLkYqTbYZCfJvZB6jZAYx2ZBfTxYuW0test"
 TEXT = "My card number is 4111 1111 1111 1111"
 
+ROOT = Path(__file__).resolve().parents[2]
 _READER = InMemoryMetricReader()
 
 
@@ -229,3 +234,34 @@ def test_the_channel_metrics() -> None:
                for p in _points("channel.send.failures"))
     assert any(p.attributes == {"queue": "q_1"} and p.max == 42.0
                for p in _points("channel.offer.wait"))
+
+
+_DISTRO_PROBE = """
+import requests
+before = requests.Session.send
+from opentelemetry.metrics import get_meter_provider
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.trace import get_tracer_provider
+from messenger_channel.telemetry.setup import configure_azure_monitor_if_set, configure_json_log
+assert configure_azure_monitor_if_set({}) is False
+assert not isinstance(get_tracer_provider(), TracerProvider)
+assert configure_azure_monitor_if_set({"APPLICATIONINSIGHTS_CONNECTION_STRING": sys.argv[1]})
+assert isinstance(get_tracer_provider(), TracerProvider)
+assert isinstance(get_meter_provider(), MeterProvider)
+assert requests.Session.send is before, "requests instrumented: Graph URLs would be recorded"
+assert configure_azure_monitor_if_set({"APPLICATIONINSIGHTS_CONNECTION_STRING": sys.argv[1]})
+assert configure_json_log() is get_tracer_provider()  # the first configuration stands
+"""
+
+
+def test_the_distro_is_configured_only_with_a_connection_string() -> None:
+    """In a process of its own (the providers are process-wide), with an ingestion endpoint
+    nothing listens on and the distro's own statistics off: nothing leaves the machine."""
+    connection = ("InstrumentationKey=00000000-0000-0000-0000-000000000000;"
+                  "IngestionEndpoint=http://127.0.0.1:9/")
+    done = subprocess.run(
+        [sys.executable, "-c", "import sys\n" + _DISTRO_PROBE, connection],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+        env={**os.environ, "APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL": "true"})
+    assert done.returncode == 0, done.stderr[-2000:]
