@@ -15,6 +15,7 @@ from messenger_channel.api.agent_conversations import (
     refusals,
 )
 from messenger_channel.api.auth import AgentIdDep, ServicesDep
+from messenger_channel.api.errors import documented
 from messenger_channel.conversations.consult import end_consult, start_consult
 from messenger_channel.conversations.labels import Labels, set_labels
 from messenger_channel.conversations.notes import MAX_NOTE_CHARS, add_note
@@ -65,7 +66,9 @@ def note(conversation_id: str, body: NoteBody, agent_id: AgentIdDep,
     return message_out(services, made)
 
 
-@router.post("/{conversation_id}/transfer", response_model=ConversationOut)
+@router.post("/{conversation_id}/transfer", response_model=ConversationOut,
+             responses=documented({409: "conversation_closed, conversation_changed, no_capacity, "
+                                        "agent_unavailable, no_workstream"}))
 def transfer_conversation(conversation_id: str, body: TransferBody, agent_id: AgentIdDep,
                           services: ServicesDep) -> ConversationOut:
     """To a queue (it waits there like a new conversation) or to a named agent (offered to
@@ -77,7 +80,9 @@ def transfer_conversation(conversation_id: str, body: TransferBody, agent_id: Ag
     return conversation_answer(services, moved, agent_id)
 
 
-@router.post("/{conversation_id}/consult", status_code=201, response_model=ConversationOut)
+@router.post("/{conversation_id}/consult", status_code=201, response_model=ConversationOut,
+             responses=documented({409: "agent_unavailable, conversation_closed, "
+                                        "conversation_changed"}))
 def consult(conversation_id: str, body: ConsultBody, agent_id: AgentIdDep,
             services: ServicesDep) -> ConversationOut:
     """The owner asks a colleague to consult: they read it and write notes, never to the

@@ -13,6 +13,7 @@ from messenger_channel.api.agent_conversations import (
     refusals,
 )
 from messenger_channel.api.auth import AgentIdDep, ServicesDep
+from messenger_channel.api.errors import documented
 from messenger_channel.api.lists import MAX_LIMIT, ListPage, cursor_offset, paginate
 from messenger_channel.api.types import ApiTime
 from messenger_channel.conversations.agent_contacts import (
@@ -106,7 +107,11 @@ def link(conversation_id: str, body: LinkBody, agent_id: AgentIdDep,
     return conversation_answer(services, conversation, agent_id)
 
 
-@router.post("/conversations", status_code=201, response_model=ConversationOut)
+@router.post("/conversations", status_code=201, response_model=ConversationOut,
+             responses=documented({
+                 404: "a customer who never wrote to the page, or an unknown contact",
+                 409: "conversation_open, customer_being_erased, no_capacity, "
+                      "outside_messaging_window"}))
 def start(body: StartBody, agent_id: AgentIdDep, services: ServicesDep) -> ConversationOut:
     """Start or reopen a conversation with a customer who wrote to the page before; 409
     ``outside_messaging_window`` when Facebook would refuse the agent's message."""

@@ -15,6 +15,7 @@ from messenger_channel.api.agent_conversations import (
     refusals,
 )
 from messenger_channel.api.auth import AgentIdDep, ServicesDep, SupervisorIdDep
+from messenger_channel.api.errors import documented
 from messenger_channel.conversations.assignment import any_conversation
 from messenger_channel.conversations.participants import MANAGES, participating
 from messenger_channel.conversations.thread_control import pass_thread
@@ -39,6 +40,7 @@ _DOC = ("Queues ``pass_thread_control`` after the conversation's messages → 20
 
 
 @agent_router.post("/{conversation_id}/pass-thread", response_model=ConversationOut,
+                   responses=documented({409: "handover_not_configured, thread_not_ours"}),
                    status_code=202, description=_DOC)
 def agent_passes(conversation_id: str, agent_id: AgentIdDep, services: ServicesDep,
                  body: PassThreadBody | None = None) -> ConversationOut:
@@ -51,6 +53,8 @@ def agent_passes(conversation_id: str, agent_id: AgentIdDep, services: ServicesD
 
 
 @supervisor_router.post("/{conversation_id}/pass-thread", response_model=ConversationOut,
+                        responses=documented({409: "handover_not_configured, "
+                                                   "thread_not_ours"}),
                         status_code=202, description=_DOC)
 def supervisor_passes(conversation_id: str, supervisor_id: SupervisorIdDep,
                       services: ServicesDep,

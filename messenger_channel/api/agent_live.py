@@ -12,7 +12,7 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel
 
 from messenger_channel.api.auth import AgentIdDep, ServicesDep
-from messenger_channel.api.errors import ApiError
+from messenger_channel.api.errors import ApiError, documented
 from messenger_channel.api.types import ApiTime
 from messenger_channel.live.port import SUPERVISORS, LiveUnavailable, agent_user
 from messenger_channel.workforce.agents import get_agent
@@ -27,7 +27,8 @@ class Negotiated(BaseModel):
     expires_at: ApiTime
 
 
-@router.get("/negotiate", response_model=Negotiated)
+@router.get("/negotiate", response_model=Negotiated,
+            responses=documented({503: "live_updates_unavailable: poll the lists"}))
 def negotiate(agent_id: AgentIdDep, services: ServicesDep, response: Response) -> Negotiated:
     agent = get_agent(services.tables, agent_id)
     if agent is None:  # deleted after the key was checked

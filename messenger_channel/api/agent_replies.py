@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from messenger_channel.api.agent_conversations import refusals, visible_conversation, visible_to
 from messenger_channel.api.auth import AgentIdDep, ServicesDep
-from messenger_channel.api.errors import ApiError
+from messenger_channel.api.errors import ApiError, documented
 from messenger_channel.bus.port import QueueUnavailable
 from messenger_channel.conversations.agent_files import find_file, open_file, store_upload
 from messenger_channel.conversations.attachments import (
@@ -72,7 +72,10 @@ class AttachmentCreated(BaseModel):
 
 
 @router.post("/conversations/{conversation_id}/messages", status_code=202,
-             response_model=Queued)
+             response_model=Queued, responses=documented({
+                 409: "outside_messaging_window, attachments_disabled, conversation_closed, "
+                      "page_token_invalid",
+                 503: "queue_unavailable: try again"}))
 def reply(conversation_id: str, body: ReplyBody, agent_id: AgentIdDep,
           services: ServicesDep) -> Queued:
     """Queued for the sender; 409 with the reason when Facebook would refuse it
@@ -89,7 +92,10 @@ def reply(conversation_id: str, body: ReplyBody, agent_id: AgentIdDep,
 
 
 @router.post("/conversations/{conversation_id}/messages/{message_id}/retry", status_code=202,
-             response_model=Queued)
+             response_model=Queued, responses=documented({
+                 409: "not_failed, outside_messaging_window, attachments_disabled, "
+                      "conversation_closed, page_token_invalid",
+                 503: "queue_unavailable: try again"}))
 def retry(conversation_id: str, message_id: str, agent_id: AgentIdDep,
           services: ServicesDep) -> Queued:
     """Send a ``failed`` message again, after checking its failure no longer holds (409 with
@@ -119,7 +125,8 @@ def typing(conversation_id: str, body: TypingBody, agent_id: AgentIdDep,
     return Response(status_code=204)
 
 
-@router.post("/attachments", status_code=201, response_model=AttachmentCreated)
+@router.post("/attachments", status_code=201, response_model=AttachmentCreated,
+             responses=documented({415: "a type of file not accepted"}))
 def upload(request: Request, file: Annotated[UploadFile, File()], agent_id: AgentIdDep,
            services: ServicesDep) -> AttachmentCreated:
     """A file to attach to a reply (multipart field ``file``): jpg, jpeg, png, gif, mp3, ogg,

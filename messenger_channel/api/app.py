@@ -24,6 +24,7 @@ from messenger_channel.api.audit_trail import AuditTrail
 from messenger_channel.api.auth import api_services
 from messenger_channel.api.canned_responses import manage_router as canned_router
 from messenger_channel.api.errors import install_error_handlers
+from messenger_channel.api.openapi import check_operation_ids, install_openapi, operation_id
 
 
 def create_api() -> FastAPI:
@@ -34,6 +35,7 @@ def create_api() -> FastAPI:
         openapi_url="/api/openapi.json",
         docs_url=None,
         redoc_url=None,
+        generate_unique_id_function=operation_id,
         # FastAPI's own spans record query strings (a contact search holds names) and its
         # logs the validation errors' input: the host's request span (the devhost's, locally)
         # and messenger_channel.telemetry cover the request without them.
@@ -57,4 +59,6 @@ def create_api() -> FastAPI:
     app.include_router(supervisor.router)
     app.include_router(agent_handover.supervisor_router)
     app.include_router(bot_api.router)
+    check_operation_ids(app)
+    install_openapi(app)
     return app

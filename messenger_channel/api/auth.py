@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from messenger_channel.agent_keys import AgentKeys
 from messenger_channel.api.errors import ApiError
-from messenger_channel.security import bearer_token, same_secret
+from messenger_channel.security import same_secret
 from messenger_channel.services import Services, get_services
 from messenger_channel.workforce.agents import get_agent
 from messenger_channel.workforce.bot_keys import BotKeys
@@ -34,11 +35,20 @@ def api_services() -> Services:
 
 ServicesDep = Annotated[Services, Depends(api_services)]
 
+# Declares the scheme in the OpenAPI document; ``auto_error=False`` so that a missing key is
+# answered in the API's own error shape below, not FastAPI's.
+bearer = HTTPBearer(
+    scheme_name="bearer", auto_error=False,
+    description="The management key (/api/manage), an agent's key (/api/agent; a supervisor's "
+                "also opens /api/supervisor) or a workstream's bot key (/api/bot).")
 
-def identify(request: Request, services: ServicesDep) -> Caller:
-    key = bearer_token(request.headers.get("authorization"))
-    if key is None:
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+
+
+def identify(request: Request, credentials: Credentials, services: ServicesDep) -> Caller:
+    if credentials is None:
         raise ApiError(401, "unauthorized", "send your key as 'Authorization: Bearer <key>'")
+    key = credentials.credentials
     if same_secret(key, services.settings.management_api_key.get_secret_value()):
         return _known(request, Caller(is_manager=True))
     agent_id = AgentKeys(services.tables).agent_for(key)

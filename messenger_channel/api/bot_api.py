@@ -3,28 +3,18 @@ key (``POST /api/manage/workstreams/{id}/bot-key``). The core's ``bot_calls`` de
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from messenger_channel.api.agent_conversations import ConversationOut, conversation_out
 from messenger_channel.api.auth import BotWorkstreamDep, ServicesDep
-from messenger_channel.api.errors import ErrorBody
+from messenger_channel.api.errors import documented
 from messenger_channel.conversations.bot_answers import MAX_ATTRIBUTES, AttributeValue, BotMessage
 from messenger_channel.conversations.bot_calls import bot_escalates, bot_writes
 from messenger_channel.conversations.models import MessageStatus
 from messenger_channel.routing.rules import Name
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorBody, "description": "no key, or an unknown one"},
-    403: {"model": ErrorBody, "description": "a key that is not a bot's"},
-    404: {"model": ErrorBody, "description": "no such conversation in this bot's workstream"},
-    409: {"model": ErrorBody, "description": "not_with_bot, outside_messaging_window, "
-                                             "page_token_invalid"},
-}
-
-router = APIRouter(prefix="/api/bot", tags=["bot"], responses=_ERRORS)
+router = APIRouter(prefix="/api/bot", tags=["bot"])
 
 
 class BotQueued(BaseModel):
@@ -42,6 +32,8 @@ class EscalateBody(BaseModel):
 
 
 @router.post("/conversations/{conversation_id}/messages", status_code=202,
+             responses=documented({409: "not_with_bot, outside_messaging_window, "
+                                        "page_token_invalid"}),
              response_model=BotQueued, summary="Send the customer a message from the bot")
 def bot_message(conversation_id: str, body: BotMessage, workstream_id: BotWorkstreamDep,
                 services: ServicesDep) -> BotQueued:
@@ -50,6 +42,7 @@ def bot_message(conversation_id: str, body: BotMessage, workstream_id: BotWorkst
 
 
 @router.post("/conversations/{conversation_id}/escalate", response_model=ConversationOut,
+             responses=documented({409: "not_with_bot, no_bot"}),
              summary="Hand the conversation to the agents, with what the bot learned")
 def bot_escalate(conversation_id: str, workstream_id: BotWorkstreamDep, services: ServicesDep,
                  body: EscalateBody | None = None) -> ConversationOut:

@@ -11,12 +11,11 @@ API's list shape, ``next`` and ``since`` included. The logic lives in
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 from fastapi import APIRouter, Query, Response
 
 from messenger_channel.api.auth import AgentIdDep, ManagerDep, ServicesDep
-from messenger_channel.api.errors import ApiError, ErrorBody, ValidationErrorBody
+from messenger_channel.api.errors import ApiError, documented
 from messenger_channel.api.lists import (
     DEFAULT_LIMIT,
     ListPage,
@@ -29,10 +28,10 @@ from messenger_channel.services import Services
 from messenger_channel.workforce.agents import Agent, get_agent
 from messenger_channel.workforce.canned_responses import (
     CannedFields,
+    CannedQuickReply,
     CannedResponse,
     CannedResponses,
     PersonalCannedCreate,
-    QuickReply,
     TeamCannedCreate,
     TeamCannedFields,
     by_shortcut,
@@ -43,27 +42,17 @@ from messenger_channel.workforce.canned_responses import (
 MAX_QUERY_CHARS = 200
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
+_SHORTCUT_TAKEN = documented({409: "shortcut_taken"})
 
-def _errors(caller: str) -> dict[int | str, dict[str, Any]]:
-    return {
-        401: {"model": ErrorBody, "description": "no key, or an unknown one"},
-        403: {"model": ErrorBody, "description": f"not {caller}"},
-        404: {"model": ErrorBody, "description": "no such canned response"},
-        409: {"model": ErrorBody, "description": "shortcut_taken"},
-        422: {"model": ValidationErrorBody, "description": "invalid fields, each named"},
-    }
-
-
-manage_router = APIRouter(prefix="/api/manage", tags=["canned responses"],
-                          responses=_errors("the management key"))
-agent_router = APIRouter(tags=["agent"], responses=_errors("an agent's key"))
+manage_router = APIRouter(prefix="/api/manage", tags=["canned responses"])
+agent_router = APIRouter(tags=["agent"])
 
 
 class CannedResponseOut(RecordOut):
     shortcut: str
     title: str
     text: str
-    quick_replies: list[QuickReply]
+    quick_replies: list[CannedQuickReply]
     queue_ids: list[str]
     owner_agent_id: str | None
 
@@ -113,14 +102,16 @@ def _agent(services: Services, agent_id: str) -> Agent:
 # ------------------------------------------------------------------------------- team
 
 
-@manage_router.post("/canned-responses", status_code=201, response_model=CannedResponseOut,
+@manage_router.post("/canned-responses", name="create_canned_response", responses=_SHORTCUT_TAKEN,
+                    status_code=201, response_model=CannedResponseOut,
                     summary="Create a team canned response")
 def create_team(body: TeamCannedCreate, services: ServicesDep,
                 _: ManagerDep) -> CannedResponseOut:
     return _out(_team(services).create(body))
 
 
-@manage_router.get("/canned-responses", response_model=ListPage[CannedResponseOut],
+@manage_router.get("/canned-responses", name="list_canned_responses",
+                   response_model=ListPage[CannedResponseOut],
                    summary="List the team's canned responses, by shortcut")
 def list_team(services: ServicesDep, _: ManagerDep, query: str = QueryParam,
               cursor: str | None = None, since: str | None = None,
@@ -129,20 +120,23 @@ def list_team(services: ServicesDep, _: ManagerDep, query: str = QueryParam,
     return _page(found, cursor, since, limit)
 
 
-@manage_router.get("/canned-responses/{id}", response_model=CannedResponseOut,
+@manage_router.get("/canned-responses/{id}", name="read_canned_response",
+                   response_model=CannedResponseOut,
                    summary="Read a team canned response")
 def read_team(id: str, services: ServicesDep, _: ManagerDep) -> CannedResponseOut:
     return _out(_team(services).get(id))
 
 
-@manage_router.patch("/canned-responses/{id}", response_model=CannedResponseOut,
+@manage_router.patch("/canned-responses/{id}", name="patch_canned_response",
+                     responses=_SHORTCUT_TAKEN, response_model=CannedResponseOut,
                      summary="Change some fields of a team canned response")
 def patch_team(id: str, body: TeamCannedPatch,  # type: ignore[valid-type]
                services: ServicesDep, _: ManagerDep) -> CannedResponseOut:
     return _out(_team(services).patch(id, body))
 
 
-@manage_router.delete("/canned-responses/{id}", status_code=204,
+@manage_router.delete("/canned-responses/{id}", name="delete_canned_response",
+                      status_code=204,
                       summary="Delete a team canned response")
 def delete_team(id: str, services: ServicesDep, _: ManagerDep) -> Response:
     _team(services).delete(id)
@@ -152,7 +146,8 @@ def delete_team(id: str, services: ServicesDep, _: ManagerDep) -> Response:
 # --------------------------------------------------------------------------- personal
 
 
-@agent_router.post("/canned-responses", status_code=201, response_model=CannedResponseOut,
+@agent_router.post("/canned-responses", name="create_canned_response", responses=_SHORTCUT_TAKEN,
+                   status_code=201, response_model=CannedResponseOut,
                    summary="Create a personal canned response")
 def create_personal(body: PersonalCannedCreate, agent_id: AgentIdDep,
                     services: ServicesDep) -> CannedResponseOut:
@@ -160,7 +155,8 @@ def create_personal(body: PersonalCannedCreate, agent_id: AgentIdDep,
     return _out(_personal(services, agent_id).create(body))
 
 
-@agent_router.get("/canned-responses", response_model=ListPage[CannedResponseOut],
+@agent_router.get("/canned-responses", name="list_canned_responses",
+                  response_model=ListPage[CannedResponseOut],
                   summary="The canned responses the agent may use: personal ones, then the "
                           "team ones of their queues, each by shortcut")
 def list_usable(agent_id: AgentIdDep, services: ServicesDep, query: str = QueryParam,
@@ -170,20 +166,23 @@ def list_usable(agent_id: AgentIdDep, services: ServicesDep, query: str = QueryP
                  cursor, since, limit)
 
 
-@agent_router.get("/canned-responses/{id}", response_model=CannedResponseOut,
+@agent_router.get("/canned-responses/{id}", name="read_canned_response",
+                  response_model=CannedResponseOut,
                   summary="Read one of the agent's personal canned responses")
 def read_personal(id: str, agent_id: AgentIdDep, services: ServicesDep) -> CannedResponseOut:
     return _out(_personal(services, agent_id).get(id))
 
 
-@agent_router.patch("/canned-responses/{id}", response_model=CannedResponseOut,
+@agent_router.patch("/canned-responses/{id}", name="patch_canned_response",
+                    responses=_SHORTCUT_TAKEN, response_model=CannedResponseOut,
                     summary="Change some fields of one of the agent's personal canned responses")
 def patch_personal(id: str, body: PersonalCannedPatch,  # type: ignore[valid-type]
                    agent_id: AgentIdDep, services: ServicesDep) -> CannedResponseOut:
     return _out(_personal(services, agent_id).patch(id, body))
 
 
-@agent_router.delete("/canned-responses/{id}", status_code=204,
+@agent_router.delete("/canned-responses/{id}", name="delete_canned_response",
+                     status_code=204,
                      summary="Delete one of the agent's personal canned responses")
 def delete_personal(id: str, agent_id: AgentIdDep, services: ServicesDep) -> Response:
     _personal(services, agent_id).delete(id)

@@ -7,6 +7,7 @@ is for what only the HTTP layer knows (a key, a cursor, a body's size).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -49,6 +50,15 @@ class FieldError(BaseModel):
 
 class ValidationErrorBody(ErrorBody):
     fields: list[FieldError]
+
+
+def documented(answers: Mapping[int, str]) -> dict[int | str, dict[str, Any]]:
+    """A route's ``responses=``: the errors only its own work answers (a 409 and its codes, a
+    503), each in the error shape. ``api/openapi.py`` adds those a route answers for what it
+    is (401/403 by its key, 404 for an id in its path, 400/413/422 for its input)."""
+    return {status: {"model": ValidationErrorBody if status == 422 else ErrorBody,
+                     "description": description}
+            for status, description in answers.items()}
 
 
 STATUS_OF: dict[type[Refusal], int] = {

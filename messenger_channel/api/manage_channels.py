@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from messenger_channel.api.auth import ManagerDep, ServicesDep
+from messenger_channel.api.errors import documented
 from messenger_channel.api.lists import ListPage, paginate
 from messenger_channel.api.types import ApiTime
 from messenger_channel.conversations.page_removal import remove_account, remove_page
@@ -161,7 +162,8 @@ Since = Annotated[str | None, Query(description="the `since` of an earlier answe
 Limit = Annotated[int, Query(ge=1, le=500)]
 
 
-@router.post("/accounts", status_code=201, response_model=AccountOut)
+@router.post("/accounts", status_code=201, response_model=AccountOut,
+             responses=documented({409: "app_id_taken: the app belongs to another account"}))
 def create_account(body: AccountCreate, services: ServicesDep, _: ManagerDep) -> AccountOut:
     setup = ChannelSetup(services)
     retention = None if body.retention is None else Retention(**body.retention.model_dump())
@@ -190,7 +192,8 @@ def get_account(account_id: str, services: ServicesDep, _: ManagerDep) -> Accoun
     return _account_out(setup, setup.account(account_id))
 
 
-@router.patch("/accounts/{account_id}", response_model=AccountOut)
+@router.patch("/accounts/{account_id}", response_model=AccountOut,
+              responses=documented({409: "account_deleting"}))
 def patch_account(
     account_id: str, body: AccountPatch, services: ServicesDep, _: ManagerDep
 ) -> AccountOut:
@@ -202,12 +205,14 @@ def patch_account(
     return _account_out(setup, account)
 
 
-@router.delete("/accounts/{account_id}", status_code=202, response_model=AccountOut)
+@router.delete("/accounts/{account_id}", status_code=202, response_model=AccountOut,
+               responses=documented({409: "page_has_workstream: a workstream serves a page"}))
 def delete_account(account_id: str, services: ServicesDep, _: ManagerDep) -> AccountOut:
     return _account_out(ChannelSetup(services), remove_account(services, account_id))
 
 
-@router.post("/accounts/{account_id}/pages", status_code=201, response_model=PageOut)
+@router.post("/accounts/{account_id}/pages", status_code=201, response_model=PageOut,
+             responses=documented({409: "page_already_connected, account_deleting"}))
 def add_page(account_id: str, body: PageCreate, services: ServicesDep, _: ManagerDep) -> PageOut:
     setup = ChannelSetup(services)
     page = setup.add_page(account_id, body.page_id, body.name, body.access_token)
@@ -237,7 +242,8 @@ def get_page(account_id: str, page_id: str, services: ServicesDep, _: ManagerDep
     return page_out(setup, setup.page(account_id, page_id), setup.tables.account(account_id))
 
 
-@router.patch("/accounts/{account_id}/pages/{page_id}", response_model=PageOut)
+@router.patch("/accounts/{account_id}/pages/{page_id}", response_model=PageOut,
+              responses=documented({409: "page_not_connected, account_deleting"}))
 def patch_page(
     account_id: str, page_id: str, body: PagePatch, services: ServicesDep, _: ManagerDep
 ) -> PageOut:
@@ -250,7 +256,8 @@ def patch_page(
     return page_out(setup, page, setup.account(account_id))
 
 
-@router.delete("/accounts/{account_id}/pages/{page_id}", status_code=202, response_model=PageOut)
+@router.delete("/accounts/{account_id}/pages/{page_id}", status_code=202, response_model=PageOut,
+               responses=documented({409: "page_has_workstream: a workstream serves it"}))
 def delete_page(account_id: str, page_id: str, services: ServicesDep, _: ManagerDep) -> PageOut:
     setup = ChannelSetup(services)
     page = remove_page(services, account_id, page_id)

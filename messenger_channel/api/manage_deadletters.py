@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from messenger_channel.api.auth import ManagerDep, ServicesDep
-from messenger_channel.api.errors import ApiError
+from messenger_channel.api.errors import ApiError, documented
 from messenger_channel.bus.deadletters import dead_letter_queues, known_queue
 from messenger_channel.bus.port import QueueUnavailable
 from messenger_channel.errors import Missing
@@ -19,7 +19,9 @@ class RedriveOut(BaseModel):
     redriven: int
 
 
-@router.post("/deadletters/{queue}/redrive", status_code=202, response_model=RedriveOut)
+@router.post("/deadletters/{queue}/redrive", status_code=202, response_model=RedriveOut,
+             responses=documented({503: "queue_unavailable: the dead letters cannot be "
+                                        "read now"}))
 def redrive(queue: str, services: ServicesDep, _: ManagerDep) -> RedriveOut:
     if not known_queue(queue):
         raise Missing(f"queue {queue} does not exist (inbound or outbound)")

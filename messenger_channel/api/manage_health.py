@@ -35,7 +35,7 @@ class AccountHealth(BaseModel):
     state: AccountState
 
 
-class QueueOut(BaseModel):
+class QueueHealthOut(BaseModel):
     name: str
     depth: int | None  # live messages; null where the backend cannot count them (Service Bus)
     dead_letters: int | None  # null when they could not be read (see problem)
@@ -48,7 +48,7 @@ class HealthOut(BaseModel):
     status: str  # "ok" or "attention"
     accounts: list[AccountHealth]
     failing_rules: list[RuleFailureOut]
-    queues: list[QueueOut]
+    queues: list[QueueHealthOut]
     failed_sends: dict[str, dict[str, int]]  # page id -> failure reason -> count
     # workstream id -> reason (timeout, unreachable, http_error, not_json, invalid_answer,
     # too_large, no_bot, no_secret) -> count; and when each workstream's bot last failed
@@ -105,9 +105,9 @@ def _handover_role(services: Services, workstream_id: str | None) -> Role | None
         workstream.handover.role)
 
 
-def _queue_out(queue: QueueHealth) -> QueueOut:
+def _queue_out(queue: QueueHealth) -> QueueHealthOut:
     found = queue.dead_letters
-    return QueueOut(
+    return QueueHealthOut(
         name=queue.name,
         depth=found.depth if found else None,
         dead_letters=found.count if found else None,

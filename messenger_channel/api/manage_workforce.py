@@ -8,7 +8,7 @@ reported rather than silently left at its default.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -16,7 +16,7 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel
 
 from messenger_channel.api.auth import ManagerDep, ServicesDep
-from messenger_channel.api.errors import ErrorBody, ValidationErrorBody
+from messenger_channel.api.errors import documented
 from messenger_channel.api.lists import DEFAULT_LIMIT, ListPage, paginate
 from messenger_channel.api.workforce_models import (
     AgentOut,
@@ -40,15 +40,7 @@ from messenger_channel.workforce.queues import QueueCreate
 from messenger_channel.workforce.resource import Resource
 from messenger_channel.workforce.workstreams import WorkstreamCreate, Workstreams
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorBody, "description": "no key, or an unknown one"},
-    403: {"model": ErrorBody, "description": "an agent's key"},
-    404: {"model": ErrorBody, "description": "no such resource"},
-    409: {"model": ErrorBody, "description": "a conflict: name taken, in use, page bound..."},
-    422: {"model": ValidationErrorBody, "description": "invalid fields, each named"},
-}
-
-router = APIRouter(prefix="/api/manage", tags=["workforce"], responses=_ERRORS)
+router = APIRouter(prefix="/api/manage", tags=["workforce"])
 
 
 @dataclass(frozen=True)
@@ -62,16 +54,21 @@ class Collection:
     out: type[RecordOut]
     created: type[BaseModel]  # what POST answers
     create: Callable[[Any, Any], BaseModel]  # (the resource, the POST body) -> that answer
+    conflicts: Mapping[str, str]  # route ("create", "patch", "delete") -> its 409's codes
 
 
 COLLECTIONS = (
     Collection(Queues, "queues", QueueCreate, QueuePatch, QueueOut, QueueOut,
-               lambda queues, body: shown(QueueOut, queues.create(body))),
+               lambda queues, body: shown(QueueOut, queues.create(body)),
+               {"create": "name_taken", "patch": "name_taken",
+                "delete": "queue_in_use: a workstream or an agent names it"}),
     Collection(Agents, "agents", AgentCreate, AgentPatch, AgentOut, AgentWithKey,
-               lambda agents, body: agent_with_key(agents.create(body))),
+               lambda agents, body: agent_with_key(agents.create(body)),
+               {"create": "api_key_taken: another agent has that key"}),
     Collection(Workstreams, "workstreams", WorkstreamCreate, WorkstreamPatch, WorkstreamOut,
                WorkstreamOut, lambda workstreams, body: shown(WorkstreamOut,
-                                                              workstreams.create(body))),
+                                                              workstreams.create(body)),
+               {"create": "page_has_workstream", "patch": "page_has_workstream"}),
 )
 
 
@@ -122,9 +119,11 @@ def _add_routes(collection: Collection) -> None:
         (item, delete, "DELETE", 204, None, f"Delete {a_kind}"),
     ]
     for path, endpoint, method, status, model, summary in routes:
+        conflict = collection.conflicts.get(endpoint.__name__)
         router.add_api_route(path, endpoint, methods=[method], status_code=status,
                              response_model=model, summary=summary,
-                             name=f"{endpoint.__name__}_{collection.path}")
+                             name=f"{endpoint.__name__}_{collection.path}",
+                             responses=documented({409: conflict}) if conflict else None)
 
 
 for _collection in COLLECTIONS:
@@ -132,6 +131,7 @@ for _collection in COLLECTIONS:
 
 
 @router.post("/agents/{id}/key", response_model=AgentWithKey,
+             responses=documented({409: "api_key_taken: another agent has that key"}),
              summary="Rotate an agent's key: the new key is returned once, the old one revoked")
 def rotate_agent_key(id: str, services: ServicesDep, _: ManagerDep,
                      body: KeyRotation | None = None) -> AgentWithKey:

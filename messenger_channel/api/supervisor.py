@@ -23,7 +23,7 @@ from messenger_channel.api.agent_conversations import (
     refusals,
 )
 from messenger_channel.api.auth import ServicesDep, SupervisorIdDep
-from messenger_channel.api.errors import ApiError
+from messenger_channel.api.errors import ApiError, documented
 from messenger_channel.api.lists import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
@@ -125,7 +125,9 @@ class AssignBody(BaseModel):
     agent_id: str = Field(min_length=1, max_length=100)
 
 
-@router.post("/conversations/{conversation_id}/assign", response_model=ConversationOut)
+@router.post("/conversations/{conversation_id}/assign", response_model=ConversationOut,
+             responses=documented({409: "no_capacity, agent_unavailable, conversation_closed, "
+                                        "conversation_changed"}))
 def assign_conversation(conversation_id: str, body: AssignBody,
                         supervisor_id: SupervisorIdDep, services: ServicesDep) -> ConversationOut:
     """Make a waiting, offered or active conversation the agent's, active at once (taken from
@@ -136,7 +138,8 @@ def assign_conversation(conversation_id: str, body: AssignBody,
     return conversation_answer(services, assigned)
 
 
-@router.post("/conversations/{conversation_id}/close", response_model=ConversationOut)
+@router.post("/conversations/{conversation_id}/close", response_model=ConversationOut,
+             responses=documented({409: "conversation_changed: try again"}))
 def close_conversation(conversation_id: str, supervisor_id: SupervisorIdDep,
                        services: ServicesDep) -> ConversationOut:
     """Close it now, whatever its state (closed already: the same answer)."""

@@ -59,7 +59,7 @@ def personal_partition(agent_id: str) -> str:
 # ----------------------------------------------------------------------------- records
 
 
-class QuickReply(BaseModel):
+class CannedQuickReply(BaseModel):
     """A Messenger quick reply: a button under the message that sends ``payload`` back."""
 
     model_config = ConfigDict(extra="forbid")
@@ -78,7 +78,8 @@ class CannedFields(BaseModel):
     title: Text100
     text: CannedText = Field(description="may hold {{customer.first_name}}, {{customer.name}}, "
                                          "{{agent.name}} and {{page.name}}, filled when sent")
-    quick_replies: list[QuickReply] = Field(default_factory=list, max_length=MAX_QUICK_REPLIES)
+    quick_replies: list[CannedQuickReply] = Field(default_factory=list,
+                                                  max_length=MAX_QUICK_REPLIES)
 
     @field_validator("text")
     @classmethod
