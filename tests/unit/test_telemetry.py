@@ -16,12 +16,8 @@ from typing import Any
 
 import pytest
 import responses
-from opentelemetry import metrics as otel_metrics
 from opentelemetry import trace
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import (
     NonRecordingSpan,
@@ -37,37 +33,20 @@ from messenger_channel.facebook.graph_errors import GraphError
 from messenger_channel.logs import JsonFormatter
 from messenger_channel.telemetry import metrics, spans
 from messenger_channel.telemetry.propagation import context_from, with_trace_context
-from messenger_channel.telemetry.setup import configure_json_log
+from tests.support.telemetry import points, providers, recorded
 
 GRAPH = "https://graph.facebook.com/v25.0"
 TOKEN = "EAAGm0PX4ZCpsBAKzWf3ZCLkYqTbYZCfJvZB6jZAYx2ZBfTxYuW0test"
 TEXT = "My card number is 4111 1111 1111 1111"
 
 ROOT = Path(__file__).resolve().parents[2]
-_READER = InMemoryMetricReader()
-
-
-@pytest.fixture(scope="module")
-def exporter() -> InMemorySpanExporter:
-    provider = configure_json_log()
-    memory = InMemorySpanExporter()
-    provider.add_span_processor(SimpleSpanProcessor(memory))
-    # The API keeps the first meter provider of the process; only these tests set one.
-    otel_metrics.set_meter_provider(MeterProvider(metric_readers=[_READER]))
-    return memory
 
 
 @pytest.fixture
-def ended(exporter: InMemorySpanExporter) -> InMemorySpanExporter:
+def ended() -> InMemorySpanExporter:
+    exporter = providers()[0]
     exporter.clear()
     return exporter
-
-
-def _points(name: str) -> list[Any]:
-    data = _READER.get_metrics_data()
-    return [point for resource in (data.resource_metrics if data else [])
-            for scope in resource.scope_metrics for metric in scope.metrics
-            if metric.name == name for point in metric.data.data_points]
 
 
 def _only(ended: InMemorySpanExporter, name: str) -> ReadableSpan:
@@ -111,7 +90,7 @@ def test_a_queue_run_continues_its_messages_trace(ended: InMemorySpanExporter) -
         "queue": "inbound", "event_id": "message-abc", "page_id": "1001", "message_id": "m_1",
         "messaging.message.id": "message-abc"}
     assert any(p.attributes == {"queue": "inbound"} and p.sum >= 3 for p in
-               _points("channel.queue.lag"))
+               points("channel.queue.lag"))
 
 
 def test_a_run_already_in_the_trace_is_annotated_not_doubled(
@@ -205,7 +184,7 @@ def test_the_graph_call_is_a_client_span_without_token_or_text(
     responses.post(f"{GRAPH}/1002/messages", status=400, json={"error": {
         "message": f"Invalid OAuth access token {TOKEN}", "type": "OAuthException",
         "code": 190}})
-    before = sum(p.value for p in _points("channel.messages.out"))
+    before = recorded("channel.messages.out")
     body = {"recipient": {"id": "2001"}, "message": {"text": TEXT}}
     with GraphClient(GRAPH) as graph:
         graph.send_message("1001", TOKEN, body)
@@ -222,18 +201,21 @@ def test_the_graph_call_is_a_client_span_without_token_or_text(
     exported = json.dumps([[dict(s.attributes or {}), s.status.description, s.name]
                            for s in (sent, refused)])
     assert TOKEN not in exported and TEXT not in exported
-    assert sum(p.value for p in _points("channel.messages.out")) == before + 1
+    assert recorded("channel.messages.out") == before + 1
 
 
 def test_the_channel_metrics() -> None:
+    before = [recorded("channel.messages.in", kind="message"),
+              recorded("channel.send.failures", reason="outside_messaging_window"),
+              recorded("channel.offer.wait", queue="q_1")]
     metrics.message_in("message")
     metrics.send_failed("outside_messaging_window")
     metrics.offer_wait("q_1", 42.0)
-    assert any(p.attributes == {"kind": "message"} for p in _points("channel.messages.in"))
-    assert any(p.attributes == {"reason": "outside_messaging_window"}
-               for p in _points("channel.send.failures"))
+    assert [recorded("channel.messages.in", kind="message"),
+            recorded("channel.send.failures", reason="outside_messaging_window"),
+            recorded("channel.offer.wait", queue="q_1")] == [n + 1 for n in before]
     assert any(p.attributes == {"queue": "q_1"} and p.max == 42.0
-               for p in _points("channel.offer.wait"))
+               for p in points("channel.offer.wait"))
 
 
 _DISTRO_PROBE = """
