@@ -30,7 +30,7 @@ from messenger_channel.provisioning.models import (
     TokenHealth,
 )
 from messenger_channel.provisioning.repository import ChannelTables
-from messenger_channel.provisioning.teardown import AfterRefusal, after_refusal
+from messenger_channel.provisioning.teardown import REMOVE_BY_HAND, AfterRefusal, after_refusal
 from messenger_channel.provisioning.token_health import (
     UNHEALTHY,
     assess_token,
@@ -316,8 +316,11 @@ class ChannelSetup:
         reason = None
         try:
             token = self.secrets.get(page.token_ref) if page.token_ref else None
-        except SecretNotFound:  # released before, or never stored: Facebook cannot be asked
+        except SecretNotFound:  # an interrupted release, or lost: Facebook cannot be asked
             token = None
+            reason = page.provisioning_error or (
+                "the page's token was missing from the secret store, so Facebook could not be "
+                f"asked to unsubscribe the app; {REMOVE_BY_HAND}")
         if token is not None:
             try:
                 self.graph.unsubscribe_app(page.page_id, token)

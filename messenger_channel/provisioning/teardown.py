@@ -38,7 +38,7 @@ MAX_DURATION = timedelta(hours=24)
 # A delete normally finishes in its own request; one still pending this long is reported.
 STUCK_AFTER = timedelta(minutes=15)
 
-_REMOVE_BY_HAND = ("if the app still appears in the page's settings (Business integrations), "
+REMOVE_BY_HAND = ("if the app still appears in the page's settings (Business integrations), "
                    "remove it there")
 
 
@@ -56,12 +56,12 @@ def after_refusal(error: GraphError, *, attempts: int, since: datetime,
     if error.token_invalid:
         return AfterRefusal(True, "the page's token is no longer valid, so Facebook could not "
                                   f"be asked to unsubscribe the app ({error.message}); "
-                                  f"{_REMOVE_BY_HAND}")
+                                  f"{REMOVE_BY_HAND}")
     deadline = since + MAX_DURATION
     if attempts >= MAX_ATTEMPTS or now >= deadline:
         return AfterRefusal(True, f"Facebook refused to unsubscribe the app {attempts} time(s) "
                                   f"since {isoformat(since)} (last: {error.message}); the page "
-                                  f"was released anyway; {_REMOVE_BY_HAND}")
+                                  f"was released anyway; {REMOVE_BY_HAND}")
     return AfterRefusal(False, f"Facebook refused to unsubscribe the app ({error.message}); "
                                f"attempt {attempts} of {MAX_ATTEMPTS}: the token check tries "
                                f"again and releases the page by {isoformat(deadline)} at the "

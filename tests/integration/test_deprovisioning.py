@@ -225,3 +225,16 @@ def test_the_token_check_closes_what_a_customer_opened_while_the_page_was_being_
     assert report.pages[page_id] == "deprovisioned"
     assert engine.conversation_of(psid).state == "closed"
     assert [m.text for m in engine.history(psid) if m.author == "system"] == [PAGE_REMOVED_LINE]
+
+
+def test_a_page_whose_token_is_lost_is_released_with_the_reason(
+        services: Services, sim: SimulatorClient, api: TestClient) -> None:
+    account_id = new_account(api, sim)
+    page_id = new_page(api, sim, account_id)
+    token_ref = stored(services, page_id).token_ref
+    assert token_ref is not None
+    services.secrets.delete(token_ref)
+    page = manage(api, "DELETE", f"/accounts/{account_id}/pages/{page_id}", status=202).json()
+    assert page["provisioning_state"] == "Deprovisioned"
+    assert "missing from the secret store" in page["provisioning_error"]
+    assert sim.subscriptions().get(page_id)  # never asked: the reason says what to do
