@@ -7,7 +7,8 @@ FastAPI describes bodies and answers; this module adds what it cannot see:
   FastAPI's ``HTTPValidationError``, which the product does not answer;
 - the errors a route answers for what it is, derived from its declaration: 401 and 403 from
   its key's dependency (``auth``), 404 for an id in its path, 400 for a JSON body (not JSON)
-  or a cursor (not one issued), 413 for a body over the limit, 422 for a body or a query.
+  or a cursor (not one issued), 413 for a body over the limit, 422 for a body, a query or a
+  path parameter with a pattern.
   What only a route's work knows (409 and its codes, 503) the route declares itself
   (``errors.documented``);
 - the HTTP functions outside the ASGI app: health, Meta's webhook and data deletion callback
@@ -128,7 +129,10 @@ def _derived_errors(route: Any, operation: dict[str, Any]) -> dict[int, str]:
         errors[400] = "; ".join(bad_request)
     if body:
         errors[413] = "a body over the limit"
-    if body or queries:
+    # A path parameter with a pattern (digits) is validated like a body.
+    checked_path = any(p["in"] == "path" and set(p["schema"]) - {"type", "title"}
+                       for p in parameters)
+    if body or queries or checked_path:
         errors[422] = "invalid fields, each named"
     return errors
 
