@@ -327,7 +327,7 @@ def test_dead_letters_failed_sends_and_redrive(
     run_token_check(alerting)
     assert texts(alerts_to) == ["Attention: Queue inbound: 2 dead-lettered message(s). What to "
                                 "do: read the reasons in the logs, fix the cause, then POST "
-                                "/api/manage/deadletters/inbound/redrive"]
+                                "/api/manage/deadletters/inbound/redrive."]
     assert api.post("/api/manage/deadletters/parking/redrive", headers=AUTH).status_code == 404
     answer = api.post("/api/manage/deadletters/inbound/redrive", headers=AUTH)
     assert answer.status_code == 202 and answer.json() == {"queue": "inbound", "redriven": 2}
