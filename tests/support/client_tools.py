@@ -10,6 +10,7 @@ while that file is unchanged. The generated client runs in the same environment 
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -31,13 +32,18 @@ def tools_python() -> Path:
     python = VENV / "bin" / "python"
     marker = VENV / "installed-from.sha256"
     wanted = hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()
-    if python.exists() and marker.exists() and marker.read_text() == wanted:
-        return python
-    shutil.rmtree(VENV, ignore_errors=True)
-    subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
-    subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                    "--require-hashes", "-r", str(REQUIREMENTS)], check=True)
-    marker.write_text(wanted)
+    VENV.parent.mkdir(parents=True, exist_ok=True)
+    # Two test runs in one work tree install it once: the second waits, then finds it.
+    with (VENV.parent / "tools-venv.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if python.exists() and marker.exists() and marker.read_text() == wanted:
+            return python
+        shutil.rmtree(VENV, ignore_errors=True)
+        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "--quiet",
+                        "--disable-pip-version-check", "--require-hashes", "-r",
+                        str(REQUIREMENTS)], check=True)
+        marker.write_text(wanted)
     return python
 
 
