@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio.to_thread
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import SpanKind, get_current_span
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -171,6 +171,7 @@ class Devhost:
         if not allowed:
             return error(405, "method_not_allowed", f"{request.method} is not allowed here")
         spec, params = allowed[0]
+        get_current_span().set_attribute("function", spec.name)  # on the request's line
         try:
             body = await read_body(request, self.config.max_request_bytes)
         except BodyTooLarge:

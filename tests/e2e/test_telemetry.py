@@ -71,6 +71,7 @@ def test_one_customer_message_is_one_trace_in_the_json_log(product: Product) -> 
     assert trace[request]["span"].startswith("POST api/facebook/webhook/")
     assert trace[request]["parent_span_id"] is None
     assert trace[request]["http.response.status_code"] == 200
+    assert trace[request]["function"] == "facebook_webhook"
     assert routed["parent_span_id"] == trace[request]["span_id"]
     assert trace[sender]["parent_span_id"] == routed["span_id"]
     assert trace[sender]["conversation_id"] and trace[sender]["queue"] == "outbound"
