@@ -56,7 +56,8 @@ class LabelsBody(BaseModel):
     labels: Labels
 
 
-@router.post("/{conversation_id}/notes", status_code=201, response_model=MessageOut)
+@router.post("/{conversation_id}/notes",
+             name="add_note", status_code=201, response_model=MessageOut)
 def note(conversation_id: str, body: NoteBody, agent_id: AgentIdDep,
          services: ServicesDep) -> MessageOut:
     """An internal note (owner or consultant): agents, consultants and supervisors read it;
@@ -80,7 +81,8 @@ def transfer_conversation(conversation_id: str, body: TransferBody, agent_id: Ag
     return conversation_answer(services, moved, agent_id)
 
 
-@router.post("/{conversation_id}/consult", status_code=201, response_model=ConversationOut,
+@router.post("/{conversation_id}/consult",
+             name="start_consultation", status_code=201, response_model=ConversationOut,
              responses=documented({409: "agent_unavailable, conversation_closed, "
                                         "conversation_changed"}))
 def consult(conversation_id: str, body: ConsultBody, agent_id: AgentIdDep,
@@ -102,7 +104,7 @@ def end_consultation(conversation_id: str, consultant_id: str, agent_id: AgentId
     return Response(status_code=204)
 
 
-@router.put("/{conversation_id}/labels", response_model=ConversationOut)
+@router.put("/{conversation_id}/labels", name="set_labels", response_model=ConversationOut)
 def labels(conversation_id: str, body: LabelsBody, agent_id: AgentIdDep,
            services: ServicesDep) -> ConversationOut:
     """Replace the labels: each ``[a-z0-9][a-z0-9_-]{0,31}``, at most 20."""

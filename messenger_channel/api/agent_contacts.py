@@ -93,12 +93,13 @@ def find_contacts(
                     cursor=cursor, since=since, limit=limit)
 
 
-@router.post("/contacts", status_code=201, response_model=ContactOut)
+@router.post("/contacts", name="create_contact", status_code=201, response_model=ContactOut)
 def new_contact(body: ContactBody, agent_id: AgentIdDep, services: ServicesDep) -> ContactOut:
     return _out(create_contact(services, agent_id, body.name, body.email, body.phone))
 
 
-@router.post("/conversations/{conversation_id}/contact", response_model=ConversationOut)
+@router.post("/conversations/{conversation_id}/contact",
+             name="link_contact", response_model=ConversationOut)
 def link(conversation_id: str, body: LinkBody, agent_id: AgentIdDep,
          services: ServicesDep) -> ConversationOut:
     """Link the customer to a contact: this conversation and every later one."""
@@ -107,7 +108,8 @@ def link(conversation_id: str, body: LinkBody, agent_id: AgentIdDep,
     return conversation_answer(services, conversation, agent_id)
 
 
-@router.post("/conversations", status_code=201, response_model=ConversationOut,
+@router.post("/conversations",
+             name="start_conversation", status_code=201, response_model=ConversationOut,
              responses=documented({
                  404: "a customer who never wrote to the page, or an unknown contact",
                  409: "conversation_open, customer_being_erased, no_capacity, "

@@ -272,7 +272,8 @@ def get_conversation(conversation_id: str, agent_id: AgentIdDep,
     return conversation_answer(services, conversation, agent_id)
 
 
-@router.post("/{conversation_id}/accept", response_model=ConversationOut,
+@router.post("/{conversation_id}/accept",
+             name="accept_conversation", response_model=ConversationOut,
              responses=documented({409: "already_assigned, offer_expired, capacity_exceeded"}))
 def accept(conversation_id: str, agent_id: AgentIdDep,
            services: ServicesDep) -> ConversationOut:
@@ -302,7 +303,7 @@ class ClosedOut(ConversationOut):
     not_sent: list[NotSentOut]
 
 
-@router.post("/{conversation_id}/close", response_model=ClosedOut,
+@router.post("/{conversation_id}/close", name="close_conversation", response_model=ClosedOut,
              responses=documented({409: "conversation_changed: try again"}))
 def close(conversation_id: str, agent_id: AgentIdDep, services: ServicesDep) -> ClosedOut:
     """To ``wrap_up`` (for the workstream's ``wrap_up.minutes``; 0: closed at once); a second

@@ -35,14 +35,14 @@ class ColleagueList(BaseModel):
     items: list[Colleague]
 
 
-@router.get("/queues", response_model=QueueList)
+@router.get("/queues", name="list_queues", response_model=QueueList)
 def queues(agent_id: AgentIdDep, services: ServicesDep) -> QueueList:
     """Every queue, by name."""
     found = sorted(Queues(services.tables).all(), key=lambda queue: queue.name.casefold())
     return QueueList(items=[QueueItem(id=queue.id, name=queue.name) for queue in found])
 
 
-@router.get("/colleagues", response_model=ColleagueList)
+@router.get("/colleagues", name="list_colleagues", response_model=ColleagueList)
 def colleagues(agent_id: AgentIdDep, services: ServicesDep) -> ColleagueList:
     """Every other agent, with presence and the capacity they have free now."""
     loads = {load.agent_id: load.used

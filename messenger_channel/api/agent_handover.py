@@ -39,7 +39,8 @@ _DOC = ("Queues ``pass_thread_control`` after the conversation's messages → 20
         "thread, or the target is the channel's own app).")
 
 
-@agent_router.post("/{conversation_id}/pass-thread", response_model=ConversationOut,
+@agent_router.post("/{conversation_id}/pass-thread",
+                   name="pass_thread", response_model=ConversationOut,
                    responses=documented({409: "handover_not_configured, thread_not_ours"}),
                    status_code=202, description=_DOC)
 def agent_passes(conversation_id: str, agent_id: AgentIdDep, services: ServicesDep,
@@ -52,7 +53,8 @@ def agent_passes(conversation_id: str, agent_id: AgentIdDep, services: ServicesD
     return conversation_answer(services, passed, agent_id)
 
 
-@supervisor_router.post("/{conversation_id}/pass-thread", response_model=ConversationOut,
+@supervisor_router.post("/{conversation_id}/pass-thread",
+                        name="pass_thread", response_model=ConversationOut,
                         responses=documented({409: "handover_not_configured, "
                                                    "thread_not_ours"}),
                         status_code=202, description=_DOC)

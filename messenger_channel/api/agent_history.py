@@ -33,7 +33,8 @@ class PastConversationOut(BaseModel):
     messages: list[MessageOut]
 
 
-@router.get("/{conversation_id}/history", response_model=ListPage[PastConversationOut])
+@router.get("/{conversation_id}/history",
+            name="customer_history", response_model=ListPage[PastConversationOut])
 def history(
     conversation_id: str, agent_id: AgentIdDep, services: ServicesDep,
     cursor: str | None = None,

@@ -91,7 +91,8 @@ def reply(conversation_id: str, body: ReplyBody, agent_id: AgentIdDep,
     return Queued(id=made[0].id, status="queued", message_ids=[m.id for m in made])
 
 
-@router.post("/conversations/{conversation_id}/messages/{message_id}/retry", status_code=202,
+@router.post("/conversations/{conversation_id}/messages/{message_id}/retry",
+             name="retry_message", status_code=202,
              response_model=Queued, responses=documented({
                  409: "not_failed, outside_messaging_window, attachments_disabled, "
                       "conversation_closed, page_token_invalid",
@@ -113,7 +114,7 @@ def _queue_unavailable() -> ApiError:
                                               "shortly")
 
 
-@router.post("/conversations/{conversation_id}/typing", status_code=204,
+@router.post("/conversations/{conversation_id}/typing", name="send_typing", status_code=204,
              response_class=Response)
 def typing(conversation_id: str, body: TypingBody, agent_id: AgentIdDep,
            services: ServicesDep) -> Response:
@@ -125,7 +126,8 @@ def typing(conversation_id: str, body: TypingBody, agent_id: AgentIdDep,
     return Response(status_code=204)
 
 
-@router.post("/attachments", status_code=201, response_model=AttachmentCreated,
+@router.post("/attachments",
+             name="upload_attachment", status_code=201, response_model=AttachmentCreated,
              responses=documented({415: "a type of file not accepted"}))
 def upload(request: Request, file: Annotated[UploadFile, File()], agent_id: AgentIdDep,
            services: ServicesDep) -> AttachmentCreated:
@@ -143,7 +145,8 @@ def upload(request: Request, file: Annotated[UploadFile, File()], agent_id: Agen
                              size=record.size)
 
 
-@router.get("/attachments/{attachment_id}", response_class=StreamingResponse)
+@router.get("/attachments/{attachment_id}",
+            name="download_attachment", response_class=StreamingResponse)
 def download(attachment_id: str, agent_id: AgentIdDep, services: ServicesDep,
              conversation_id: str | None = None) -> StreamingResponse:
     """An agent's upload, or, with ``conversation_id``, a file the customer sent in it."""

@@ -120,7 +120,7 @@ def list_team(services: ServicesDep, _: ManagerDep, query: str = QueryParam,
     return _page(found, cursor, since, limit)
 
 
-@manage_router.get("/canned-responses/{id}", name="read_canned_response",
+@manage_router.get("/canned-responses/{id}", name="get_canned_response",
                    response_model=CannedResponseOut,
                    summary="Read a team canned response")
 def read_team(id: str, services: ServicesDep, _: ManagerDep) -> CannedResponseOut:
@@ -166,7 +166,7 @@ def list_usable(agent_id: AgentIdDep, services: ServicesDep, query: str = QueryP
                  cursor, since, limit)
 
 
-@agent_router.get("/canned-responses/{id}", name="read_canned_response",
+@agent_router.get("/canned-responses/{id}", name="get_canned_response",
                   response_model=CannedResponseOut,
                   summary="Read one of the agent's personal canned responses")
 def read_personal(id: str, agent_id: AgentIdDep, services: ServicesDep) -> CannedResponseOut:

@@ -28,7 +28,7 @@ class BackfillOut(BaseModel):
     next: str | None = Field(description="pass it back for the next batch; null: done")
 
 
-@router.post("/conversations", response_model=BackfillOut,
+@router.post("/conversations", name="backfill_conversations", response_model=BackfillOut,
              summary="Index one batch of stored conversations (idempotent, resumable)")
 def backfill(services: ServicesDep, _: ManagerDep,
              body: BackfillRequest | None = None) -> BackfillOut:

@@ -19,7 +19,8 @@ class RedriveOut(BaseModel):
     redriven: int
 
 
-@router.post("/deadletters/{queue}/redrive", status_code=202, response_model=RedriveOut,
+@router.post("/deadletters/{queue}/redrive",
+             name="redrive_dead_letters", status_code=202, response_model=RedriveOut,
              responses=documented({503: "queue_unavailable: the dead letters cannot be "
                                         "read now"}))
 def redrive(queue: str, services: ServicesDep, _: ManagerDep) -> RedriveOut:

@@ -78,7 +78,7 @@ def erasure_status(erasure_id: str, services: ServicesDep, _: ManagerDep) -> Era
                       finished_at=record.finished_at)
 
 
-@router.get("/customers/{page_id}/{psid}/export")
+@router.get("/customers/{page_id}/{psid}/export", name="export_customer")
 def export(page_id: Digits, psid: Digits, services: ServicesDep,
            _: ManagerDep) -> JSONResponse:
     """Everything held about the customer, as one JSON document."""
@@ -87,7 +87,8 @@ def export(page_id: Digits, psid: Digits, services: ServicesDep,
         "Content-Disposition": f'attachment; filename="customer-{page_id}-{psid}.json"'})
 
 
-@router.get("/attachments/{conversation_id}/{attachment_id}", response_class=StreamingResponse)
+@router.get("/attachments/{conversation_id}/{attachment_id}",
+            name="download_attachment", response_class=StreamingResponse)
 def attachment(conversation_id: str, attachment_id: str, services: ServicesDep,
                _: ManagerDep) -> StreamingResponse:
     """A file an export links to."""
@@ -105,7 +106,7 @@ def attachment(conversation_id: str, attachment_id: str, services: ServicesDep,
                              headers=headers)
 
 
-@router.get("/audit", response_model=AuditList)
+@router.get("/audit", name="list_audit_entries", response_model=AuditList)
 def audit(services: ServicesDep, _: ManagerDep,
           from_: Annotated[AwareDatetime | None, Query(alias="from")] = None,
           to: AwareDatetime | None = None,

@@ -118,11 +118,14 @@ def _add_routes(collection: Collection) -> None:
         (item, patch, "PATCH", 200, collection.out, f"Change some fields of {a_kind}"),
         (item, delete, "DELETE", 204, None, f"Delete {a_kind}"),
     ]
+    # Route names (and so operation ids): create_queue, list_queues, get_queue...
+    names = {"create": f"create_{kind}", "list_all": f"list_{collection.path}",
+             "read": f"get_{kind}", "patch": f"patch_{kind}", "delete": f"delete_{kind}"}
     for path, endpoint, method, status, model, summary in routes:
         conflict = collection.conflicts.get(endpoint.__name__)
         router.add_api_route(path, endpoint, methods=[method], status_code=status,
                              response_model=model, summary=summary,
-                             name=f"{endpoint.__name__}_{collection.path}",
+                             name=names[endpoint.__name__],
                              responses=documented({409: conflict}) if conflict else None)
 
 

@@ -70,7 +70,7 @@ def _moment(value: str | None, name: str, *, end: bool = False) -> datetime | No
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-@router.get("/conversations", response_model=ListPage[ConversationOut])
+@router.get("/conversations", name="list_conversations", response_model=ListPage[ConversationOut])
 def conversations(
     supervisor_id: SupervisorIdDep, services: ServicesDep, state: State | None = None,
     queue_id: str | None = None, agent_id: str | None = None, page_id: str | None = None,
@@ -99,7 +99,8 @@ def conversations(
         since=change_cursor(latest or services.clock.now()))
 
 
-@router.get("/conversations/{conversation_id}", response_model=ConversationOut)
+@router.get("/conversations/{conversation_id}",
+            name="get_conversation", response_model=ConversationOut)
 def conversation(conversation_id: str, supervisor_id: SupervisorIdDep,
                  services: ServicesDep) -> ConversationOut:
     with refusals(conversation_id):
@@ -107,7 +108,8 @@ def conversation(conversation_id: str, supervisor_id: SupervisorIdDep,
     return conversation_answer(services, found)
 
 
-@router.get("/conversations/{conversation_id}/messages", response_model=ListPage[MessageOut])
+@router.get("/conversations/{conversation_id}/messages",
+            name="list_messages", response_model=ListPage[MessageOut])
 def messages(conversation_id: str, supervisor_id: SupervisorIdDep, services: ServicesDep,
              since: str | None = None, cursor: str | None = None,
              limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
@@ -156,14 +158,14 @@ class AgentsNow(BaseModel):
     items: list[AgentNow]
 
 
-@router.get("/queues", response_model=QueuesNow)
+@router.get("/queues", name="live_queues", response_model=QueuesNow)
 def queues(supervisor_id: SupervisorIdDep, services: ServicesDep) -> QueuesNow:
     """Each queue now: waiting, offered and active conversations, the longest wait, the
     agents available in it."""
     return QueuesNow(items=queues_now(services, services.clock))
 
 
-@router.get("/agents", response_model=AgentsNow)
+@router.get("/agents", name="live_agents", response_model=AgentsNow)
 def agents(supervisor_id: SupervisorIdDep, services: ServicesDep) -> AgentsNow:
     """Each agent now: presence, capacity and what is used of it (the distribution's own
     reservations), the conversations they hold."""

@@ -22,10 +22,10 @@ from messenger_channel_client.api.facebook import (  # type: ignore[import-not-f
 )
 from messenger_channel_client.api.health import health  # type: ignore[import-not-found]
 from messenger_channel_client.api.workforce import (  # type: ignore[import-not-found]
-    manage_create_agents,
-    manage_create_queues,
-    manage_create_workstreams,
-    manage_read_queues,
+    manage_create_agent,
+    manage_create_queue,
+    manage_create_workstream,
+    manage_get_queue,
 )
 from messenger_channel_client.models import (  # type: ignore[import-not-found]
     AgentCreate,
@@ -46,12 +46,12 @@ def operator(arguments: dict[str, Any]) -> dict[str, Any]:
     base_url = arguments["base_url"]
     manager = AuthenticatedClient(base_url=base_url, token=arguments["management_key"],
                                   raise_on_unexpected_status=True)
-    queue = manage_create_queues.sync_detailed(
+    queue = manage_create_queue.sync_detailed(
         client=manager, body=QueueCreate(name=arguments["queue_name"]))
     queue_id = queue.parsed.id
-    agent = manage_create_agents.sync_detailed(client=manager, body=AgentCreate(
+    agent = manage_create_agent.sync_detailed(client=manager, body=AgentCreate(
         name="Ann", queue_ids=[queue_id], presence=AgentCreatePresence.AVAILABLE))
-    workstream = manage_create_workstreams.sync_detailed(client=manager, body=WorkstreamCreate(
+    workstream = manage_create_workstream.sync_detailed(client=manager, body=WorkstreamCreate(
         name="Support", page_id=arguments["page_id"], fallback_queue_id=queue_id))
     as_agent = AuthenticatedClient(base_url=base_url, token=agent.parsed.api_key,
                                    raise_on_unexpected_status=True)
@@ -60,10 +60,10 @@ def operator(arguments: dict[str, Any]) -> dict[str, Any]:
         "queue": seen(queue),
         "agent": seen(agent),
         "workstream": seen(workstream),
-        "missing": seen(manage_read_queues.sync_detailed("no-such-queue", client=manager)),
-        "invalid": seen(manage_create_queues.sync_detailed(client=manager,
+        "missing": seen(manage_get_queue.sync_detailed("no-such-queue", client=manager)),
+        "invalid": seen(manage_create_queue.sync_detailed(client=manager,
                                                            body=QueueCreate(name=""))),
-        "agent_on_manage": seen(manage_read_queues.sync_detailed(queue_id, client=as_agent)),
+        "agent_on_manage": seen(manage_get_queue.sync_detailed(queue_id, client=as_agent)),
         "health": seen(health.sync_detailed(client=anonymous)),
         "verify": seen(facebook_verify_webhook.sync_detailed(
             arguments["account_id"], client=anonymous, hub_mode="subscribe",

@@ -46,9 +46,11 @@ def test_operation_ids_are_the_family_and_the_route_name(document: dict[str, Any
     ids = {(path, method): op["operationId"] for path, method, op in _operations(document)}
     assert len(set(ids.values())) == len(ids)
     assert ids["/api/manage/accounts", "post"] == "manage_create_account"
-    assert ids["/api/agent/conversations/{conversation_id}/accept", "post"] == "agent_accept"
-    assert ids["/api/supervisor/queues", "get"] == "supervisor_queues"
-    assert ids["/api/agent/queues", "get"] == "agent_queues"
+    assert ids["/api/agent/conversations/{conversation_id}/accept", "post"] == (
+        "agent_accept_conversation")
+    assert ids["/api/supervisor/queues", "get"] == "supervisor_live_queues"
+    assert ids["/api/agent/queues", "get"] == "agent_list_queues"
+    assert ids["/api/manage/queues/{id}", "get"] == "manage_get_queue"
     assert ids["/api/bot/conversations/{conversation_id}/messages", "post"] == "bot_message"
     for (path, _), name in ids.items():
         assert re.fullmatch(r"[a-z]+(_[a-z]+)*", name), name
