@@ -58,7 +58,8 @@ def operation_id(route: routing.APIRoute) -> str:
 
 def check_operation_ids(app: FastAPI) -> None:
     """Fails at start-up, naming them, on two operations with one id (FastAPI only warns)."""
-    counts = Counter(context.unique_id for context in _api_routes(app) for _ in context.methods)
+    counts = Counter(context.unique_id for context in _api_routes(app)
+                     for _ in context.methods or ())
     repeated = sorted(name for name, count in counts.items() if count > 1)
     if repeated:
         raise ValueError(f"operation ids used more than once: {', '.join(repeated)}; "
@@ -84,8 +85,8 @@ def openapi_document(app: FastAPI) -> dict[str, Any]:
     schemas.update(_schemas_of([ErrorBody, ValidationErrorBody]))
     schemas.update(FUNCTION_SCHEMAS)
     for route in _api_routes(app):
-        for method in route.methods:
-            operation = document["paths"][route.path_format][method.lower()]
+        for method in route.methods or ():
+            operation = document["paths"][str(route.path_format)][method.lower()]
             _complete_errors(operation, _derived_errors(route, operation))
     document["paths"].update(FUNCTION_PATHS)
     return document
@@ -97,7 +98,7 @@ def _schemas_of(models: list[type[ErrorBody]]) -> dict[str, Any]:
     return defs
 
 
-def _api_routes(app: FastAPI) -> Iterator[Any]:
+def _api_routes(app: FastAPI) -> Iterator[routing.RouteContext]:
     for context in routing.iter_route_contexts(app.routes):
         if isinstance(context.original_route, routing.APIRoute) and context.include_in_schema:
             yield context
@@ -110,7 +111,7 @@ def _calls(dependant: Dependant) -> Iterator[Callable[..., Any]]:
         yield from _calls(dependency)
 
 
-def _derived_errors(route: Any, operation: dict[str, Any]) -> dict[int, str]:
+def _derived_errors(route: routing.RouteContext, operation: dict[str, Any]) -> dict[int, str]:
     calls = set(_calls(route.dependant))
     errors: dict[int, str] = {}
     if identify in calls:
