@@ -12,6 +12,7 @@ from __future__ import annotations
 from messenger_channel.conversations.attachments import CONTAINER
 from messenger_channel.conversations.models import Message
 from messenger_channel.storage.blobs import BlobStore
+from messenger_channel.storage.errors import NotFound
 
 # Up to this many characters a text stays in its row (at most 16 Ki UTF-16 units: a row holds
 # the text, an edit's earlier text and everything else well inside its limits).
@@ -38,6 +39,11 @@ def shortened(text: str | None) -> str | None:
 
 
 def full_text(blobs: BlobStore, message: Message) -> str | None:
+    """The whole text; its start when the blob is gone (the retention of attachments removed
+    it before the retention of messages reached the row)."""
     if message.text_blob is None:
         return message.text
-    return blobs.download(CONTAINER, message.text_blob).decode("utf-8", "surrogatepass")
+    try:
+        return blobs.download(CONTAINER, message.text_blob).decode("utf-8", "surrogatepass")
+    except NotFound:
+        return message.text

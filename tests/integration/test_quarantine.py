@@ -13,8 +13,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from messenger_channel.bus.local import LocalQueue
+from messenger_channel.conversations.attachments import CONTAINER
 from messenger_channel.conversations.inbound import handle_inbound, process_inbound
-from messenger_channel.conversations.long_texts import MAX_ROW_TEXT_CHARS
+from messenger_channel.conversations.long_texts import KEPT_CHARS, MAX_ROW_TEXT_CHARS
 from messenger_channel.conversations.models import ConversationTables, Message
 from messenger_channel.facebook.signature import sign
 from messenger_channel.ingress.webhook import WebhookIngress, build_ingress
@@ -144,6 +145,11 @@ def test_a_text_longer_than_a_row_holds_reaches_the_agent_whole(
     messages = api.get(f"/api/agent/conversations/{conversation.id}/messages",
                        headers=agent).json()["items"]
     assert [m["text"] for m in messages if m["author"] == "customer"] == [text, "short one"]
+    # Once retention has removed the blob, the row's start is what remains.
+    engine.services.blobs.delete(CONTAINER, long_row.text_blob)
+    messages = api.get(f"/api/agent/conversations/{conversation.id}/messages",
+                       headers=agent).json()["items"]
+    assert messages[0]["text"] == text[:KEPT_CHARS]
     assert conversation.last_message_preview is not None
     assert len(conversation.last_message_preview) < 200
 
