@@ -43,6 +43,9 @@ def test_a_client_generated_from_the_served_document_drives_the_product(
     # The functions outside the ASGI app, as described in the same document.
     assert (done["health"]["status"], done["health"]["type"]) == (200, "HealthReport")
     assert done["verify"]["status"] == 403
+    # The signature header is a parameter of the webhook's operation; a wrong one is refused.
+    assert (done["unsigned"]["status"], done["unsigned"]["body"]["error"]) == (
+        403, "invalid_signature")
 
     psid = new_id()
     product.simulator.put_user(psid, page_id, first_name="Lea", last_name="Roy")

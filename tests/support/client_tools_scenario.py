@@ -18,6 +18,7 @@ from messenger_channel_client.api.agent import (  # type: ignore[import-not-foun
     agent_list_conversations,
 )
 from messenger_channel_client.api.facebook import (  # type: ignore[import-not-found]
+    facebook_receive_webhook,
     facebook_verify_webhook,
 )
 from messenger_channel_client.api.health import health  # type: ignore[import-not-found]
@@ -30,6 +31,7 @@ from messenger_channel_client.api.workforce import (  # type: ignore[import-not-
 from messenger_channel_client.models import (  # type: ignore[import-not-found]
     AgentCreate,
     AgentCreatePresence,
+    MessengerWebhook,
     QueueCreate,
     WorkstreamCreate,
 )
@@ -68,6 +70,10 @@ def operator(arguments: dict[str, Any]) -> dict[str, Any]:
         "verify": seen(facebook_verify_webhook.sync_detailed(
             arguments["account_id"], client=anonymous, hub_mode="subscribe",
             hub_verify_token="not-the-token", hub_challenge="challenge")),
+        "unsigned": seen(facebook_receive_webhook.sync_detailed(
+            arguments["account_id"], client=anonymous,
+            body=MessengerWebhook(object_="page", entry=[]),
+            x_hub_signature_256="sha256=" + "0" * 64)),
     }
 
 
