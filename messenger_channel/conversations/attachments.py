@@ -52,7 +52,7 @@ def _base_type(content_type: str | None) -> str:
 
 
 def shown_inline(content_type: str | None) -> bool:
-    """True for a raster image, audio or video: the only files the console shows in place."""
+    """True for a raster image, audio or video: the only files served as themselves."""
     base = _base_type(content_type)
     return base in INLINE_IMAGES or base.startswith(INLINE_MEDIA)
 
