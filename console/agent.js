@@ -324,10 +324,20 @@ export function startAgent(api, live) {
     }
   });
 
+  // A close after the messaging window: Facebook refuses the goodbye and the survey; say so.
+  const UNSENT = { agent_ended: 'the goodbye message', post_conversation_survey: 'the survey' };
+
   $('close').addEventListener('click', async () => {
     showError($('conversation-error'), null);
-    try { changed(await api.post(`/conversations/${encodeURIComponent(openId)}/close`)); }
-    catch (error) { showError($('conversation-error'), error); }
+    try {
+      const closed = await api.post(`/conversations/${encodeURIComponent(openId)}/close`);
+      changed(closed);
+      const unsent = closed.not_sent || [];
+      if (unsent.length) {
+        showError($('conversation-error'), `Closed, but not sent to the customer: ${
+          unsent.map((n) => UNSENT[n.trigger] || n.trigger).join(' and ')}. ${unsent[0].message}`);
+      }
+    } catch (error) { showError($('conversation-error'), error); }
   });
 
   // -- one pane at a time on a phone ------------------------------------------------------------
