@@ -231,14 +231,15 @@ class _Sender:
             message_id=f"{head.message_id[:96]}~after-{short_hash(done.message_id)[:16]}")])
 
     def waiting(self, conversation_id: str) -> bool:
+        """See ``sends_waiting``."""
         cursor = self.cursors.get(conversation_id, "cursor")
         if cursor is not None and self._still_queued(conversation_id, cursor.retrying):
             return True
         return bool(self._parked(conversation_id))
 
     def _still_queued(self, conversation_id: str, message_id: str | None) -> bool:
-        """Whether the message the cursor waits for is still to be sent: the echo may have
-        recorded it meanwhile, and then nothing should wait for its retry."""
+        """Whether the message is still to be sent: not sent nor failed (the echo may have
+        recorded the one the cursor waits for, and then nothing should wait for its retry)."""
         row = (None if message_id is None
                else self.tables.find_message(conversation_id, message_id))
         return row is not None and row.status == "queued"
