@@ -1,15 +1,20 @@
 """Counts of what the webhook accepted but did not route (quarantined payloads and events, see
 ``quarantine``; events for unknown pages), per account, for the health route.
-Rare events: an ETag update each is fine."""
+
+Each count is spread over ``SHARDS`` rows, one picked at random per increment: a burst of
+hostile bodies on concurrent requests would otherwise race for one row's ETag until a writer
+gives up (a 503 for Meta to retry). Reading sums them."""
 
 from __future__ import annotations
 
+import random
 from datetime import datetime
 from typing import Literal
 
 from messenger_channel.storage.tables import Entity, Table, TableStore
 
 Reason = Literal["quarantined", "unknown_page"]
+SHARDS = 8
 
 
 class IngressCounter(Entity):
@@ -18,12 +23,13 @@ class IngressCounter(Entity):
     count: int
     last_at: datetime
     last_detail: str | None = None
+    shard: int | None = None  # None: a row written before counts were sharded
 
     def partition_key(self) -> str:
         return self.account_id
 
     def row_key(self) -> str:
-        return self.reason
+        return self.reason if self.shard is None else f"{self.reason}.{self.shard}"
 
 
 class IngressCounters:
@@ -39,12 +45,14 @@ class IngressCounters:
         amount: int = 1,
     ) -> None:
         detail = detail[:500] if detail else None
+        shard = random.randrange(SHARDS)  # noqa: S311 - spreads writers; nothing secret
         # A new counter starts at 0 and goes through the same increment as an existing one.
         self._table.create_or_update(
             account_id,
-            reason,
+            f"{reason}.{shard}",
             lambda: IngressCounter(
-                account_id=account_id, reason=reason, count=0, last_at=now, last_detail=detail
+                account_id=account_id, reason=reason, count=0, last_at=now, last_detail=detail,
+                shard=shard,
             ),
             lambda c: c.model_copy(
                 update={"count": c.count + amount, "last_at": now, "last_detail": detail}
@@ -52,4 +60,7 @@ class IngressCounters:
         )
 
     def of(self, account_id: str) -> dict[str, int]:
-        return {c.reason: c.count for c in self._table.list_partition(account_id)}
+        counts: dict[str, int] = {}
+        for counter in self._table.list_partition(account_id):
+            counts[counter.reason] = counts.get(counter.reason, 0) + counter.count
+        return counts
