@@ -10,7 +10,7 @@ queue message in the webhook archive), where the row's ``blob`` points.
 
 Rows are listed newest first across the whole table (``GET /api/manage/quarantine``): the
 PartitionKey is the day inverted, the RowKey the time inverted, so the table's own order is the
-list's. A body's rows share a day and go in one transaction.
+list's. A body's rows (at most ``MAX_ROWS_PER_BODY``) share a day and go in one transaction.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from typing import Any
 from messenger_channel.ingress.archive import QUARANTINE_CONTAINER, WebhookArchive
 from messenger_channel.ingress.counters import IngressCounters
 from messenger_channel.storage.tables import (
-    MAX_BATCH_OPERATIONS,
     Entity,
     ResultPage,
     Table,
@@ -37,6 +36,9 @@ from messenger_channel.storage.tables import (
 # token, a payload): every other string is replaced by its length.
 MAX_EXCERPT_CHARS = 400
 MAX_REASON_CHARS = 300
+# Rows written for one body: one transaction, well inside Meta's 5 s. The rest of a body's
+# refusals are counted and summed up in its last row; the signed body holds them all.
+MAX_ROWS_PER_BODY = 100
 _SHOWN_KEY_CHARS = 40
 _SHOWN_ITEMS = 5
 _SHOWN_DEPTH = 5
@@ -80,28 +82,32 @@ class Quarantine:
 
     def hold_body(self, account_id: str, now: datetime, body: bytes,
                   items: Sequence[Held]) -> None:
-        """The webhook's: the signed body kept once, a row for each item."""
+        """The webhook's: the signed body kept once, a row for each item (the ones past
+        ``MAX_ROWS_PER_BODY`` summed up in the last), each counted."""
         if not items:
             return
         name = self._archive.quarantine(account_id, now, body)
         self._hold(account_id, now, f"{QUARANTINE_CONTAINER}/{name}", items)
 
-    def hold_stored(self, account_id: str, now: datetime, blob: str, item: Held) -> None:
-        """The router's: an event already archived (``blob``) that could not be stored."""
-        self._hold(account_id, now, blob, [item])
-
     def _hold(self, account_id: str, now: datetime, blob: str, items: Sequence[Held]) -> None:
+        shown = list(items)
+        if len(shown) > MAX_ROWS_PER_BODY:
+            rest = len(shown) - MAX_ROWS_PER_BODY + 1
+            shown = [*shown[:MAX_ROWS_PER_BODY - 1], Held(
+                f"{rest} more refused events in this body (all in its blob)", None)]
         rows = [QuarantineEntry(
             day_key=day_key(now), row_id=_row_id(now, blob, index, item.reason),
             account_id=account_id, at=now, reason=item.reason[:MAX_REASON_CHARS],
             page_id=item.page_id, excerpt=redacted_excerpt(item.raw), blob=blob)
-            for index, item in enumerate(items)]
-        for start in range(0, len(rows), MAX_BATCH_OPERATIONS):
-            # Upserts: a retried delivery of the same body at the same moment lands on itself.
-            self._table.transaction([UpsertOp(row)
-                                     for row in rows[start:start + MAX_BATCH_OPERATIONS]])
+            for index, item in enumerate(shown)]
+        # Upserts: a retried delivery of the same body at the same moment lands on itself.
+        self._table.transaction([UpsertOp(row) for row in rows])
         self._counters.add(account_id, "quarantined", now, detail=items[0].reason,
                            amount=len(items))
+
+    def hold_stored(self, account_id: str, now: datetime, blob: str, item: Held) -> None:
+        """The router's: an event already archived (``blob``) that could not be stored."""
+        self._hold(account_id, now, blob, [item])
 
     def page(self, *, limit: int, continuation: str | None = None,
              after: datetime | None = None) -> ResultPage[QuarantineEntry]:

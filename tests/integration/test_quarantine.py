@@ -18,6 +18,7 @@ from messenger_channel.conversations.inbound import handle_inbound, process_inbo
 from messenger_channel.conversations.long_texts import KEPT_CHARS, MAX_ROW_TEXT_CHARS
 from messenger_channel.conversations.models import ConversationTables, Message
 from messenger_channel.facebook.signature import sign
+from messenger_channel.ingress.quarantine import MAX_ROWS_PER_BODY
 from messenger_channel.ingress.webhook import WebhookIngress, build_ingress
 from messenger_channel.provisioning.service import ChannelSetup
 from messenger_channel.services import Services
@@ -193,3 +194,20 @@ def test_an_event_a_store_refuses_is_quarantined_by_the_router_not_dead_lettered
     assert held["page_id"] == webhook.page_id and held["blob"].startswith("webhook-archive/")
     assert "ccc" not in held["excerpt"]
     assert [m.text for m in history(webhook.services, webhook.page_id, psid)] == ["hi"]
+
+
+def test_a_body_of_many_bad_events_is_quarantined_in_a_bounded_number_of_rows(
+        webhook: Webhook, api: TestClient) -> None:
+    """Rows are written in one transaction per body, inside Meta's 5 s; all are counted."""
+    page = webhook.page_id
+    bad = [event(page, f"psid-{n}", f"m-{n}") for n in range(250)]
+    payload = {"object": "page", "entry": [{"id": page, "messaging": [
+        *bad, event(page, new_id(), "m-good")]}]}
+    assert webhook.post(payload) == 200
+    assert webhook.route() == 1
+    items = quarantine(api, limit=500)["items"]
+    assert len(items) == MAX_ROWS_PER_BODY
+    assert [item["reason"] for item in items if "more" in item["reason"]] == [
+        "151 more refused events in this body (all in its blob)"]
+    health = api.get("/api/manage/health", headers=MANAGER).json()
+    assert health["quarantined"][webhook.account_id] == 250
