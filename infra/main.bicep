@@ -62,6 +62,11 @@ param tokenCheckSchedule string = '0 0 */6 * * *'
 param webhookMaxBodyBytes int = 4194304
 
 @minValue(1)
+@maxValue(3600)
+@description('SEND_ECHO_GRACE_SECONDS: how long a reply whose send has an unknown outcome waits for Facebook\'s echo before it is sent again.')
+param sendEchoGraceSeconds int = 60
+
+@minValue(1)
 @description('Always-ready instances for the HTTP functions, so that Meta\'s webhook calls never wait for a cold start.')
 param alwaysReadyHttpInstances int = 1
 
@@ -296,6 +301,7 @@ module functionApp 'app/function-app.bicep' = {
     tokenWarningDays: tokenWarningDays
     tokenCheckSchedule: tokenCheckSchedule
     webhookMaxBodyBytes: webhookMaxBodyBytes
+    sendEchoGraceSeconds: sendEchoGraceSeconds
     alwaysReadyHttpInstances: alwaysReadyHttpInstances
     alwaysReadyRouterInstances: alwaysReadyRouterInstances
     alwaysReadySenderInstances: alwaysReadySenderInstances

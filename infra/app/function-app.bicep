@@ -77,6 +77,11 @@ param tokenCheckSchedule string
 @minValue(1)
 param webhookMaxBodyBytes int
 
+@description('SEND_ECHO_GRACE_SECONDS: how long a send of unknown outcome waits for Facebook\'s echo before it is sent again.')
+@minValue(1)
+@maxValue(3600)
+param sendEchoGraceSeconds int
+
 @description('Always-ready instances for the HTTP functions (webhook, APIs, console): the webhook never waits for a cold start, which could approach Meta\'s 5-second limit.')
 @minValue(1)
 param alwaysReadyHttpInstances int
@@ -245,6 +250,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
       TOKEN_WARNING_DAYS: string(tokenWarningDays)
       TOKEN_CHECK_SCHEDULE: tokenCheckSchedule
       WEBHOOK_MAX_BODY_BYTES: string(webhookMaxBodyBytes)
+      SEND_ECHO_GRACE_SECONDS: string(sendEchoGraceSeconds)
       // Live updates (API.md): identity-based through AZURE_CLIENT_ID; no access key exists.
       WEB_PUBSUB_ENDPOINT: webPubSubEndpoint
       WEB_PUBSUB_HUB: webPubSubHub
