@@ -42,8 +42,10 @@ run: setup
 	$(PY) -m devhost.stack
 
 ## test: the whole suite (unit, integration, e2e, browser), then lint, types and the infra checks
+# One pytest worker per core (pytest-xdist), a test file on one worker: each worker starts its own
+# Azurite and product stack on free ports, so the tiers overlap instead of waiting on each other.
 test: setup $(CHROMIUM)
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto --dist loadfile
 	$(MAKE) --no-print-directory lint
 	bash infra/check.sh
 
