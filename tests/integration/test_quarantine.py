@@ -12,58 +12,30 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from messenger_channel.bus.local import LocalQueue
 from messenger_channel.conversations.attachments import CONTAINER
-from messenger_channel.conversations.inbound import handle_inbound, process_inbound
+from messenger_channel.conversations.inbound import handle_inbound
 from messenger_channel.conversations.long_texts import KEPT_CHARS, MAX_ROW_TEXT_CHARS
 from messenger_channel.conversations.models import ConversationTables, Message
-from messenger_channel.facebook.signature import sign
 from messenger_channel.ingress.quarantine import MAX_ROWS_PER_BODY
-from messenger_channel.ingress.webhook import WebhookIngress, build_ingress
-from messenger_channel.provisioning.service import ChannelSetup
 from messenger_channel.services import Services
 from simulator.client import SimulatorClient
 from tests.support.engine import Engine, new_id
 from tests.support.keys import MANAGEMENT_KEY
+from tests.support.webhook_page import WebhookPage
 
 APP_SECRET = "quarantine-test-secret-0123456789"
 MANAGER = {"Authorization": f"Bearer {MANAGEMENT_KEY}"}
 
 
-class Webhook:
-    """An account with a Running page, its webhook in process and the real router."""
-
-    def __init__(self, services: Services, simulator: SimulatorClient) -> None:
-        self.services = services
-        app_id, self.page_id = new_id(), new_id()
-        simulator.put_app(app_id, APP_SECRET)
-        channel = ChannelSetup(services)
-        self.account_id = channel.create_account("Quarantine", app_id, APP_SECRET).id
-        token = simulator.put_page(self.page_id, "Quarantine page", app_id=app_id,
-                                   account_id=self.account_id)["access_token"]
-        channel.add_page(self.account_id, self.page_id, "Quarantine page", token)
-        self.ingress: WebhookIngress = build_ingress(services)
-        assert isinstance(services.queue, LocalQueue)
-        self.queue = services.queue
-
+class Webhook(WebhookPage):
     def post(self, payload: object) -> int:
-        body = json.dumps(payload, ensure_ascii=True).encode()
-        return self.ingress.receive(self.account_id, sign(APP_SECRET, body), body).status
-
-    def route(self) -> int:
-        """The router over every queued message, as the host runs it; how many."""
-        count = 0
-        while (queued := self.queue.receive("inbound")) is not None:
-            process_inbound(self.services, queued.body)
-            self.queue.complete(queued)
-            count += 1
-        return count
+        return self.post_body(json.dumps(payload, ensure_ascii=True).encode())
 
 
 @pytest.fixture
 def webhook(services: Services, simulator_url: str) -> Iterator[Webhook]:
     with SimulatorClient(simulator_url) as simulator:
-        yield Webhook(services, simulator)
+        yield Webhook(services, simulator, "Quarantine", APP_SECRET)
 
 
 @pytest.fixture

@@ -13,11 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from messenger_channel.bus.local import LocalQueue
-from messenger_channel.conversations.inbound import process_inbound
 from messenger_channel.conversations.long_texts import full_text
 from messenger_channel.conversations.models import ConversationTables, Message
-from messenger_channel.facebook.signature import sign
 from messenger_channel.facebook.webhook_events import (
     MAX_EVENT_BYTES,
     MAX_FIELD_CHARS,
@@ -25,11 +22,10 @@ from messenger_channel.facebook.webhook_events import (
     split_webhook,
 )
 from messenger_channel.ingress.counters import IngressCounters
-from messenger_channel.ingress.webhook import WebhookIngress, build_ingress
-from messenger_channel.provisioning.service import ChannelSetup
 from messenger_channel.services import Services
 from simulator.client import SimulatorClient
 from tests.support.engine import new_id
+from tests.support.webhook_page import WebhookPage
 
 APP_SECRET = "fuzz-test-secret-0123456789abcdef"
 FUZZ = settings(max_examples=25, deadline=None,
@@ -68,35 +64,15 @@ def _set(event: dict[str, Any], path: tuple[str, str], value: object) -> dict[st
     return {**event, outer: {**event[outer], inner: value}}
 
 
-class Fuzz:
+class Fuzz(WebhookPage):
     def __init__(self, services: Services, simulator: SimulatorClient) -> None:
-        self.services = services
-        app_id, self.page_id = new_id(), new_id()
-        simulator.put_app(app_id, APP_SECRET)
-        setup = ChannelSetup(services)
-        self.account_id = setup.create_account("Fuzz", app_id, APP_SECRET).id
-        token = simulator.put_page(self.page_id, "Fuzz page", app_id=app_id,
-                                   account_id=self.account_id)["access_token"]
-        setup.add_page(self.account_id, self.page_id, "Fuzz page", token)
-        self.ingress: WebhookIngress = build_ingress(services)
-        assert isinstance(services.queue, LocalQueue)
-        self.queue = services.queue
+        super().__init__(services, simulator, "Fuzz", APP_SECRET)
         self.counters = IngressCounters(services.tables)
         self.tables = ConversationTables(services.tables)
         self.queued: set[str] = set()  # event ids: the queue drops a duplicate, as Service Bus
 
     def post(self, body: bytes) -> int:
-        return self.ingress.receive(self.account_id, sign(APP_SECRET, body), body).status
-
-    def route(self) -> int:
-        """Every queued message through the router; an exception fails the test (the host
-        would redeliver it, then dead-letter it)."""
-        routed = 0
-        while (queued := self.queue.receive("inbound")) is not None:
-            process_inbound(self.services, queued.body)
-            self.queue.complete(queued)
-            routed += 1
-        return routed
+        return self.post_body(body)
 
     def quarantined(self) -> int:
         return self.counters.of(self.account_id).get("quarantined", 0)
