@@ -2,10 +2,12 @@
 
     process_outbound(services, body)
 
-**Window.** From the conversation's ``last_customer_message_at`` (``window.send_type``):
-RESPONSE within 24 hours, HUMAN_AGENT for an agent's message within 7 days when the tag is on
-and was on at opening; otherwise ``failed``/``outside_messaging_window`` without calling
-Facebook.
+**Page, then window.** A page removed from the channel since the message was queued (being
+deprovisioned or gone) fails it ``page_removed``, a page whose token is known broken or cannot
+be read ``page_token_invalid``. Then the window, from the conversation's
+``last_customer_message_at`` (``window.send_type``): RESPONSE within 24 hours, HUMAN_AGENT for
+an agent's message within 7 days when the tag is on and was on at opening; otherwise
+``outside_messaging_window``. Each fails the message without calling Facebook.
 
 **Errors.** GraphError's classification decides: a 190 marks the page's token invalid and the
 page ``Error`` (``ChannelSetup.token_refused``) and fails the message ``page_token_invalid``;
@@ -74,9 +76,14 @@ from messenger_channel.conversations.send_decisions import (
     start,
     waits_for,
 )
-from messenger_channel.conversations.send_rules import conversation_send_type, page_token
+from messenger_channel.conversations.send_rules import (
+    conversation_send_type,
+    page_token,
+    refuse_if_page_removed,
+)
 from messenger_channel.conversations.store import conversation_tables
 from messenger_channel.conversations.window import SendType
+from messenger_channel.errors import Conflict
 from messenger_channel.facebook.attachment_urls import attachment_type_of_url
 from messenger_channel.facebook.graph import SenderAction
 from messenger_channel.facebook.graph_errors import FailureReason, GraphError, GraphUnavailable
@@ -298,14 +305,15 @@ class _Sender:
             log.warning("an attempt is in flight or of unknown outcome: waiting for its echo",
                         extra={**context, "retry_at": claim.until.isoformat()})
             return claim.until
+        # The page before the window, as ``check_can_send`` orders them for a new reply.
+        token = page_token(self.services, message.page_id)
+        if token is None:
+            self._failed(row, self._page_unusable(message.page_id), context)
+            return None
         allowed = conversation_send_type(self.services, conversation,
                                          human=message.author == "agent")
         if allowed is None:
             self._failed(row, FailureReason.OUTSIDE_MESSAGING_WINDOW, context)
-            return None
-        token = page_token(self.services, message.page_id)
-        if token is None:
-            self._failed(row, FailureReason.PAGE_TOKEN_INVALID, context)
             return None
         try:
             facebook_id = self._send(message, token, allowed, file)
@@ -317,6 +325,15 @@ class _Sender:
             "updated_at": now, **SENT_OR_FAILED_CLEARS}) if m.status == "queued" else None)
         log.info("message sent", extra=context)
         return None
+
+    def _page_unusable(self, page_id: str) -> FailureReason:
+        """Why a page has no token to send with: removed from the channel after the reply was
+        queued (its DELETE closed the conversation), or its token broken or unreadable."""
+        try:
+            refuse_if_page_removed(self.services, page_id)
+        except Conflict:
+            return FailureReason.PAGE_REMOVED
+        return FailureReason.PAGE_TOKEN_INVALID
 
     @property
     def _grace(self) -> timedelta:

