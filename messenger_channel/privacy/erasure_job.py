@@ -6,10 +6,11 @@ Steps, in order:
 
 1. ``conversations`` — each of the customer's conversations (their ``ConversationsByCustomer``
    range): an open one is closed quietly (no message is sent), then its messages keep only
-   ids, times and statuses (``scrub``), its attachment blobs and the agents' files sent in it
-   are deleted, anything queued to send in it is purged, the conversation keeps ids, times and
-   states with a pseudonym for the PSID (its index rows and report digest follow), the agents'
-   departure rows go; its row in the customer's range is deleted last, so a rerun skips it.
+   ids, times and statuses (``scrub``), its attachment blobs, long texts (``long_texts``) and
+   the agents' files sent in it are deleted, anything queued to send in it is purged, the
+   conversation keeps ids, times and states with a pseudonym for the PSID (its index rows and
+   report digest follow), the agents' departure rows go; its row in the customer's range is
+   deleted last, so a rerun skips it.
 2. ``contact`` — the profile's search words, its contact link, its pending survey, the profile.
 3. ``archive`` — the archived events received before the request (``ArchivedByCustomer``).
 4. ``queue`` — the ``inbound`` messages of the customer's session received before the request.
@@ -53,6 +54,7 @@ from messenger_channel.conversations.contact_search import (
 from messenger_channel.conversations.distribution import Distributor
 from messenger_channel.conversations.history import ContactLinks
 from messenger_channel.conversations.indexes import ByCustomer
+from messenger_channel.conversations.long_texts import is_text_blob
 from messenger_channel.conversations.models import Conversation, ConversationTables
 from messenger_channel.conversations.satisfaction import pending_surveys
 from messenger_channel.facebook.webhook_event_ids import session_id
@@ -240,7 +242,7 @@ class ErasureJob:
                 self._count("messages")
         for blob in list(self.services.blobs.list(CONTAINER, f"{conversation.id}/")):
             self.services.blobs.delete(CONTAINER, blob.name)
-            self._count("attachments")
+            self._count("long_texts" if is_text_blob(blob.name) else "attachments")
         files = agent_files(self.services)
         for file_id in sorted(agent_file_ids):
             found = files.get(file_id, "file")

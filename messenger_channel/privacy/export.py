@@ -2,7 +2,8 @@
 (``GET /api/manage/customers/{page_id}/{psid}/export``).
 
 Read from the same places an erasure clears: the profile, its contact link and pending survey,
-each conversation of the customer's range (``ConversationsByCustomer``) with its messages,
+each conversation of the customer's range (``ConversationsByCustomer``) with its messages
+(a long text whole, read from its blob),
 and the archived events (``ArchivedByCustomer``). Files are links the operator fetches with
 the management key (``attachment_link``); none is inlined.
 """
@@ -17,6 +18,7 @@ from messenger_channel.conversations.agent_files import agent_files
 from messenger_channel.conversations.attachments import blob_name
 from messenger_channel.conversations.history import ContactLinks
 from messenger_channel.conversations.indexes import ConversationIndexes
+from messenger_channel.conversations.long_texts import full_text
 from messenger_channel.conversations.models import ConversationTables, Message
 from messenger_channel.conversations.satisfaction import pending_surveys
 from messenger_channel.ingress.archive import ARCHIVE_CONTAINER
@@ -31,8 +33,9 @@ def attachment_link(conversation_id: str, attachment_id: str) -> str:
     return f"/api/manage/attachments/{conversation_id}/{attachment_id}"
 
 
-def _message(message: Message) -> dict[str, Any]:
-    data = message.model_dump(mode="json", exclude={"send_id", "enqueued"})
+def _message(services: Services, message: Message) -> dict[str, Any]:
+    data = message.model_dump(mode="json", exclude={"send_id", "enqueued", "text_blob"})
+    data["text"] = full_text(services.blobs, message)  # a long text whole, not its start
     for info in data["attachments"]:
         if info.get("status") == "stored":
             info["url"] = attachment_link(message.conversation_id, info["id"])
@@ -49,7 +52,7 @@ def export_customer(services: Services, page_id: str, psid: str) -> dict[str, An
             continue
         conversations.append({
             **conversation.model_dump(mode="json", exclude={"applied_events"}),
-            "messages": [_message(m) for m in tables.history(conversation.id)]})
+            "messages": [_message(services, m) for m in tables.history(conversation.id)]})
     archived = []
     for event in ArchiveIndex(services.tables).of_customer(page_id, psid):
         try:

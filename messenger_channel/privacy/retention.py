@@ -1,9 +1,9 @@
 """Retention per account, applied by the daily ``retention`` timer (``run_retention``).
 
 An account's ``retention`` says how many whole days after a conversation *closed* its content
-is kept: ``messages_days`` (messages, with their attachments, and the words the conversation
-copied from them), ``attachments_days`` (the files only), ``archive_days`` (the archived
-webhook events). Absent: kept for ever. The cut-off is the start of the UTC day ``N`` days
+is kept: ``messages_days`` (messages, with their attachments and long texts, and the words the
+conversation copied from them), ``attachments_days`` (the files only), ``archive_days`` (the
+archived webhook events). Absent: kept for ever. The cut-off is the start of the UTC day ``N`` days
 ago: what closed before it goes; open conversations are never touched.
 
 **Bounded work.** Nothing reads history as a whole. Conversations are found day by day in
@@ -28,6 +28,7 @@ from typing import Literal, TypeVar
 from messenger_channel.conversations.agent_files import agent_files
 from messenger_channel.conversations.attachments import CONTAINER
 from messenger_channel.conversations.indexes import ByDay, ConversationEntry
+from messenger_channel.conversations.long_texts import is_text_blob
 from messenger_channel.conversations.models import ConversationTables, Message
 from messenger_channel.conversations.store import ConversationStore
 from messenger_channel.ingress.archive import ARCHIVE_CONTAINER, SESSION_METADATA
@@ -218,7 +219,7 @@ class _AccountRetention:
                 or conversation.closed_at >= before:
             return False
         messages = self.conversations.history(conversation_id)
-        self._files(conversation_id, messages)
+        self._files(conversation_id, messages, texts_too=kind == "messages")
         if kind == "messages":
             self._delete_messages(conversation_id, messages)
             self.store.transition(conversation_id, lambda current: None if (
@@ -235,10 +236,14 @@ class _AccountRetention:
         self.run.by_kind[kind] = self.run.by_kind.get(kind, 0) + 1
         return True
 
-    def _files(self, conversation_id: str, messages: list[Message]) -> None:
+    def _files(self, conversation_id: str, messages: list[Message], *,
+               texts_too: bool) -> None:
+        """The conversation's files; its long texts too when its messages go (a long text is
+        a message's words, kept as long as the message)."""
         blobs = self.services.blobs
         for blob in list(blobs.list(CONTAINER, f"{conversation_id}/")):
-            blobs.delete(CONTAINER, blob.name)
+            if texts_too or not is_text_blob(blob.name):
+                blobs.delete(CONTAINER, blob.name)
         files = agent_files(self.services)
         for message in messages:
             if message.direction != "out":

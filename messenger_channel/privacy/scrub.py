@@ -24,8 +24,8 @@ def message_has_content(message: Message) -> bool:
 
 def without_content(message: Message) -> Message:
     return message.model_copy(update={
-        "text": None, "payload": None, "edits": [], "reaction": None, "attachments": [],
-        "quick_replies": []})
+        "text": None, "text_blob": None, "payload": None, "edits": [], "reaction": None,
+        "attachments": [], "quick_replies": []})
 
 
 def _csat_without_comment(csat: Csat | None) -> Csat | None:
