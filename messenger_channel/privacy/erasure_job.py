@@ -7,10 +7,11 @@ Steps, in order:
 1. ``conversations`` — each of the customer's conversations (their ``ConversationsByCustomer``
    range): an open one is closed quietly (no message is sent), then its messages keep only
    ids, times and statuses (``scrub``), its attachment blobs, long texts (``long_texts``) and
-   the agents' files sent in it are deleted, anything queued to send in it is purged, the
-   conversation keeps ids, times and states with a pseudonym for the PSID (its index rows and
-   report digest follow), the agents' departure rows go; its row in the customer's range is
-   deleted last, so a rerun skips it.
+   the agents' files sent in it are deleted, anything queued to send in it is purged and its
+   replies parked behind a retry deleted (``parked_replies``), the conversation keeps ids,
+   times and states with a pseudonym for the PSID (its index rows and report digest follow),
+   the agents' departure rows go; its row in the customer's range is deleted last, so a rerun
+   skips it.
 2. ``contact`` — the profile's search words, its contact link, its pending survey, the profile.
 3. ``archive`` — the archived events received before the request (``ArchivedByCustomer``).
 4. ``queue`` — the ``inbound`` messages of the customer's session received before the request.
@@ -69,6 +70,7 @@ from messenger_channel.privacy.erasure_records import (
     Step,
     pending_key,
 )
+from messenger_channel.privacy.parked_replies import drop_parked_replies
 from messenger_channel.privacy.scrub import (
     conversation_erased,
     message_has_content,
@@ -254,6 +256,8 @@ class ErasureJob:
         if purger is not None:
             self._count("queued_messages",
                         purger.purge_session(OUTBOUND.name, conversation.id, lambda _: True))
+        # After the purge: the retry that would have resumed them is gone.
+        self._count("parked_replies", drop_parked_replies(self.services, conversation.id))
         self.store.transition(conversation.id, lambda current: None
                               if current == conversation_erased(current)
                               else conversation_erased(current))

@@ -1,10 +1,11 @@
 """Retention per account, applied by the daily ``retention`` timer (``run_retention``).
 
 An account's ``retention`` says how many whole days after a conversation *closed* its content
-is kept: ``messages_days`` (messages, with their attachments and long texts, and the words the
-conversation copied from them), ``attachments_days`` (the files only), ``archive_days`` (the
-archived webhook events). Absent: kept for ever. The cut-off is the start of the UTC day ``N`` days
-ago: what closed before it goes; open conversations are never touched.
+is kept: ``messages_days`` (messages, with their attachments, long texts and replies still
+parked behind a retry, and the words the conversation copied from them), ``attachments_days``
+(the files only), ``archive_days`` (the archived webhook events). Absent: kept for ever. The
+cut-off is the start of the UTC day ``N`` days ago: what closed before it goes; open
+conversations are never touched.
 
 **Bounded work.** Nothing reads history as a whole. Conversations are found day by day in
 ``ConversationsByDay`` (one range read of a day, closed ones only), from a cursor per account
@@ -33,6 +34,7 @@ from messenger_channel.conversations.models import ConversationTables, Message
 from messenger_channel.conversations.store import ConversationStore
 from messenger_channel.ingress.archive import ARCHIVE_CONTAINER, SESSION_METADATA
 from messenger_channel.ingress.archive_index import ArchivedEvent, customer_partition
+from messenger_channel.privacy.parked_replies import drop_parked_replies
 from messenger_channel.privacy.scrub import conversation_without_words
 from messenger_channel.provisioning.models import Account, Retention
 from messenger_channel.provisioning.repository import ChannelTables
@@ -222,6 +224,7 @@ class _AccountRetention:
         self._files(conversation_id, messages, texts_too=kind == "messages")
         if kind == "messages":
             self._delete_messages(conversation_id, messages)
+            drop_parked_replies(self.services, conversation_id)
             self.store.transition(conversation_id, lambda current: None if (
                 current == conversation_without_words(current))
                 else conversation_without_words(current))

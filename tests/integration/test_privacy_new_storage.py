@@ -15,6 +15,7 @@ from messenger_channel.conversations.attachments import CONTAINER
 from messenger_channel.conversations.closing import agent_closes
 from messenger_channel.conversations.distribution import Distributor
 from messenger_channel.conversations.long_texts import KEPT_CHARS, MAX_ROW_TEXT_CHARS
+from messenger_channel.conversations.sender import ParkedMessage
 from messenger_channel.privacy.retention import run_retention
 from messenger_channel.provisioning.models import Retention
 from messenger_channel.provisioning.repository import ChannelTables
@@ -23,6 +24,7 @@ from messenger_channel.storage.errors import NotFound
 from messenger_channel.workforce.agents import get_agent
 from simulator.client import SimulatorClient
 from tests.integration.test_privacy import MANAGER, _account, _erased, _everything, _route
+from tests.integration.test_sender import Chat
 from tests.support.engine import ACCOUNT, Engine, new_id
 
 TAIL = "quokkatail"  # only past the start a row keeps of a long text
@@ -37,9 +39,7 @@ def long_text() -> str:
 @pytest.fixture
 def engine(services: Services, simulator_url: str) -> Iterator[Engine]:
     with SimulatorClient(simulator_url) as simulator:
-        engine = Engine(services, simulator)
-        engine.workstream()
-        yield engine
+        yield Engine(services, simulator)  # each test makes its workstream (``Chat`` does)
 
 
 @pytest.fixture
@@ -58,11 +58,24 @@ def _erase(engine: Engine, api: TestClient, psid: str) -> dict[str, Any]:
     return status
 
 
+def _retention(engine: Engine, retention: Retention) -> None:
+    _account(engine.services)
+    ChannelTables(engine.services.tables).accounts.update("account", ACCOUNT.account_id, (
+        lambda a: a.model_copy(update={"retention": retention})))
+
+
+def _days_later(engine: Engine, days: int) -> None:
+    clock = engine.services.clock
+    clock.set_offset(clock.offset_seconds + timedelta(days=days).total_seconds())
+    engine.simulator.set_clock(clock.offset_seconds)
+
+
 # ---------------------------------------------------------------- long texts
 
 
 def test_an_erasure_deletes_the_customer_s_long_texts_and_the_rows_forget_them(
         engine: Engine, api: TestClient, searched: Any) -> None:
+    engine.workstream()
     psid = new_id()
     _route(engine, psid, long_text())
     conversation_id = engine.conversation_of(psid).id
@@ -80,6 +93,7 @@ def test_an_erasure_deletes_the_customer_s_long_texts_and_the_rows_forget_them(
 
 
 def test_the_export_gives_a_long_text_whole(engine: Engine, api: TestClient) -> None:
+    engine.workstream()
     psid, text = new_id(), long_text()
     _route(engine, psid, text)
     answer = api.get(f"/api/manage/customers/{engine.page_id}/{psid}/export", headers=MANAGER)
@@ -91,10 +105,8 @@ def test_the_export_gives_a_long_text_whole(engine: Engine, api: TestClient) -> 
 
 def test_the_retention_of_files_keeps_a_long_text_as_long_as_its_message(
         engine: Engine) -> None:
-    _account(engine.services)
-    ChannelTables(engine.services.tables).accounts.update("account", ACCOUNT.account_id, (
-        lambda a: a.model_copy(update={"retention": Retention(
-            messages_days=365, attachments_days=10)})))
+    engine.workstream()
+    _retention(engine, Retention(messages_days=365, attachments_days=10))
     agent_id, _ = engine.agent("Ann")
     agent = get_agent(engine.services.tables, agent_id)
     assert agent is not None
@@ -103,9 +115,56 @@ def test_the_retention_of_files_keeps_a_long_text_as_long_as_its_message(
     conversation = engine.conversation_of(psid)
     Distributor(engine.services).accept(conversation.id, agent_id, agent)
     agent_closes(engine.services, conversation.id, agent_id)
-    engine.services.clock.set_offset(engine.services.clock.offset_seconds
-                                     + timedelta(days=20).total_seconds())
+    _days_later(engine, 20)
     assert run_retention(engine.services).by_kind == {"attachments": 1}
     [row] = engine.tables.history(conversation.id)
     assert row.text_blob is not None
     assert engine.services.blobs.download(CONTAINER, row.text_blob).decode() == text
+
+
+# ---------------------------------------------------------------- parked replies
+
+WAITING = "wombatreply"  # the words of replies parked behind a retry
+
+
+def _parked(engine: Engine, api: TestClient) -> Chat:
+    """Two replies parked behind a first one that waits for its retry (Graph said 1200)."""
+    chat = Chat(engine, api)
+    engine.simulator.add_fault(operation="send", page_id=engine.page_id, kind="graph_error",
+                               code=1200, times=1)
+    for n in range(3):
+        chat.queued(f"{WAITING} {n}")
+    chat.drain()
+    assert chat.sent() == []
+    assert len(_parked_rows(engine, chat.id)) == 2
+    return chat
+
+
+def _parked_rows(engine: Engine, conversation_id: str) -> list[ParkedMessage]:
+    return engine.services.tables.table("SendCursors", ParkedMessage).query(
+        "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
+        {"pk": conversation_id, "lo": "p-", "hi": "p."}).items
+
+
+def test_an_erasure_deletes_the_replies_parked_in_the_customer_s_conversations(
+        engine: Engine, api: TestClient, searched: Any) -> None:
+    chat = _parked(engine, api)
+    assert WAITING in searched()
+    status = _erase(engine, api, chat.psid)
+    assert status["counts"]["parked_replies"] == 2
+    assert _parked_rows(engine, chat.id) == []
+    _days_later(engine, 1)  # the retry's time: nothing is left to resume or send
+    chat.drain()
+    assert chat.sent() == []
+    everything = searched()
+    assert WAITING not in everything and chat.psid not in everything
+
+
+def test_the_retention_of_messages_deletes_replies_still_parked(
+        engine: Engine, api: TestClient) -> None:
+    chat = _parked(engine, api)
+    _retention(engine, Retention(messages_days=10))
+    agent_closes(engine.services, chat.id, chat.agent_id)
+    _days_later(engine, 20)
+    assert run_retention(engine.services).by_kind == {"messages": 1}
+    assert _parked_rows(engine, chat.id) == []
