@@ -87,7 +87,7 @@ from messenger_channel.errors import Conflict
 from messenger_channel.facebook.attachment_urls import attachment_type_of_url
 from messenger_channel.facebook.graph import SenderAction
 from messenger_channel.facebook.graph_errors import FailureReason, GraphError, GraphUnavailable
-from messenger_channel.provisioning.queue_health import record_failed_send
+from messenger_channel.provisioning.queue_health import record_failed_send, record_recovered_send
 from messenger_channel.provisioning.service import ChannelSetup
 from messenger_channel.queue_messages import OUTBOUND, OutboundMessage
 from messenger_channel.services import Services
@@ -141,7 +141,9 @@ def metadata_for(message: OutboundMessage) -> str:
 
 def reconcile_echo(services: Services, metadata: str | None, mid: str | None) -> bool:
     """The echo of one of our sends: its row becomes ``sent`` with Facebook's id, if the sender
-    has not recorded it yet. True when the echo was ours to reconcile."""
+    has not recorded it yet — also when the sender marked it ``failed`` (its last attempt
+    unanswered): the echo proves it went, so that failure's count is taken back. True when
+    the echo was ours to reconcile."""
     if metadata is None or mid is None or not metadata.startswith(METADATA_PREFIX):
         return False
     conversation_id, _, message_id = metadata.removeprefix(METADATA_PREFIX).partition(":")
@@ -150,9 +152,25 @@ def reconcile_echo(services: Services, metadata: str | None, mid: str | None) ->
     if row is None:
         return False
     now = services.clock.now()
-    tables.messages.update(conversation_id, row.id, lambda m: m.model_copy(update={
-        "status": "sent", "facebook_message_id": mid, "failure_reason": None,
-        "updated_at": now, **SENT_OR_FAILED_CLEARS}) if m.status == "queued" else None)
+    found: list[Message] = []  # the row as the write that stood found it
+
+    def sent(current: Message) -> Message | None:
+        found[:] = [current]
+        if current.status not in ("queued", "failed"):
+            return None
+        return current.model_copy(update={
+            "status": "sent", "facebook_message_id": mid, "failure_reason": None,
+            "updated_at": now, **SENT_OR_FAILED_CLEARS})
+
+    tables.messages.update(conversation_id, row.id, sent)
+    [before] = found
+    if before.status == "failed" and before.failure_reason:
+        conversation = tables.conversation(conversation_id)
+        if conversation is not None:  # counted per page
+            record_recovered_send(services, conversation.page_id, before.failure_reason)
+        log.info("a failed message was sent after all: its echo came", extra={
+            "conversation_id": conversation_id, "message_id": row.id,
+            "failure_reason": before.failure_reason})
     return True
 
 

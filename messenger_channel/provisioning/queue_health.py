@@ -1,8 +1,9 @@
 """Queue health for ``GET /api/manage/health`` and the token check: dead letters per queue
 (and per page for inbound), and the sends that failed, per page and reason.
 
-``record_failed_send`` is what the sender calls when it marks a message ``failed``: the
-message store is partitioned by conversation, so counting there would scan every partition.
+``record_failed_send`` is what the sender calls when it marks a message ``failed`` (and
+``record_recovered_send`` what an echo proving it went takes back): the message store is
+partitioned by conversation, so counting there would scan every partition.
 """
 
 from __future__ import annotations
@@ -53,6 +54,18 @@ def record_failed_send(services: Services, page_id: str, reason: str) -> None:
         )
     except Exception:
         log.exception("failed send not counted", extra={"page_id": page_id, "reason": reason})
+
+
+def record_recovered_send(services: Services, page_id: str, reason: str) -> None:
+    """Take back one ``record_failed_send``: Facebook's echo proved that a message the sender
+    had marked ``failed`` (its last attempt unanswered) went out. Never raises either."""
+    metrics.send_recovered(reason)
+    try:
+        _failed_sends(services.tables).update(
+            "failed_send", f"{page_id}:{reason}",
+            lambda c: c.model_copy(update={"count": c.count - 1}) if c.count > 0 else None)
+    except Exception:
+        log.exception("recovered send not counted", extra={"page_id": page_id, "reason": reason})
 
 
 def failed_sends(services: Services) -> dict[str, dict[str, int]]:

@@ -6,6 +6,8 @@ name                            unit      attributes
 ``channel.messages.in``         message   ``kind`` (message, postback, read...)
 ``channel.messages.out``        message   —
 ``channel.send.failures``       message   ``reason`` (the send record's failure reason)
+``channel.send.recovered``      message   ``reason``: a failed send Facebook's echo proved
+                                          sent (failures minus these: those that did fail)
 ``channel.queue.lag``           s         ``queue``: enqueued (or due) → processing started
 ``channel.offer.wait``          s         ``queue``: offered → accepted by an agent
 =============================== ========= ==================================================
@@ -30,6 +32,7 @@ class _Instruments:
     messages_in: Counter
     messages_out: Counter
     send_failures: Counter
+    send_recoveries: Counter
     queue_lag: Histogram
     offer_wait: Histogram
 
@@ -41,6 +44,8 @@ def _instruments(provider: MeterProvider) -> _Instruments:
         meter.create_counter("channel.messages.in", "message", "customer events routed"),
         meter.create_counter("channel.messages.out", "message", "messages sent to Messenger"),
         meter.create_counter("channel.send.failures", "message", "sends that failed for good"),
+        meter.create_counter("channel.send.recovered", "message",
+                             "failed sends an echo proved sent"),
         meter.create_histogram("channel.queue.lag", "s", "from enqueued to processed"),
         meter.create_histogram("channel.offer.wait", "s", "from offered to accepted"),
     )
@@ -60,6 +65,10 @@ def message_out() -> None:
 
 def send_failed(reason: str) -> None:
     _current().send_failures.add(1, {"reason": reason})
+
+
+def send_recovered(reason: str) -> None:
+    _current().send_recoveries.add(1, {"reason": reason})
 
 
 def queue_lag(queue: str, seconds: float) -> None:

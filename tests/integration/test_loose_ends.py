@@ -5,19 +5,25 @@ it could not send. The APIs in process on Azurite, the simulator in a thread as 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 from fastapi.testclient import TestClient
 
 from messenger_channel.bus.local import LocalQueue
 from messenger_channel.bus.queues import OUTBOUND
+from messenger_channel.conversations.inbound import handle_inbound
 from messenger_channel.conversations.models import Message
-from messenger_channel.conversations.sender import process_outbound
+from messenger_channel.conversations.sender import MAX_ATTEMPTS, process_outbound
+from messenger_channel.facebook.graph import GraphClient
+from messenger_channel.live.port import Audience, ClientAccess, Hint, LiveUnavailable, agent_user
 from messenger_channel.provisioning.queue_health import failed_sends
 from messenger_channel.services import Services
 from simulator.client import SimulatorClient
 from tests.integration.test_deprovisioning import manage, new_account, new_page
+from tests.integration.test_sender import Chat
 from tests.support.engine import Engine, new_id
+from tests.support.eventually import eventually
 
 
 @pytest.fixture
@@ -36,6 +42,19 @@ def drain(services: Services) -> int:
         queue.complete(received)
         count += 1
     return count
+
+
+class Hints:
+    """The live hints published, as (type, conversation id, audience)."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str | None, Audience]] = []
+
+    def publish(self, hint: Hint, audience: Audience) -> None:
+        self.sent.append((hint.type, hint.conversation_id, audience))
+
+    def client_access(self, user_id: str, groups: object, minutes: int) -> ClientAccess:
+        raise LiveUnavailable("not here")
 
 
 def row_of(engine: Engine, psid: str, message_id: str) -> Message:
@@ -77,3 +96,41 @@ def test_a_reply_queued_before_its_page_is_removed_fails_as_page_removed(
     listed = api.get(f"/api/agent/conversations/{conversation_id}/messages",
                      headers=agent).json()["items"]
     assert [m["failure_reason"] for m in listed if m["author"] == "agent"] == ["page_removed"]
+
+
+def test_a_reply_failed_after_an_unanswered_last_attempt_is_sent_when_its_echo_comes(
+        services: Services, simulator_url: str, sim: SimulatorClient, api: TestClient) -> None:
+    # A Graph client that gives up before the simulator answers: the send goes out unseen.
+    hints = Hints()
+    impatient = replace(services, graph=GraphClient(f"{simulator_url}/v25.0", timeout=0.5),
+                        live=hints)
+    chat = Chat(Engine(impatient, sim), api)
+    page_id = chat.engine.page_id
+    sim.add_fault(operation="send", page_id=page_id, kind="http_5xx", times=MAX_ATTEMPTS - 1)
+    message_id = chat.queued("Your refund is on its way.")
+    for _ in range(MAX_ATTEMPTS - 1):
+        chat.drain()
+        chat.later(30 * 60)
+    sim.add_fault(operation="send", page_id=page_id, kind="timeout", delay_seconds=1.5,
+                  times=1)
+    chat.drain()  # the last attempt: no answer within the client's timeout
+    row = chat.row(message_id)
+    assert (row.status, row.failure_reason) == ("failed", "facebook_error")
+    assert failed_sends(impatient)[page_id] == {"facebook_error": 1}
+
+    [sent] = eventually(chat.sent, what="the slow send reaching the simulator")
+    hints.sent.clear()
+    handle_inbound(impatient, chat.engine.envelope(chat.psid, {"message": {
+        "mid": sent["message_id"], "is_echo": True, "text": sent["message"]["text"],
+        "metadata": sent["metadata"]}}, own_echo_app=True))
+
+    row = chat.row(message_id)
+    assert (row.status, row.failure_reason, row.facebook_message_id) == (
+        "sent", None, sent["message_id"])
+    assert failed_sends(impatient)[page_id] == {"facebook_error": 0}
+    [(kind, conversation_id, audience)] = hints.sent  # the agent's console hears of it
+    assert (kind, conversation_id) == ("message.updated", chat.id)
+    assert agent_user(chat.agent_id) in audience.users
+    listed = chat.agent.ok("GET", f"/conversations/{chat.id}/messages")["items"]
+    assert [(m["status"], m["failure_reason"]) for m in listed if m["id"] == message_id] == [
+        ("sent", None)]
