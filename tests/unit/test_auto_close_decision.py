@@ -57,5 +57,6 @@ def test_closes_only_what_is_due(state: str, idle: timedelta, wrap_up_left: time
     elif decision == "wrap_up_over":
         assert state == "wrap_up" and wrap_up_left is not None and wrap_up_left <= timedelta(0)
     else:
-        assert state not in ("survey", "waiting", "offered", "active") or idle < timedelta(minutes=minutes)
+        assert (state not in ("survey", "waiting", "offered", "active")
+                or idle < timedelta(minutes=minutes))
         assert state != "wrap_up" or wrap_up_left is None or wrap_up_left > timedelta(0)
