@@ -13,7 +13,7 @@ from messenger_channel.conversations.window import (
     send_type,
 )
 from messenger_channel.errors import Conflict
-from messenger_channel.provisioning.models import Page, ProvisioningState
+from messenger_channel.provisioning.models import Page
 from messenger_channel.provisioning.repository import ChannelTables
 from messenger_channel.provisioning.token_health import UNHEALTHY
 from messenger_channel.secrets import SecretStoreError
@@ -30,9 +30,6 @@ def outside_window(services: Services, conversation: Conversation, *, human: boo
         _tag_now(services, conversation), human=human, now=services.clock.now()))
 
 
-_REMOVED = (ProvisioningState.DEPROVISIONING, ProvisioningState.DEPROVISIONED)
-
-
 def page_removed() -> Conflict:
     return Conflict("page_removed", "the page was removed from the channel: nothing more can "
                                     "be sent to its customers from here")
@@ -42,14 +39,14 @@ def refuse_if_page_removed(services: Services, page_id: str) -> None:
     """Raise ``page_removed`` for a page being deprovisioned or gone: said before anything
     else about its conversations (which that removal closed)."""
     page = ChannelTables(services.tables).page(page_id)
-    if page is None or page.provisioning_state in _REMOVED:
+    if page is None or page.removed:
         raise page_removed()
 
 
 def usable_page(services: Services, page_id: str) -> Page | None:
     """The page, when it is connected and its token can send (not known broken)."""
     page = ChannelTables(services.tables).page(page_id)
-    if (page is None or page.provisioning_state in _REMOVED or page.token_ref is None
+    if (page is None or page.removed or page.token_ref is None
             or page.token_health.status in UNHEALTHY):
         return None
     return page

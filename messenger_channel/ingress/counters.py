@@ -1,5 +1,6 @@
 """Counts of what the webhook accepted but did not route (quarantined payloads and events, see
-``quarantine``; events for unknown pages), per account, for the health route.
+``quarantine``; events for unknown pages or pages being removed), per account, for the health
+route.
 
 Each count is spread over ``SHARDS`` rows, one picked at random per increment: a burst of
 hostile bodies on concurrent requests would otherwise race for one row's ETag until a writer
@@ -13,7 +14,7 @@ from typing import Literal
 
 from messenger_channel.storage.tables import Entity, Table, TableStore
 
-Reason = Literal["quarantined", "unknown_page"]
+Reason = Literal["quarantined", "unknown_page", "page_removed"]
 SHARDS = 8
 
 

@@ -52,8 +52,10 @@ class AccountDirectory:
         return keys
 
     def _load_account(self, account_id: str) -> AccountKeys | None:
+        # A deleting account stays known until its pages are Deprovisioned: Facebook delivers
+        # to them meanwhile, and their events are acknowledged (counted ``page_removed``).
         account = self._tables.account(account_id)
-        if account is None or account.deleting:
+        if account is None:
             return None
         try:
             secret = self._secrets.get(account.app_secret_ref)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,7 +23,7 @@ from messenger_channel.clock import Clock
 from messenger_channel.facebook.signature import signature_valid
 from messenger_channel.facebook.webhook_events import RawEvent, decode_webhook, split_webhook
 from messenger_channel.ingress.archive import WebhookArchive
-from messenger_channel.ingress.counters import IngressCounters
+from messenger_channel.ingress.counters import IngressCounters, Reason
 from messenger_channel.ingress.directory import AccountDirectory, AccountKeys
 from messenger_channel.ingress.quarantine import Held, Quarantine
 from messenger_channel.provisioning.repository import ChannelTables
@@ -121,30 +122,40 @@ class WebhookIngress:
 
     def messages_for(self, account: AccountKeys, events: Sequence[RawEvent],
                      now: datetime) -> list[QueueMessage]:
-        """One queue message per event of a page this account serves (also used by replay)."""
+        """One queue message per event of a page this account serves (also used by replay).
+        The others are counted per page, not routed: ``unknown_page`` (not this account's), or
+        ``page_removed`` (being or already deprovisioned: its conversations were closed with
+        it, and Facebook delivers until the app is unsubscribed, which may take a day or never
+        happen). Not quarantined: a day of a busy page's traffic would bury what operators
+        must look at, and keep the words of customers of a page they removed."""
         received_at = now.isoformat()
-        served: dict[str, bool] = {}  # a batch's events are nearly always for one page
+        refusals: dict[str, Reason | None] = {}  # a batch's events are nearly always for one page
+        not_routed: Counter[tuple[Reason, str]] = Counter()
         messages = []
         for event in events:
-            serves = served.get(event.page_id)
-            if serves is None:
-                serves = served[event.page_id] = self._serves(account, event.page_id)
-            if not serves:
-                self.counters.add(account.account_id, "unknown_page", now,
-                                  f"page {event.page_id}: {event.kind} not routed")
-                log.warning("event for a page this account does not serve",
-                            extra={"account_id": account.account_id, "page_id": event.page_id,
-                                   "event_id": event.event_id})
+            if event.page_id not in refusals:
+                refusals[event.page_id] = self._refusal(account, event.page_id)
+            refusal = refusals[event.page_id]
+            if refusal is not None:
+                not_routed[refusal, event.page_id] += 1
                 continue
             messages.append(QueueMessage(body=envelope_json(account.account_id, account.app_id,
                                                                       received_at, event),
                                             session_id=event.session_id,
                                             message_id=event.event_id))
+        for (reason, page_id), count in not_routed.items():
+            self.counters.add(account.account_id, reason, now,
+                              f"page {page_id}: {count} event(s) not routed", amount=count)
+            log.warning("events not routed: %s", reason, extra={
+                "account_id": account.account_id, "page_id": page_id, "count": count})
         return messages
 
-    def _serves(self, account: AccountKeys, page_id: str) -> bool:
+    def _refusal(self, account: AccountKeys, page_id: str) -> Reason | None:
+        """Why the page's events are not routed; None when the account serves it."""
         page = self.directory.page(page_id)
-        return page is not None and page.account_id == account.account_id and page.connected
+        if page is None or page.account_id != account.account_id:
+            return "unknown_page"
+        return "page_removed" if page.removed else None
 
 
 def build_ingress(services: Services) -> WebhookIngress:

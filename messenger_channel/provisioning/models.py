@@ -114,3 +114,9 @@ class Page(Entity):
     def connected(self) -> bool:
         """Attached to its account; a Deprovisioned page may be added again."""
         return self.provisioning_state is not ProvisioningState.DEPROVISIONED
+
+    @property
+    def removed(self) -> bool:
+        """Being or already deprovisioned: its customers are no longer served."""
+        return self.provisioning_state in (ProvisioningState.DEPROVISIONING,
+                                           ProvisioningState.DEPROVISIONED)

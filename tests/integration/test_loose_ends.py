@@ -4,6 +4,7 @@ it could not send. The APIs in process on Azurite, the simulator in a thread as 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import replace
 
@@ -16,11 +17,15 @@ from messenger_channel.conversations.inbound import handle_inbound
 from messenger_channel.conversations.models import Message
 from messenger_channel.conversations.sender import MAX_ATTEMPTS, process_outbound
 from messenger_channel.facebook.graph import GraphClient
+from messenger_channel.facebook.signature import sign
+from messenger_channel.ingress.counters import IngressCounters
+from messenger_channel.ingress.webhook import build_ingress
 from messenger_channel.live.port import Audience, ClientAccess, Hint, LiveUnavailable, agent_user
 from messenger_channel.provisioning.queue_health import failed_sends
+from messenger_channel.provisioning.repository import ChannelTables
 from messenger_channel.services import Services
 from simulator.client import SimulatorClient
-from tests.integration.test_deprovisioning import manage, new_account, new_page
+from tests.integration.test_deprovisioning import manage, new_account, new_page, stored
 from tests.integration.test_sender import Chat
 from tests.support.engine import Engine, new_id
 from tests.support.eventually import eventually
@@ -134,3 +139,33 @@ def test_a_reply_failed_after_an_unanswered_last_attempt_is_sent_when_its_echo_c
     listed = chat.agent.ok("GET", f"/conversations/{chat.id}/messages")["items"]
     assert [(m["status"], m["failure_reason"]) for m in listed if m["id"] == message_id] == [
         ("sent", None)]
+
+
+@pytest.mark.parametrize("removed", ["page", "account"])
+def test_customer_events_for_a_page_being_removed_are_acknowledged_and_counted_not_routed(
+        services: Services, sim: SimulatorClient, api: TestClient, removed: str) -> None:
+    account_id = new_account(api, sim)
+    page_id = new_page(api, sim, account_id)
+    account = ChannelTables(services.tables).account(account_id)
+    assert account is not None
+    app_secret = services.secrets.get(account.app_secret_ref)
+    sim.add_fault(page_id=page_id, operation="subscribed_apps", kind="http_5xx",
+                  http_status=503, times=1)
+    path = f"/accounts/{account_id}" + ("" if removed == "account" else f"/pages/{page_id}")
+    manage(api, "DELETE", path, status=202)
+    assert stored(services, page_id).provisioning_state == "Deprovisioning"
+
+    psid = new_id()
+    events = [{"sender": {"id": psid}, "recipient": {"id": page_id},
+               "timestamp": 1764000000000 + n, "message": {"mid": f"m_{psid}_{n}", "text": "Hi"}}
+              for n in range(3)]
+    body = json.dumps({"object": "page", "entry": [
+        {"id": page_id, "time": 1764000000000, "messaging": events}]}).encode()
+    answer = build_ingress(services).receive(account_id, sign(app_secret, body), body)
+
+    assert (answer.status, json.loads(answer.body)) == (200, {"status": "EVENT_RECEIVED"})
+    queue = services.queue
+    assert isinstance(queue, LocalQueue)
+    assert queue.receive("inbound") is None  # nothing routed: no conversation to close later
+    counts = IngressCounters(services.tables).of(account_id)
+    assert counts.get("page_removed") == 3 and "quarantined" not in counts
