@@ -67,6 +67,11 @@ param webhookMaxBodyBytes int = 4194304
 param sendEchoGraceSeconds int = 60
 
 @minValue(1)
+@maxValue(3650)
+@description('QUARANTINE_RETENTION_DAYS: days a quarantined webhook body and its rows are kept.')
+param quarantineRetentionDays int = 30
+
+@minValue(1)
 @description('Always-ready instances for the HTTP functions, so that Meta\'s webhook calls never wait for a cold start.')
 param alwaysReadyHttpInstances int = 1
 
@@ -302,6 +307,7 @@ module functionApp 'app/function-app.bicep' = {
     tokenCheckSchedule: tokenCheckSchedule
     webhookMaxBodyBytes: webhookMaxBodyBytes
     sendEchoGraceSeconds: sendEchoGraceSeconds
+    quarantineRetentionDays: quarantineRetentionDays
     alwaysReadyHttpInstances: alwaysReadyHttpInstances
     alwaysReadyRouterInstances: alwaysReadyRouterInstances
     alwaysReadySenderInstances: alwaysReadySenderInstances

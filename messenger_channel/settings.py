@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     # for Facebook's echo before it is sent again; above Graph's timeout (10 s, two calls for
     # an attachment) plus the echo's usual delay.
     send_echo_grace_seconds: float = Field(60.0, alias="SEND_ECHO_GRACE_SECONDS", gt=0, le=3600)
+    # Days a quarantined body and its rows are kept (they hold customers' words and ids): long
+    # enough for an operator to look into an attack or a bug, then gone (privacy/retention.py).
+    quarantine_retention_days: int = Field(30, alias="QUARANTINE_RETENTION_DAYS", ge=1, le=3650)
     # Live updates: Azure Web PubSub, identity-based; absent on the devhost (it serves the
     # socket itself) and, in Azure, the console only polls.
     web_pubsub_endpoint: str | None = Field(None, alias="WEB_PUBSUB_ENDPOINT")

@@ -82,6 +82,11 @@ param webhookMaxBodyBytes int
 @maxValue(3600)
 param sendEchoGraceSeconds int
 
+@description('QUARANTINE_RETENTION_DAYS: days a quarantined webhook body and its rows are kept.')
+@minValue(1)
+@maxValue(3650)
+param quarantineRetentionDays int
+
 @description('Always-ready instances for the HTTP functions (webhook, APIs, console): the webhook never waits for a cold start, which could approach Meta\'s 5-second limit.')
 @minValue(1)
 param alwaysReadyHttpInstances int
@@ -251,6 +256,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
       TOKEN_CHECK_SCHEDULE: tokenCheckSchedule
       WEBHOOK_MAX_BODY_BYTES: string(webhookMaxBodyBytes)
       SEND_ECHO_GRACE_SECONDS: string(sendEchoGraceSeconds)
+      QUARANTINE_RETENTION_DAYS: string(quarantineRetentionDays)
       // Live updates (API.md): identity-based through AZURE_CLIENT_ID; no access key exists.
       WEB_PUBSUB_ENDPOINT: webPubSubEndpoint
       WEB_PUBSUB_HUB: webPubSubHub

@@ -8,6 +8,13 @@ redacted excerpt) and a count (``IngressCounters``, reason ``quarantined``, read
 health); the bytes stay in Blob storage (the signed body in the ``quarantine`` container, a
 queue message in the webhook archive), where the row's ``blob`` points.
 
+**Customers.** A refused event with a valid page id and a PSID names its customer on its row
+(``psid``), and every customer of a body (those of its refused events and of the events that
+went through: the body keeps their words too) is noted in ``QuarantinedByCustomer``
+(``quarantine_index.py``, at most ``MAX_CUSTOMERS_PER_BODY`` per body) before the rows are
+written, so that an erasure finds the body. Rows, index and bodies are kept
+``QUARANTINE_RETENTION_DAYS`` (``privacy/retention.py``).
+
 Rows are listed newest first across the whole table (``GET /api/manage/quarantine``): the
 PartitionKey is the day inverted, the RowKey the time inverted, so the table's own order is the
 list's. A body's rows (at most ``MAX_ROWS_PER_BODY``) share a day and go in one transaction.
@@ -22,8 +29,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from messenger_channel.facebook.webhook_events import decode_webhook, split_webhook
 from messenger_channel.ingress.archive import QUARANTINE_CONTAINER, WebhookArchive
 from messenger_channel.ingress.counters import IngressCounters
+from messenger_channel.ingress.quarantine_index import QuarantineIndex
 from messenger_channel.storage.tables import (
     Entity,
     ResultPage,
@@ -39,6 +48,10 @@ MAX_REASON_CHARS = 300
 # Rows written for one body: one transaction, well inside Meta's 5 s. The rest of a body's
 # refusals are counted and summed up in its last row; the signed body holds them all.
 MAX_ROWS_PER_BODY = 100
+# Customers noted for one body: one transaction too. A body naming more (Meta batches fewer)
+# is found by no erasure: its retention removes it.
+MAX_CUSTOMERS_PER_BODY = 100
+TABLE = "Quarantine"
 _SHOWN_KEY_CHARS = 40
 _SHOWN_ITEMS = 5
 _SHOWN_DEPTH = 5
@@ -54,6 +67,7 @@ class QuarantineEntry(Entity):
     at: datetime
     reason: str
     page_id: str | None = None
+    psid: str | None = None  # the event's customer, when its page id and PSID are valid
     excerpt: str
     blob: str | None = None  # "<container>/<name>" of the bytes as they arrived
 
@@ -76,7 +90,8 @@ class Held:
 class Quarantine:
     def __init__(self, store: TableStore, archive: WebhookArchive,
                  counters: IngressCounters) -> None:
-        self._table: Table[QuarantineEntry] = store.table("Quarantine", QuarantineEntry)
+        self._table: Table[QuarantineEntry] = store.table(TABLE, QuarantineEntry)
+        self._index = QuarantineIndex(store)
         self._archive = archive
         self._counters = counters
 
@@ -87,9 +102,18 @@ class Quarantine:
         if not items:
             return
         name = self._archive.quarantine(account_id, now, body)
-        self._hold(account_id, now, f"{QUARANTINE_CONTAINER}/{name}", items)
+        self._hold(account_id, now, f"{QUARANTINE_CONTAINER}/{name}", items,
+                   _customers_of_body(body))
 
-    def _hold(self, account_id: str, now: datetime, blob: str, items: Sequence[Held]) -> None:
+    def _hold(self, account_id: str, now: datetime, blob: str, items: Sequence[Held],
+              also: Sequence[tuple[str, str]] = ()) -> None:
+        """The rows of ``items``; ``also``: customers of the body besides the items'."""
+        customers = {*also, *((item.page_id, psid) for item in items
+                              if item.page_id is not None
+                              and (psid := customer_of(item.raw, item.page_id)))}
+        # First: from the moment the rows are listed, an erasure must find the body.
+        self._index.note(day_key(now), now, blob,
+                         sorted(customers)[:MAX_CUSTOMERS_PER_BODY])
         shown = list(items)
         if len(shown) > MAX_ROWS_PER_BODY:
             rest = len(shown) - MAX_ROWS_PER_BODY + 1
@@ -98,7 +122,8 @@ class Quarantine:
         rows = [QuarantineEntry(
             day_key=day_key(now), row_id=_row_id(now, blob, index, item.reason),
             account_id=account_id, at=now, reason=item.reason[:MAX_REASON_CHARS],
-            page_id=item.page_id, excerpt=redacted_excerpt(item.raw), blob=blob)
+            page_id=item.page_id, psid=customer_of(item.raw, item.page_id),
+            excerpt=redacted_excerpt(item.raw), blob=blob)
             for index, item in enumerate(shown)]
         # Upserts: a retried delivery of the same body at the same moment lands on itself.
         self._table.transaction([UpsertOp(row) for row in rows])
@@ -118,6 +143,37 @@ class Quarantine:
         return self._table.query("PartitionKey ge @lo and at gt @after",
                                  {"lo": "q", "after": after}, page_size=limit,
                                  continuation=continuation)
+
+
+def customer_of(raw: object, page_id: str | None) -> str | None:
+    """The PSID of an event whose page id is valid: its party that is not the page, when that
+    is a Messenger id."""
+    if page_id is None or not isinstance(raw, dict):
+        return None
+    for side in ("sender", "recipient"):
+        party = raw.get(side)
+        value = party.get("id") if isinstance(party, dict) else None
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        if isinstance(value, str) and value != page_id and _is_id(value):
+            return value
+    return None
+
+
+def _customers_of_body(body: bytes) -> list[tuple[str, str]]:
+    """The customers of the events of the body that went through."""
+    try:
+        batch = split_webhook(decode_webhook(body))
+    except ValueError:
+        return []
+    if batch is None:
+        return []
+    return [(event.page_id, event.customer_psid) for event in batch.events
+            if event.customer_psid is not None]
+
+
+def _is_id(value: str) -> bool:
+    return value.isascii() and value.isdigit() and len(value) <= _SHOWN_ID_DIGITS
 
 
 def day_key(moment: datetime) -> str:
@@ -140,7 +196,7 @@ def redacted_excerpt(value: object) -> str:
 
 def _redacted(value: object, depth: int) -> object:
     if isinstance(value, str):
-        if value.isascii() and value.isdigit() and len(value) <= _SHOWN_ID_DIGITS:
+        if _is_id(value):
             return value
         return f"<{len(value)} chars>"
     if isinstance(value, bool) or value is None:

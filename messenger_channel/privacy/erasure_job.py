@@ -14,8 +14,13 @@ Steps, in order:
    skips it.
 2. ``contact`` — the profile's search words, its contact link, its pending survey, the profile.
 3. ``archive`` — the archived events received before the request (``ArchivedByCustomer``).
-4. ``queue`` — the ``inbound`` messages of the customer's session received before the request.
-5. ``finish`` — once ``SETTLE`` has passed since the conversations were closed, a final
+4. ``quarantine`` — the quarantined bodies that hold the customer's events, quarantined before
+   the request (``QuarantinedByCustomer``): deleted whole, even one that also held other
+   customers' events (it is quarantined data; counted as ``quarantined_bodies_shared``), with
+   the Quarantine rows of each body (their excerpts show its ids) and its customers' index
+   rows.
+5. ``queue`` — the ``inbound`` messages of the customer's session received before the request.
+6. ``finish`` — once ``SETTLE`` has passed since the conversations were closed, a final
    re-check, then the hold lifted (held events now route as a first message), the record done
    and stripped of the PSID, an audit entry.
 
@@ -27,7 +32,8 @@ conversations refuse replies), and none runs longer than the host's ``functionTi
 (host.json, 5 minutes: the host abandons an execution past it). So ``finish`` waits until
 ``SETTLE`` after the conversations step, then goes over the customer again: every
 conversation erased (its ids kept in ``Erasures``), any new row in their customer range, the
-profile, the archive index and the queue. Each is one read when nothing came back.
+profile, the archive index, the quarantine index and the queue. Each is one read when nothing
+came back.
 
 A run works on one erasure for at most ``LEASE`` (its lease on the record keeps a concurrent
 run off it); an erasure that keeps failing is marked ``failed`` after ``MAX_ATTEMPTS`` runs.
@@ -59,8 +65,11 @@ from messenger_channel.conversations.long_texts import is_text_blob
 from messenger_channel.conversations.models import Conversation, ConversationTables
 from messenger_channel.conversations.satisfaction import pending_surveys
 from messenger_channel.facebook.webhook_event_ids import session_id
-from messenger_channel.ingress.archive import ARCHIVE_CONTAINER
+from messenger_channel.ingress.archive import ARCHIVE_CONTAINER, QUARANTINE_CONTAINER
 from messenger_channel.ingress.archive_index import ArchiveIndex
+from messenger_channel.ingress.quarantine import TABLE as QUARANTINE_TABLE
+from messenger_channel.ingress.quarantine import QuarantineEntry
+from messenger_channel.ingress.quarantine_index import QuarantineIndex
 from messenger_channel.privacy.archive_scrub import without_customer
 from messenger_channel.privacy.erasure_records import (
     STEPS,
@@ -179,7 +188,8 @@ class ErasureJob:
     def run(self) -> bool:
         steps: dict[Step, Callable[[], None]] = {
             "conversations": self.conversations, "contact": self.contact,
-            "archive": self.archive, "queue": self.queue, "finish": self.finish}
+            "archive": self.archive,
+            "quarantine": self.quarantine, "queue": self.queue, "finish": self.finish}
         for step in STEPS[STEPS.index(self.record.step):]:
             if step == "finish" and not settled(self.record, self.services.clock.now()):
                 self._pause()
@@ -310,7 +320,36 @@ class ErasureJob:
                     self._count("archived_events")
             index.forget(row)
 
-    # ---------------------------------------------------------------- 4. queue
+    # ---------------------------------------------------------------- 4. quarantine
+
+    def quarantine(self) -> None:
+        index = QuarantineIndex(self.services.tables)
+        rows = self.services.tables.table(QUARANTINE_TABLE, QuarantineEntry)
+        for noted in list(index.of_customer(self.page_id, self.psid)):
+            if noted.at >= self.record.requested_at:
+                continue  # the customer writing again: as for the archive
+            container, _, name = noted.blob.partition("/")
+            if container == QUARANTINE_CONTAINER:  # else the archive step's event
+                self._quarantined_body(name)
+            for row in list(rows.query_all("PartitionKey eq @pk and blob eq @blob",
+                                           {"pk": noted.day_key, "blob": noted.blob})):
+                rows.delete(row.day_key, row.row_id)
+                self._count("quarantine_rows")
+            # The other customers' too: they would name a body and rows that are gone.
+            for customer in list(index.of_body(noted.day_key, noted.blob)):
+                index.forget(customer)
+
+    def _quarantined_body(self, name: str) -> None:
+        try:
+            body = self.services.blobs.download(QUARANTINE_CONTAINER, name)
+        except NotFound:
+            return  # gone with another customer's erasure, or its retention
+        self.services.blobs.delete(QUARANTINE_CONTAINER, name)
+        self._count("quarantined_bodies")
+        if without_customer(body, self.page_id, self.psid)[0] is not None:
+            self._count("quarantined_bodies_shared")  # it held more than their events
+
+    # ---------------------------------------------------------------- 5. queue
 
     def queue(self) -> None:
         purger = session_purger(self.services.queue)
@@ -328,7 +367,7 @@ class ErasureJob:
         self._count("queued_messages", purger.purge_session(
             INBOUND.name, session_id(self.page_id, self.psid, None), received_before))
 
-    # ---------------------------------------------------------------- 5. finish
+    # ---------------------------------------------------------------- 6. finish
 
     def finish(self) -> None:
         self.recheck()
@@ -348,4 +387,5 @@ class ErasureJob:
         self.conversations()  # one the router created meanwhile: new rows in the range
         self.contact()
         self.archive()
+        self.quarantine()
         self.queue()

@@ -31,8 +31,9 @@ from messenger_channel.storage.errors import AlreadyExists
 from messenger_channel.storage.tables import Entity, Table, TableStore
 
 ErasureState = Literal["pending", "done", "failed"]
-Step = Literal["conversations", "contact", "archive", "queue", "finish"]
-STEPS: tuple[Step, ...] = ("conversations", "contact", "archive", "queue", "finish")
+Step = Literal["conversations", "contact", "archive", "quarantine", "queue", "finish"]
+STEPS: tuple[Step, ...] = ("conversations", "contact", "archive", "quarantine", "queue",
+                           "finish")
 
 
 class Erasure(Entity):

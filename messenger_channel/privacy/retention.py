@@ -16,6 +16,12 @@ same way. A run stops after ``MAX_ITEMS`` conversations or blobs and resumes fro
 (which also remembers where it stopped inside a day).
 
 Conversations keep ids, times, states and the customer: the reports stay true.
+
+**The quarantine** (``ingress/quarantine.py``) is kept ``QUARANTINE_RETENTION_DAYS`` (a
+setting, 30 days) for every account, counted from the day it was quarantined: its bodies are
+found by their day folder like archived events (cursor kind ``quarantine``), its rows and
+their customer index (``QuarantinedByCustomer``) by their day partitions (what is past the
+cut-off is deleted, so nothing to remember). Within the same ``MAX_ITEMS`` per run.
 """
 
 from __future__ import annotations
@@ -32,8 +38,15 @@ from messenger_channel.conversations.indexes import ByDay, ConversationEntry
 from messenger_channel.conversations.long_texts import is_text_blob
 from messenger_channel.conversations.models import ConversationTables, Message
 from messenger_channel.conversations.store import ConversationStore
-from messenger_channel.ingress.archive import ARCHIVE_CONTAINER, SESSION_METADATA
+from messenger_channel.ingress.archive import (
+    ARCHIVE_CONTAINER,
+    QUARANTINE_CONTAINER,
+    SESSION_METADATA,
+)
 from messenger_channel.ingress.archive_index import ArchivedEvent, customer_partition
+from messenger_channel.ingress.quarantine import TABLE as QUARANTINE_TABLE
+from messenger_channel.ingress.quarantine import QuarantineEntry, day_key
+from messenger_channel.ingress.quarantine_index import QuarantineIndex
 from messenger_channel.privacy.parked_replies import drop_parked_replies
 from messenger_channel.privacy.scrub import conversation_without_words
 from messenger_channel.provisioning.models import Account, Retention
@@ -42,6 +55,7 @@ from messenger_channel.services import Services
 from messenger_channel.storage.errors import NotFound
 from messenger_channel.storage.tables import (
     MAX_BATCH_OPERATIONS,
+    MAX_PAGE_SIZE,
     DeleteOp,
     Entity,
     Table,
@@ -50,7 +64,7 @@ from messenger_channel.storage.tables import (
 
 T = TypeVar("T")
 
-Kind = Literal["messages", "attachments", "archive"]
+Kind = Literal["messages", "attachments", "archive", "quarantine"]
 MAX_ITEMS = 2000
 REMOVED = "removed by the retention policy"
 
@@ -85,12 +99,14 @@ class RetentionLater(Entity):
 class RetentionRun:
     conversations: int = 0
     blobs: int = 0
+    rows: int = 0  # the quarantine's rows and index rows
     rows_read: int = 0
     by_kind: dict[str, int] = field(default_factory=dict)
 
     @property
     def items(self) -> int:
-        return self.conversations + self.blobs
+        return self.conversations + self.blobs + self.rows
+
 
 
 def cutoff(now: datetime, days: int) -> datetime:
@@ -113,12 +129,17 @@ class _Tables:
 def run_retention(services: Services, max_items: int = MAX_ITEMS) -> RetentionRun:
     run = RetentionRun()
     channels = ChannelTables(services.tables)
+    quarantine_before = cutoff(services.clock.now(),
+                               services.settings.quarantine_retention_days)
     for account in channels.all_accounts():
-        retention = account.retention
-        if retention is None or account.deleting:
+        if account.deleting:
             continue
         pages = {page.page_id for page in channels.pages_of(account.id)}
         job = _AccountRetention(services, account.id, pages, run, max_items)
+        job.quarantine(quarantine_before)
+        retention = account.retention
+        if retention is None:
+            continue
         messages = retention.messages_days
         attachments = min(d for d in (retention.attachments_days, messages) if d is not None) \
             if retention.attachments_days is not None else None
@@ -128,7 +149,31 @@ def run_retention(services: Services, max_items: int = MAX_ITEMS) -> RetentionRu
             job.content("attachments", cutoff(services.clock.now(), attachments))
         if retention.archive_days is not None:
             job.archive(cutoff(services.clock.now(), retention.archive_days))
+    _quarantine_rows(services, run, max_items, quarantine_before)
     return run
+
+
+def _quarantine_rows(services: Services, run: RetentionRun, max_items: int,
+                     before: datetime) -> None:
+    """The Quarantine rows and their index rows of the days before ``before``'s."""
+    rows = services.tables.table(QUARANTINE_TABLE, QuarantineEntry)
+    index = QuarantineIndex(services.tables)
+    past = day_key(before)
+    while run.items < max_items:
+        room = min(max_items - run.items, MAX_PAGE_SIZE)
+        expired = rows.query("PartitionKey gt @day and PartitionKey lt @past",
+                             {"day": past, "past": "r"}, page_size=room).items
+        for row in expired:
+            rows.delete(row.day_key, row.row_id)
+        noted = index.older_than(past, room - len(expired)) if len(expired) < room else []
+        for customer in noted:
+            index.forget(customer)
+        if not expired and not noted:
+            return
+        run.rows += len(expired) + len(noted)
+        run.rows_read += len(expired) + len(noted)
+        if expired:
+            run.by_kind["quarantine_rows"] = run.by_kind.get("quarantine_rows", 0) + len(expired)
 
 
 class _AccountRetention:
@@ -279,7 +324,7 @@ class _AccountRetention:
         self._later_blobs(before)
         cursor = self._cursor("archive")
         day = (date.fromisoformat(cursor.day) + timedelta(days=1) if cursor.day
-               else self._first_archive_day())
+               else self._first_day_of(ARCHIVE_CONTAINER))
 
         def blobs_of(day: date, after: str | None) -> Iterator[tuple[str, tuple[str, str | None]]]:
             for blob in self._blobs_of(day, after):
@@ -293,14 +338,34 @@ class _AccountRetention:
 
         self._walk_days(cursor, day, before, blobs_of, handle)
 
-    def _blobs_of(self, day: date, after: str | None) -> Iterator[tuple[str, str | None]]:
+    # ---------------------------------------------------------------- quarantine
+
+    def quarantine(self, before: datetime) -> None:
+        """The account's quarantined bodies of the days before ``before``'s."""
+        cursor = self._cursor("quarantine")
+        day = (date.fromisoformat(cursor.day) + timedelta(days=1) if cursor.day
+               else self._first_day_of(QUARANTINE_CONTAINER))
+
+        def bodies_of(day: date, after: str | None) -> Iterator[tuple[str, str]]:
+            for name, _ in self._blobs_of(day, after, QUARANTINE_CONTAINER):
+                yield name, name
+
+        def delete(name: str) -> None:
+            self.services.blobs.delete(QUARANTINE_CONTAINER, name)
+            self.run.blobs += 1
+            self.run.by_kind["quarantine"] = self.run.by_kind.get("quarantine", 0) + 1
+
+        self._walk_days(cursor, day, before, bodies_of, delete)
+
+    def _blobs_of(self, day: date, after: str | None,
+                  container: str = ARCHIVE_CONTAINER) -> Iterator[tuple[str, str | None]]:
         prefix = f"{self.account_id}/{day:%Y/%m/%d}/"
-        for info in self.services.blobs.list(ARCHIVE_CONTAINER, prefix):
+        for info in self.services.blobs.list(container, prefix):
             if after is None or info.name > after:
                 yield info.name, info.metadata.get(SESSION_METADATA)
 
-    def _first_archive_day(self) -> date | None:
-        for info in self.services.blobs.list(ARCHIVE_CONTAINER, f"{self.account_id}/"):
+    def _first_day_of(self, container: str) -> date | None:
+        for info in self.services.blobs.list(container, f"{self.account_id}/"):
             try:
                 _, year, month, day, _ = info.name.split("/")
                 return date(int(year), int(month), int(day))

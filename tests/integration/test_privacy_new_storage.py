@@ -16,6 +16,11 @@ from messenger_channel.conversations.closing import agent_closes
 from messenger_channel.conversations.distribution import Distributor
 from messenger_channel.conversations.long_texts import KEPT_CHARS, MAX_ROW_TEXT_CHARS
 from messenger_channel.conversations.sender import ParkedMessage
+from messenger_channel.facebook.webhook_events import MAX_FIELD_CHARS
+from messenger_channel.ingress.archive import QUARANTINE_CONTAINER
+from messenger_channel.ingress.quarantine import TABLE as QUARANTINE_TABLE
+from messenger_channel.ingress.quarantine import QuarantineEntry
+from messenger_channel.ingress.quarantine_index import QuarantineIndex
 from messenger_channel.privacy.retention import run_retention
 from messenger_channel.provisioning.models import Retention
 from messenger_channel.provisioning.repository import ChannelTables
@@ -24,6 +29,7 @@ from messenger_channel.storage.errors import NotFound
 from messenger_channel.workforce.agents import get_agent
 from simulator.client import SimulatorClient
 from tests.integration.test_privacy import MANAGER, _account, _erased, _everything, _route
+from tests.integration.test_quarantine import APP_SECRET, Webhook, event
 from tests.integration.test_sender import Chat
 from tests.support.engine import ACCOUNT, Engine, new_id
 
@@ -48,10 +54,10 @@ def searched(services: Services, azurite: Any, table_prefix: str, tmp_path: Any)
                                tmp_path / "queues.sqlite")
 
 
-def _erase(engine: Engine, api: TestClient, psid: str) -> dict[str, Any]:
-    started = api.delete(f"/api/manage/customers/{engine.page_id}/{psid}", headers=MANAGER)
+def _erase(services: Services, api: TestClient, page_id: str, psid: str) -> dict[str, Any]:
+    started = api.delete(f"/api/manage/customers/{page_id}/{psid}", headers=MANAGER)
     assert started.status_code == 202, started.text
-    assert _erased(engine.services) == 1
+    assert _erased(services) == 1
     status: dict[str, Any] = api.get(f"/api/manage/erasures/{started.json()['erasure_id']}",
                                      headers=MANAGER).json()
     assert status["state"] == "done", status
@@ -82,7 +88,7 @@ def test_an_erasure_deletes_the_customer_s_long_texts_and_the_rows_forget_them(
     [row] = engine.tables.history(conversation_id)
     blob = row.text_blob
     assert blob is not None and TAIL in searched()
-    status = _erase(engine, api, psid)
+    status = _erase(engine.services, api, engine.page_id, psid)
     assert status["counts"]["long_texts"] == 1 and status["counts"]["messages"] == 1
     [row] = engine.tables.history(conversation_id)
     assert row.text is None and row.text_blob is None  # no name of a blob that is gone
@@ -150,7 +156,7 @@ def test_an_erasure_deletes_the_replies_parked_in_the_customer_s_conversations(
         engine: Engine, api: TestClient, searched: Any) -> None:
     chat = _parked(engine, api)
     assert WAITING in searched()
-    status = _erase(engine, api, chat.psid)
+    status = _erase(engine.services, api, engine.page_id, chat.psid)
     assert status["counts"]["parked_replies"] == 2
     assert _parked_rows(engine, chat.id) == []
     _days_later(engine, 1)  # the retry's time: nothing is left to resume or send
@@ -168,3 +174,87 @@ def test_the_retention_of_messages_deletes_replies_still_parked(
     _days_later(engine, 20)
     assert run_retention(engine.services).by_kind == {"messages": 1}
     assert _parked_rows(engine, chat.id) == []
+
+
+# ---------------------------------------------------------------- quarantine
+
+SAID = "narwhalword"  # a customer's words, kept in the quarantined bodies
+
+
+@pytest.fixture
+def webhook(services: Services, simulator_url: str) -> Iterator[Webhook]:
+    with SimulatorClient(simulator_url) as simulator:
+        yield Webhook(services, simulator, "Privacy", APP_SECRET)
+
+
+def _refused(page: str, psid: str, mid: str) -> dict[str, Any]:
+    """An event of a valid page and PSID the webhook refuses: a quick reply's payload longer
+    than any field may be."""
+    return event(page, psid, mid, message={"mid": mid, "text": f"{SAID} refused", "quick_reply": {
+        "payload": "p" * (MAX_FIELD_CHARS + 1)}})
+
+
+def _body(page: str, *events: dict[str, Any]) -> dict[str, Any]:
+    return {"object": "page", "entry": [{"id": page, "messaging": list(events)}]}
+
+
+def _quarantined(services: Services) -> list[QuarantineEntry]:
+    return list(services.tables.table(QUARANTINE_TABLE, QuarantineEntry).query_all(
+        "PartitionKey ge @lo", {"lo": "q"}))
+
+
+def _bodies(services: Services) -> set[str]:
+    return {f"{QUARANTINE_CONTAINER}/{blob.name}"
+            for blob in services.blobs.list(QUARANTINE_CONTAINER, "")}
+
+
+def test_an_erasure_deletes_the_quarantined_bodies_and_rows_that_hold_the_customer(
+        webhook: Webhook, api: TestClient, searched: Any) -> None:
+    page, customer, other, stranger = webhook.page_id, new_id(), new_id(), new_id()
+    # Their own refused event; their event that went through beside another's refused one;
+    # and a body that is none of theirs.
+    for payload in (_body(page, _refused(page, customer, "m-1")),
+                    _body(page, event(page, customer, "m-2", f"{SAID} fine"),
+                          _refused(page, other, "m-3")),
+                    _body(page, _refused(page, stranger, "m-4"))):
+        assert webhook.post(payload) == 200
+    assert webhook.route() == 1
+    rows = _quarantined(webhook.services)
+    assert sorted(row.psid or "" for row in rows) == sorted([customer, other, stranger])
+    assert len(_bodies(webhook.services)) == 3 and customer in searched()
+
+    status = _erase(webhook.services, api, page, customer)
+    counts = status["counts"]
+    assert counts["quarantined_bodies"] == 2 and counts["quarantined_bodies_shared"] == 1
+    assert counts["quarantine_rows"] == 2
+    [kept] = _quarantined(webhook.services)
+    assert kept.psid == stranger and _bodies(webhook.services) == {kept.blob}
+    everything = searched()
+    assert customer not in everything and f"{SAID} fine" not in everything
+    assert other not in everything  # their event was in a body of the customer's: gone too
+    assert list(QuarantineIndex(webhook.services.tables).of_customer(page, customer)) == []
+    assert stranger in everything
+
+
+def test_quarantined_bodies_rows_and_their_index_are_kept_the_retention_days(
+        webhook: Webhook, api: TestClient) -> None:
+    services = webhook.services
+    assert services.settings.quarantine_retention_days == 30
+    page, old, new = webhook.page_id, new_id(), new_id()
+    services.clock.set_offset(services.clock.offset_seconds - timedelta(days=31).total_seconds())
+    for n in range(2):
+        assert webhook.post(_body(page, _refused(page, old, f"m-old-{n}"))) == 200
+    services.clock.set_offset(services.clock.offset_seconds + timedelta(days=31).total_seconds())
+    assert webhook.post(_body(page, _refused(page, new, "m-new"))) == 200
+    assert len(_quarantined(services)) == 3 and len(_bodies(services)) == 3
+
+    first = run_retention(services, max_items=1)  # the per-run cap holds
+    assert first.items == 1 and len(_quarantined(services)) + len(_bodies(services)) == 5
+    rest = run_retention(services)
+    assert rest.by_kind == {"quarantine": 1, "quarantine_rows": 2}
+    [kept] = _quarantined(services)
+    assert kept.psid == new and _bodies(services) == {kept.blob}
+    index = QuarantineIndex(services.tables)
+    assert list(index.of_customer(page, old)) == []
+    assert [row.blob for row in index.of_customer(page, new)] == [kept.blob]
+    assert run_retention(services).items == 0
