@@ -22,6 +22,26 @@ def _involves(event: Any, psid: str) -> bool:
     return psid in ids
 
 
+def customer_events(body: bytes, psid: str) -> list[Any]:
+    """The events of a whole webhook body (as the quarantine keeps it) that involve the
+    customer, for their export."""
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return []
+    if not isinstance(data, dict) or not isinstance(data.get("entry"), list):
+        return []
+    found: list[Any] = []
+    for entry in data["entry"]:
+        if not isinstance(entry, dict):
+            continue
+        for field in ("messaging", "standby"):
+            events = entry.get(field)
+            if isinstance(events, list):
+                found += [event for event in events if _involves(event, psid)]
+    return found
+
+
 def without_customer(body: bytes, page_id: str, psid: str) -> tuple[Outcome, bool]:
     """(what to keep, whether anything changed)."""
     try:

@@ -2,10 +2,10 @@
 (``GET /api/manage/customers/{page_id}/{psid}/export``).
 
 Read from the same places an erasure clears: the profile, its contact link and pending survey,
-each conversation of the customer's range (``ConversationsByCustomer``) with its messages
-(a long text whole, read from its blob),
-and the archived events (``ArchivedByCustomer``). Files are links the operator fetches with
-the management key (``attachment_link``); none is inlined.
+each conversation of the customer's range (``ConversationsByCustomer``) with its messages (a
+long text whole, read from its blob), the archived events (``ArchivedByCustomer``) and the
+customer's events in quarantined bodies (``QuarantinedByCustomer``). Files are links the
+operator fetches with the management key (``attachment_link``); none is inlined.
 """
 
 from __future__ import annotations
@@ -21,8 +21,10 @@ from messenger_channel.conversations.indexes import ConversationIndexes
 from messenger_channel.conversations.long_texts import full_text
 from messenger_channel.conversations.models import ConversationTables, Message
 from messenger_channel.conversations.satisfaction import pending_surveys
-from messenger_channel.ingress.archive import ARCHIVE_CONTAINER
+from messenger_channel.ingress.archive import ARCHIVE_CONTAINER, QUARANTINE_CONTAINER
 from messenger_channel.ingress.archive_index import ArchiveIndex
+from messenger_channel.ingress.quarantine_index import QuarantineIndex
+from messenger_channel.privacy.archive_scrub import customer_events
 from messenger_channel.services import Services
 from messenger_channel.storage.errors import NotFound
 
@@ -61,6 +63,17 @@ def export_customer(services: Services, page_id: str, psid: str) -> dict[str, An
             continue
         archived.append({"received_at": isoformat(event.received_at),
                          "event": body.get("raw") if isinstance(body, dict) else body})
+    quarantined = []
+    for noted in QuarantineIndex(services.tables).of_customer(page_id, psid):
+        container, _, name = noted.blob.partition("/")
+        if container != QUARANTINE_CONTAINER:
+            continue  # an event of the archive: among archived_events
+        try:
+            body = services.blobs.download(QUARANTINE_CONTAINER, name)
+        except NotFound:
+            continue
+        quarantined += [{"quarantined_at": isoformat(noted.at), "event": event}
+                        for event in customer_events(body, psid)]
     survey = pending_surveys(services.tables).get(page_id, psid)
     link = None
     if contact is not None and contact.linked_contact_id is not None:
@@ -77,6 +90,7 @@ def export_customer(services: Services, page_id: str, psid: str) -> dict[str, An
         "pending_survey": None if survey is None else survey.model_dump(mode="json"),
         "conversations": conversations,
         "archived_events": archived,
+        "quarantined_events": quarantined,
     }
 
 

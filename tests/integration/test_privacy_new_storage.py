@@ -258,3 +258,16 @@ def test_quarantined_bodies_rows_and_their_index_are_kept_the_retention_days(
     assert list(index.of_customer(page, old)) == []
     assert [row.blob for row in index.of_customer(page, new)] == [kept.blob]
     assert run_retention(services).items == 0
+
+
+def test_the_export_gives_the_customer_s_events_in_quarantined_bodies(
+        webhook: Webhook, api: TestClient) -> None:
+    page, customer, other = webhook.page_id, new_id(), new_id()
+    assert webhook.post(_body(page, _refused(page, customer, "m-1"),
+                              _refused(page, other, "m-2"))) == 200
+    answer = api.get(f"/api/manage/customers/{page}/{customer}/export", headers=MANAGER)
+    assert answer.status_code == 200, answer.text
+    [held] = answer.json()["quarantined_events"]
+    assert held["event"]["sender"]["id"] == customer  # theirs whole, not another's
+    assert held["event"]["message"]["text"] == f"{SAID} refused"
+    assert held["quarantined_at"]
