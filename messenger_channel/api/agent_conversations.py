@@ -29,7 +29,7 @@ from messenger_channel.api.lists import (
 from messenger_channel.api.names import Names
 from messenger_channel.api.types import ApiTime
 from messenger_channel.conversations.automated import send_automated
-from messenger_channel.conversations.closing import agent_closes
+from messenger_channel.conversations.closing import Closed, agent_closes
 from messenger_channel.conversations.distribution import Distributor
 from messenger_channel.conversations.indexes import (
     DEPARTURES_KEPT,
@@ -312,6 +312,12 @@ def close(conversation_id: str, agent_id: AgentIdDep, services: ServicesDep) -> 
     the survey), with the reason."""
     with refusals(conversation_id):
         closed = agent_closes(services, conversation_id, agent_id)
+    return closed_answer(services, closed, agent_id)
+
+
+def closed_answer(services: Services, closed: Closed, agent_id: str | None = None
+                  ) -> ClosedOut:
+    """A close's answer (an agent's or a supervisor's): the conversation and ``not_sent``."""
     answer = conversation_answer(services, closed.conversation, agent_id)
     return ClosedOut(**answer.model_dump(), not_sent=[
         NotSentOut(trigger=n.trigger, reason=n.reason, message=n.message)

@@ -15,8 +15,10 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from messenger_channel.api.agent_conversations import (
+    ClosedOut,
     ConversationOut,
     MessageOut,
+    closed_answer,
     conversation_answer,
     conversation_out,
     messages_page,
@@ -140,14 +142,16 @@ def assign_conversation(conversation_id: str, body: AssignBody,
     return conversation_answer(services, assigned)
 
 
-@router.post("/conversations/{conversation_id}/close", response_model=ConversationOut,
+@router.post("/conversations/{conversation_id}/close", response_model=ClosedOut,
              responses=documented({409: "conversation_changed: try again"}))
 def close_conversation(conversation_id: str, supervisor_id: SupervisorIdDep,
-                       services: ServicesDep) -> ConversationOut:
-    """Close it now, whatever its state (closed already: the same answer)."""
+                       services: ServicesDep) -> ClosedOut:
+    """Close it now, whatever its state (closed already: the same answer, ``not_sent`` empty).
+    ``not_sent`` names the closing message Facebook refuses (the survey, after the messaging
+    window), with the reason."""
     with refusals(conversation_id):
         closed = supervisor_close(services, conversation_id, supervisor_id)
-    return conversation_answer(services, closed)
+    return closed_answer(services, closed)
 
 
 class QueuesNow(BaseModel):

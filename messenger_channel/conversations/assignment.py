@@ -10,14 +10,19 @@ assign that finds it closed meanwhile releases what it reserved and answers 409.
 
 **Close** ends any conversation not closed yet, at once (no wrap-up): capacity released, the
 customer's next message opens a new conversation, and the rating survey is sent as for an
-agent's close.
+agent's close; the answer names it when Facebook refuses it now (``not_sent``, as an agent's).
 """
 
 from __future__ import annotations
 
 import logging
 
-from messenger_channel.conversations.closing import close_conversation
+from messenger_channel.conversations.closing import (
+    Closed,
+    NotSent,
+    close_conversation,
+    refused_closing_messages,
+)
 from messenger_channel.conversations.distribution import Distributor
 from messenger_channel.conversations.models import Conversation
 from messenger_channel.conversations.notes import internal_message
@@ -96,14 +101,15 @@ def assign(services: Services, conversation_id: str, supervisor_id: str,
     return assigned
 
 
-def supervisor_close(services: Services, conversation_id: str, supervisor_id: str
-                     ) -> Conversation:
+def supervisor_close(services: Services, conversation_id: str, supervisor_id: str) -> Closed:
     conversation = any_conversation(services, conversation_id)
     if conversation.state == "closed":
-        return conversation
+        return Closed(conversation)
     distributor = Distributor(services)
     workstream = distributor.workstream(conversation.workstream_id)
+    not_sent: list[NotSent] = []
     if workstream is not None:
+        not_sent = refused_closing_messages(services, conversation, workstream, goodbye=False)
         send_post_conversation_survey(services, conversation, workstream)
     if not close_conversation(services, distributor, conversation):
         raise Conflict("conversation_changed", "the conversation changed; try again")
@@ -112,4 +118,4 @@ def supervisor_close(services: Services, conversation_id: str, supervisor_id: st
     internal_message(services, closed, f"{supervisor.name if supervisor else 'A supervisor'} "
                                        "closed the conversation.")
     distributor.sweep()
-    return closed
+    return Closed(closed, not_sent)

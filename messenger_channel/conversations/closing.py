@@ -90,16 +90,22 @@ class NotSent:
 
 
 @dataclass(frozen=True)
-class AgentClose:
+class Closed:
+    """What a close (an agent's or a supervisor's) answers: the conversation, and the closing
+    messages Facebook refused."""
+
     conversation: Conversation
     not_sent: list[NotSent] = field(default_factory=list)
 
 
-def _not_sendable(services: Services, conversation: Conversation,
-                  workstream: Workstream) -> list[NotSent]:
+def refused_closing_messages(services: Services, conversation: Conversation,
+                             workstream: Workstream, *, goodbye: bool) -> list[NotSent]:
     """The closing messages the workstream has that Facebook would refuse now (after the
-    messaging window, a broken token): the agent hears it instead of a silent failure."""
-    triggers = ["agent_ended"] if "agent_ended" in workstream.automated_messages else []
+    messaging window, a broken token, a removed page): whoever closes hears it instead of a
+    silent failure. ``goodbye``: the close sends the ``agent_ended`` message too (an agent's
+    does; a supervisor's sends only the survey)."""
+    triggers = ["agent_ended"] if (goodbye and "agent_ended" in
+                                   workstream.automated_messages) else []
     if workstream.post_conversation_survey is not None:
         triggers.append("post_conversation_survey")
     if not triggers:
@@ -111,7 +117,7 @@ def _not_sendable(services: Services, conversation: Conversation,
     return []
 
 
-def agent_closes(services: Services, conversation_id: str, agent_id: str) -> AgentClose:
+def agent_closes(services: Services, conversation_id: str, agent_id: str) -> Closed:
     """The agent's close: ``active`` → ``wrap_up`` (or ``closed``), ``wrap_up`` → ``closed``,
     with the closing messages Facebook refused (``not_sent``). Raises ``Missing`` when the
     agent takes no part in it, ``Forbidden`` for a consultant."""
@@ -122,7 +128,8 @@ def agent_closes(services: Services, conversation_id: str, agent_id: str) -> Age
     not_sent: list[NotSent] = []
     if conversation.state == "active":
         if workstream is not None:
-            not_sent = _not_sendable(services, conversation, workstream)
+            not_sent = refused_closing_messages(services, conversation, workstream,
+                                                goodbye=True)
             occasion = f"ended-{conversation.assigned_at}"
             send_automated(services, conversation, workstream, "agent_ended",
                            occasion=f"agent_ended-{occasion}")
@@ -133,14 +140,14 @@ def agent_closes(services: Services, conversation_id: str, agent_id: str) -> Age
             if workstream is not None and not workstream.wrap_up.block_capacity:
                 distributor.release(agent_id, conversation.id)
                 distributor.sweep()
-            return AgentClose(conversation, not_sent)
+            return Closed(conversation, not_sent)
     if conversation.state in ("active", "wrap_up"):
         if not close_conversation(services, distributor, conversation):
             raise Conflict("conversation_changed", "the conversation changed; try again")
         distributor.sweep()  # the capacity freed goes to what waits
     found = distributor.tables.conversation(conversation_id)
     assert found is not None
-    return AgentClose(found, not_sent)
+    return Closed(found, not_sent)
 
 
 def _to_wrap_up(services: Services, distributor: Distributor, seen: Conversation,

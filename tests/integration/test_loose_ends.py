@@ -25,8 +25,10 @@ from messenger_channel.provisioning.queue_health import failed_sends
 from messenger_channel.provisioning.repository import ChannelTables
 from messenger_channel.services import Services
 from simulator.client import SimulatorClient
+from tests.integration.test_contract_gaps import HOUR, accepted
 from tests.integration.test_deprovisioning import manage, new_account, new_page, stored
 from tests.integration.test_sender import Chat
+from tests.integration.test_supervisor import supervisor
 from tests.support.engine import Engine, new_id
 from tests.support.eventually import eventually
 
@@ -169,3 +171,25 @@ def test_customer_events_for_a_page_being_removed_are_acknowledged_and_counted_n
     assert queue.receive("inbound") is None  # nothing routed: no conversation to close later
     counts = IngressCounters(services.tables).of(account_id)
     assert counts.get("page_removed") == 3 and "quarantined" not in counts
+
+
+def test_the_supervisors_close_says_what_it_could_not_send(
+        services: Services, sim: SimulatorClient, api: TestClient) -> None:
+    engine = Engine(services, sim)
+    engine.workstream(automated_messages={"agent_ended": {"en-US": "Goodbye!"}},
+                      post_conversation_survey={"message": "Rate us", "url": "https://x.test"})
+    _, key = engine.agent("Ann")
+    boss = supervisor(engine, api)
+    inside, late = (accepted(engine, api, key, new_id()) for _ in range(2))
+
+    answer = boss.ok("POST", f"/conversations/{inside}/close")
+    assert (answer["state"], answer["not_sent"]) == ("closed", [])
+    engine.services.clock.set_offset(25 * HOUR)
+    answer = boss.ok("POST", f"/conversations/{late}/close")
+    assert answer["state"] == "closed"
+    # The supervisor's close sends the survey only (no goodbye): that is what it names.
+    [not_sent] = answer["not_sent"]
+    assert (not_sent["trigger"], not_sent["reason"]) == (
+        "post_conversation_survey", "outside_messaging_window")
+    assert "24 hours after the customer's last message" in not_sent["message"]
+    assert boss.ok("POST", f"/conversations/{late}/close")["not_sent"] == []  # closed already
