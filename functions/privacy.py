@@ -1,6 +1,6 @@
-"""Privacy: the erasure job and the daily retention and audit export (timers, each one call
-into the core), and Meta's data deletion callback with its status page (plain HTTP: Meta posts
-a form, and the status page is HTML)."""
+"""Privacy: the erasure job and the daily retention (the quarantine's too) and audit export
+(timers, each one call into the core), and Meta's data deletion callback with its status page
+(plain HTTP: Meta posts a form, and the status page is HTML)."""
 
 import azure.functions as func
 
