@@ -21,7 +21,8 @@ Conversations keep ids, times, states and the customer: the reports stay true.
 setting, 30 days) for every account, counted from the day it was quarantined: its bodies are
 found by their day folder like archived events (cursor kind ``quarantine``), its rows and
 their customer index (``QuarantinedByCustomer``) by their day partitions (what is past the
-cut-off is deleted, so nothing to remember). Within the same ``MAX_ITEMS`` per run.
+cut-off is deleted, so nothing to remember), and a row's body goes with it (that of an account
+deleted since, which no walk lists). Within the same ``MAX_ITEMS`` per run.
 """
 
 from __future__ import annotations
@@ -163,6 +164,11 @@ def _quarantine_rows(services: Services, run: RetentionRun, max_items: int,
         room = min(max_items - run.items, MAX_PAGE_SIZE)
         expired = rows.query("PartitionKey gt @day and PartitionKey lt @past",
                              {"day": past, "past": "r"}, page_size=room).items
+        # Their bodies too (the account walk found them already, unless the account is gone).
+        for blob in sorted({row.blob for row in expired if row.blob}):
+            container, _, name = blob.partition("/")
+            if container == QUARANTINE_CONTAINER:
+                services.blobs.delete(QUARANTINE_CONTAINER, name)
         for row in expired:
             rows.delete(row.day_key, row.row_id)
         noted = index.older_than(past, room - len(expired)) if len(expired) < room else []

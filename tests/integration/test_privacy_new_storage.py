@@ -260,6 +260,18 @@ def test_quarantined_bodies_rows_and_their_index_are_kept_the_retention_days(
     assert run_retention(services).items == 0
 
 
+def test_a_quarantined_body_goes_with_its_rows_when_no_account_lists_it(
+        webhook: Webhook) -> None:
+    services = webhook.services
+    services.clock.set_offset(services.clock.offset_seconds - timedelta(days=31).total_seconds())
+    assert webhook.post(_body(webhook.page_id, _refused(webhook.page_id, new_id(), "m-1"))) == 200
+    services.clock.set_offset(services.clock.offset_seconds + timedelta(days=31).total_seconds())
+    ChannelTables(services.tables).accounts.update("account", webhook.account_id, (
+        lambda a: a.model_copy(update={"deleting": True})))  # the walk of its folders skips it
+    assert run_retention(services).by_kind == {"quarantine_rows": 1}
+    assert _quarantined(services) == [] and _bodies(services) == set()
+
+
 def test_the_export_gives_the_customer_s_events_in_quarantined_bodies(
         webhook: Webhook, api: TestClient) -> None:
     page, customer, other = webhook.page_id, new_id(), new_id()
