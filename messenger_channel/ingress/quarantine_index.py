@@ -2,13 +2,12 @@
 that an erasure finds them without reading the quarantine (``quarantine.py``), as
 ``archive_index.py`` does for the archive.
 
-===================== ================= ============================== ========================
-table                 PartitionKey      RowKey                         why
-===================== ================= ============================== ========================
-QuarantinedByCustomer the Quarantine    ``<page>|<psid>|<blob>``       one customer's rows: one
-                      rows' day key                                    RowKey range per day kept;
-                                                                       retention drops whole days
-===================== ================= ============================== ========================
+===================== ============= ======================== =================================
+table                 PartitionKey  RowKey                   why
+===================== ============= ======================== =================================
+QuarantinedByCustomer the rows' day ``<page>|<psid>|<blob>`` a customer's bodies: one RowKey
+                      key                                    range over the days kept
+===================== ============= ======================== =================================
 
 Keyed by day, not by customer: the retention of the quarantine deletes what is past it by the
 same day partitions as the Quarantine rows, without a list of the customers. An erasure reads
