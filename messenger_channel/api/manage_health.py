@@ -10,7 +10,7 @@ from messenger_channel.api.auth import ManagerDep, ServicesDep
 from messenger_channel.api.manage_channels import AccountState, PageOut, account_state, page_out
 from messenger_channel.api.types import ApiTime
 from messenger_channel.conversations.bot_health import bot_failures
-from messenger_channel.ingress.counters import IngressCounters
+from messenger_channel.ingress.counters import UNROUTED, IngressCounters
 from messenger_channel.provisioning.handover_health import Role, handover_failures
 from messenger_channel.provisioning.health_rules import account_failures, page_failures
 from messenger_channel.provisioning.queue_health import QueueHealth, failed_sends, queue_health
@@ -56,6 +56,10 @@ class HealthOut(BaseModel):
     bot_failed_at: dict[str, ApiTime]
     # account id -> events and bodies quarantined since it was created (GET .../quarantine)
     quarantined: dict[str, int]
+    # account id -> reason (unknown_page, page_removed) -> events answered 200 but not routed:
+    # for a page the account does not serve (the app subscribed to a page never added here)
+    # or one being or already removed
+    unrouted_events: dict[str, dict[str, int]]
 
 
 @router.get("/health", response_model=HealthOut)
@@ -64,6 +68,7 @@ def manage_health(services: ServicesDep, _: ManagerDep) -> HealthOut:
     accounts: list[AccountHealth] = []
     failures: list[RuleFailureOut] = []
     quarantined: dict[str, int] = {}
+    unrouted: dict[str, dict[str, int]] = {}
     now = services.clock.now()
     for account in setup.tables.all_accounts():
         pages = [p for p in setup.tables.pages_of(account.id) if p.connected]
@@ -72,8 +77,9 @@ def manage_health(services: ServicesDep, _: ManagerDep) -> HealthOut:
             AccountHealth(id=account.id, name=account.name, app_id=account.app_id, pages=shown,
                           state=account_state(account))
         )
-        quarantined[account.id] = IngressCounters(services.tables).of(account.id).get(
-            "quarantined", 0)
+        counts = IngressCounters(services.tables).of(account.id)
+        quarantined[account.id] = counts.get("quarantined", 0)
+        unrouted[account.id] = {reason: counts[reason] for reason in UNROUTED if reason in counts}
         # A deleted account (shown until its pages are Deprovisioned) is expected to have
         # no page left; only a page whose deprovisioning does not end needs attention.
         found = [] if account.deleting else account_failures(account, pages, services.secrets)
@@ -94,7 +100,7 @@ def manage_health(services: ServicesDep, _: ManagerDep) -> HealthOut:
     return HealthOut(
         status="attention" if failures else "ok", accounts=accounts, failing_rules=failures,
         queues=queues, failed_sends=failed_sends(services), bot_failures=bots.counts,
-        bot_failed_at=bots.last_at, quarantined=quarantined,
+        bot_failed_at=bots.last_at, quarantined=quarantined, unrouted_events=unrouted,
     )
 
 

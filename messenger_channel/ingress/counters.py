@@ -15,6 +15,7 @@ from typing import Literal
 from messenger_channel.storage.tables import Entity, Table, TableStore
 
 Reason = Literal["quarantined", "unknown_page", "page_removed"]
+UNROUTED: tuple[Reason, ...] = ("unknown_page", "page_removed")  # answered 200, not routed
 SHARDS = 8
 
 

@@ -183,3 +183,15 @@ def test_a_body_of_many_bad_events_is_quarantined_in_a_bounded_number_of_rows(
         "151 more refused events in this body (all in its blob)"]
     health = api.get("/api/manage/health", headers=MANAGER).json()
     assert health["quarantined"][webhook.account_id] == 250
+
+
+def test_health_counts_events_for_a_page_not_served(webhook: Webhook, api: TestClient) -> None:
+    other = "9" * 15  # a valid Messenger id, but no page of this account
+    payload = {"object": "page", "entry": [
+        {"id": other, "messaging": [event(other, new_id(), "m-other")]},
+        {"id": webhook.page_id, "messaging": [event(webhook.page_id, new_id(), "m-served")]}]}
+    assert webhook.post(payload) == 200
+    assert webhook.route() == 1  # the served page's event only
+    health = api.get("/api/manage/health", headers=MANAGER).json()
+    assert health["unrouted_events"][webhook.account_id] == {"unknown_page": 1}
+    assert health["quarantined"][webhook.account_id] == 0
