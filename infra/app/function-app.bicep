@@ -269,6 +269,11 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
       // (messenger_channel/telemetry/setup.py), so PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY,
       // which would configure a second one in the worker, stays unset.
       PYTHON_ENABLE_OPENTELEMETRY: 'true'
+      // The webhook, router, sender and timers are synchronous functions: the worker runs them
+      // in a thread pool of min(32, CPUs + 4) threads by default (5 where the worker sees one
+      // CPU, as a 2,048 MB instance has), which would queue 11 of the 16 webhook calls or
+      // sessions (host.json maxConcurrentSessions) an instance is given: one thread for each.
+      PYTHON_THREADPOOL_THREAD_COUNT: string(max(httpPerInstanceConcurrency, 16))
     }
   }
 }

@@ -638,6 +638,19 @@ def test_each_trigger_group_has_a_deliberate_per_instance_concurrency() -> None:
     assert 1 <= service_bus["maxConcurrentSessions"] <= 64
 
 
+def test_the_worker_has_a_thread_for_each_concurrent_execution() -> None:
+    """The synchronous functions (webhook, router, sender) run in the worker's thread pool,
+    min(32, CPUs + 4) threads by default: fewer than the HTTP concurrency or the sessions an
+    instance is given would queue the rest behind the pool."""
+    threads = app_settings()["PYTHON_THREADPOOL_THREAD_COUNT"]
+    assert threads == {"function": {"type": "string", "parameters": {"value_to_convert": {
+        "function": {"type": "max", "parameters": {"arg_1": "httpPerInstanceConcurrency",
+                                                   "arg_2": 16}}}}}}
+    service_bus = json.loads((ROOT / "host.json").read_text())["extensions"]["serviceBus"]
+    assert service_bus["maxConcurrentSessions"] == 16  # the literal above
+    assert max(default(MAIN, "httpPerInstanceConcurrency"), 16) <= 32  # the worker's maximum
+
+
 @pytest.mark.parametrize("name", SCALE_PARAMETERS)
 def test_azd_passes_the_scale_defaults_of_main(name: str) -> None:
     assert parameters_file_default(name) == str(default(MAIN, name))
