@@ -21,6 +21,7 @@ from messenger_channel.bus.local import LocalQueue
 from messenger_channel.bus.port import QueueMessage
 from messenger_channel.bus.queues import OUTBOUND, QUEUES
 from messenger_channel.conversations.outbound import process_outbound_queue
+from messenger_channel.conversations.sender import process_outbound
 from messenger_channel.services import Services
 from simulator.client import SimulatorClient
 from tests.integration.test_sender import Chat
@@ -126,3 +127,27 @@ def test_parked_replies_flushed_through_a_slow_graph_are_sent_once_in_order(
         stop.set()
         thread.join()
     assert [s["message"]["text"] for s in chat.sent()] == replies
+
+
+def test_each_parked_reply_is_sent_by_an_invocation_of_its_own(
+        engine: Engine, short_lock_api: TestClient) -> None:
+    """The work of one invocation is bounded, whatever piled up behind a retry: one send, and
+    the next parked reply becomes the next queue message of the conversation's session."""
+    chat = Chat(engine, short_lock_api)
+    engine.simulator.add_fault(operation="send", page_id=engine.page_id, kind="graph_error",
+                               code=1200, times=1)
+    replies = [f"reply {n}" for n in range(4)]
+    for text in replies:
+        chat.queued(text)
+    chat.drain()  # the first waits for its retry; the others are parked behind it
+    assert chat.sent() == []
+    chat.later(30 * 60)  # the retry is due
+    queue = engine.services.queue
+    assert isinstance(queue, LocalQueue)
+    for n in range(len(replies)):
+        received = queue.receive(OUTBOUND.name)
+        assert received is not None, f"reply {n} was not resumed as a queue message"
+        process_outbound(engine.services, received.body)
+        queue.complete(received)
+        assert [s["message"]["text"] for s in chat.sent()] == replies[:n + 1]
+    assert queue.receive(OUTBOUND.name) is None
