@@ -12,6 +12,7 @@ from messenger_channel.api.errors import documented
 from messenger_channel.api.lists import ListPage, paginate
 from messenger_channel.api.types import ApiTime
 from messenger_channel.conversations.page_removal import remove_account, remove_page
+from messenger_channel.conversations.removal_backlog import RemovalBacklog, conversations_to_close
 from messenger_channel.privacy.retention import set_retention
 from messenger_channel.provisioning.models import (
     Account,
@@ -73,6 +74,9 @@ class AccountOut(BaseModel):
     verify_token: str
     state: AccountState
     retention: Retention | None = None
+    conversations_to_close: int = Field(description=(
+        "open conversations of its removed pages still to be closed (the page_removals timer "
+        "closes them); 0 when none"))
     created_at: ApiTime
     updated_at: ApiTime
 
@@ -119,6 +123,9 @@ class PageOut(BaseModel):
     token_health: TokenHealthOut
     subscription: SubscriptionOut
     workstream_id: str | None
+    conversations_to_close: int = Field(description=(
+        "a removed page's open conversations still to be closed (its DELETE closes what it "
+        "can in about 2 s, the page_removals timer the rest); 0 when none"))
     created_at: ApiTime
     updated_at: ApiTime
 
@@ -132,6 +139,8 @@ def _account_out(setup: ChannelSetup, account: Account) -> AccountOut:
         verify_token=account.verify_token,
         state=account_state(account),
         retention=account.retention,
+        conversations_to_close=sum(row.to_close for row in RemovalBacklog(
+            setup.store).of_account(account.id)) if account.deleting else 0,
         created_at=account.created_at,
         updated_at=account.updated_at,
     )
@@ -152,6 +161,8 @@ def page_out(setup: ChannelSetup, page: Page, account: Account | None) -> PageOu
         token_health=TokenHealthOut(**page.token_health.model_dump()),
         subscription=SubscriptionOut(**page.subscription.model_dump()),
         workstream_id=workstream.id if workstream is not None else None,
+        conversations_to_close=(conversations_to_close(setup.store, page.page_id)
+                                if page.removed else 0),
         created_at=page.created_at,
         updated_at=page.updated_at,
     )
