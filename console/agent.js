@@ -2,7 +2,7 @@
 // polled), the open conversation and the customer panel side by side; on a phone one pane at a
 // time with back buttons.
 import { $, el, showError, duration, stamp } from './dom.js';
-import { STATES, customerName, refusal } from './words.js';
+import { STATES, customerName, refusal, unsentOnClose } from './words.js';
 import { startContacts } from './contacts.js';
 import { startTranscript } from './transcript.js';
 import { startComposer } from './composer.js';
@@ -324,19 +324,13 @@ export function startAgent(api, live) {
     }
   });
 
-  // A close after the messaging window: Facebook refuses the goodbye and the survey; say so.
-  const UNSENT = { agent_ended: 'the goodbye message', post_conversation_survey: 'the survey' };
-
   $('close').addEventListener('click', async () => {
     showError($('conversation-error'), null);
     try {
       const closed = await api.post(`/conversations/${encodeURIComponent(openId)}/close`);
       changed(closed);
-      const unsent = closed.not_sent || [];
-      if (unsent.length) {
-        showError($('conversation-error'), `Closed, but not sent to the customer: ${
-          unsent.map((n) => UNSENT[n.trigger] || n.trigger).join(' and ')}. ${unsent[0].message}`);
-      }
+      const unsent = unsentOnClose(closed);
+      if (unsent) showError($('conversation-error'), unsent);
     } catch (error) { showError($('conversation-error'), error); }
   });
 

@@ -2,7 +2,7 @@
 // polled while they are on screen), every conversation with filters and a transcript reader with Assign
 // and Close, and the reports page (reports.js). Names everywhere, never raw ids.
 import { $, el, showError, duration, stamp, modal, confirmAction } from './dom.js';
-import { STATES, PRESENCE, customerName, refusal } from './words.js';
+import { STATES, PRESENCE, customerName, refusal, unsentOnClose } from './words.js';
 import { startTranscript } from './transcript.js';
 import { startReports } from './reports.js';
 import { coalesce } from './live.js';
@@ -351,7 +351,9 @@ export function startSupervisor(api, live) {
       if (rows.has(closed.id)) rows.set(closed.id, closed);
       renderList();
       renderReader(closed);
-      $('sv-notice').textContent = `The conversation with ${who} is closed.`;
+      // The reader's error line is the transcript's (its next poll clears it): say it here.
+      $('sv-notice').textContent = unsentOnClose(closed)
+        || `The conversation with ${who} is closed.`;
       $('sv-reader-title').focus();
       await transcript.poll();
     } catch (error) { showError($('sv-reader-error'), refusal(error)); }

@@ -11,7 +11,19 @@ export const FAILURE_REASONS = {
   no_matching_user: 'Not sent: Facebook does not know this customer.',
   rate_limited: 'Not sent yet: Facebook is limiting how fast the page may send. Retry in a moment.',
   facebook_error: 'Not sent: Facebook refused the message. Retry, or write it differently.',
+  page_removed: 'Not sent: the page was removed from the channel. Nothing more can be sent here.',
 };
+
+// A close after the messaging window: Facebook refuses the goodbye and the survey. What the
+// close answer's not_sent says, in words; null when everything went.
+const UNSENT = { agent_ended: 'the goodbye message', post_conversation_survey: 'the survey' };
+
+export function unsentOnClose(closed) {
+  const unsent = closed.not_sent || [];
+  if (!unsent.length) return null;
+  return `Closed, but not sent to the customer: ${
+    unsent.map((n) => UNSENT[n.trigger] || n.trigger).join(' and ')}. ${unsent[0].message}`;
+}
 
 export const STATES = {
   survey: 'answering questions', waiting: 'waiting', offered: 'offered to you',

@@ -101,17 +101,25 @@ def assign(services: Services, conversation_id: str, supervisor_id: str,
     return assigned
 
 
-def supervisor_close(services: Services, conversation_id: str, supervisor_id: str) -> Closed:
-    conversation = any_conversation(services, conversation_id)
-    if conversation.state == "closed":
-        return Closed(conversation)
+def supervisor_close(services: Services, conversation_id: str, supervisor_id: str,
+                     *, tries: int = 3) -> Closed:
+    """Close it now, whatever its state, with the survey (no goodbye) and what Facebook
+    refused of it. Closed meanwhile by someone else (the auto-close timer, its agent): the
+    same answer as closed already. Raises ``Conflict`` when it keeps changing."""
     distributor = Distributor(services)
-    workstream = distributor.workstream(conversation.workstream_id)
-    not_sent: list[NotSent] = []
-    if workstream is not None:
-        not_sent = refused_closing_messages(services, conversation, workstream, goodbye=False)
-        send_post_conversation_survey(services, conversation, workstream)
-    if not close_conversation(services, distributor, conversation):
+    for _ in range(tries):
+        conversation = any_conversation(services, conversation_id)
+        if conversation.state == "closed":
+            return Closed(conversation)
+        workstream = distributor.workstream(conversation.workstream_id)
+        not_sent: list[NotSent] = []
+        if workstream is not None:
+            not_sent = refused_closing_messages(services, conversation, workstream,
+                                                goodbye=False)
+            send_post_conversation_survey(services, conversation, workstream)
+        if close_conversation(services, distributor, conversation):
+            break
+    else:
         raise Conflict("conversation_changed", "the conversation changed; try again")
     supervisor = get_agent(services.tables, supervisor_id)
     closed = any_conversation(services, conversation_id)

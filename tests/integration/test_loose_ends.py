@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 
 from messenger_channel.bus.local import LocalQueue
 from messenger_channel.bus.queues import OUTBOUND
+from messenger_channel.conversations import assignment
 from messenger_channel.conversations.inbound import handle_inbound
 from messenger_channel.conversations.models import Message
 from messenger_channel.conversations.sender import MAX_ATTEMPTS, process_outbound
@@ -193,3 +194,26 @@ def test_the_supervisors_close_says_what_it_could_not_send(
         "post_conversation_survey", "outside_messaging_window")
     assert "24 hours after the customer's last message" in not_sent["message"]
     assert boss.ok("POST", f"/conversations/{late}/close")["not_sent"] == []  # closed already
+
+
+def test_a_supervisors_close_that_loses_to_another_close_answers_closed(
+        services: Services, sim: SimulatorClient, api: TestClient,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The auto-close timer (or the agent) closes the conversation between the supervisor's
+    read and write: the supervisor hears it is closed, not "changed; try again"."""
+    engine = Engine(services, sim)
+    engine.workstream()
+    _, key = engine.agent("Ann")
+    boss = supervisor(engine, api)
+    conversation_id = accepted(engine, api, key, new_id())
+    survey = assignment.send_post_conversation_survey
+
+    def closed_meanwhile(*args: object, **kwargs: object) -> object:
+        monkeypatch.setattr(assignment, "send_post_conversation_survey", survey)
+        assert api.post(f"/api/agent/conversations/{conversation_id}/close",
+                        headers={"Authorization": f"Bearer {key}"}).status_code == 200
+        return survey(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(assignment, "send_post_conversation_survey", closed_meanwhile)
+    answer = boss.ok("POST", f"/conversations/{conversation_id}/close")
+    assert (answer["state"], answer["not_sent"]) == ("closed", [])
