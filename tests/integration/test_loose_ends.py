@@ -16,6 +16,7 @@ from messenger_channel.bus.queues import OUTBOUND
 from messenger_channel.conversations import assignment
 from messenger_channel.conversations.inbound import handle_inbound
 from messenger_channel.conversations.models import Message
+from messenger_channel.conversations.satisfaction import send_post_conversation_survey
 from messenger_channel.conversations.sender import MAX_ATTEMPTS, process_outbound
 from messenger_channel.facebook.graph import GraphClient
 from messenger_channel.facebook.signature import sign
@@ -206,7 +207,7 @@ def test_a_supervisors_close_that_loses_to_another_close_answers_closed(
     _, key = engine.agent("Ann")
     boss = supervisor(engine, api)
     conversation_id = accepted(engine, api, key, new_id())
-    survey = assignment.send_post_conversation_survey
+    survey = send_post_conversation_survey
 
     def closed_meanwhile(*args: object, **kwargs: object) -> object:
         monkeypatch.setattr(assignment, "send_post_conversation_survey", survey)
