@@ -148,10 +148,18 @@ class ServiceBusQueueSender:
             raise QueueUnavailable("the Service Bus sender is closed")
 
 
+# The SDK's own tracing (on in Azure: the distro's ``azure_sdk`` instrumentation) adds these
+# under bytes keys, with ``setdefault``: the same name as a str key would go out as a second
+# key of the AMQP map (its keys are strings on the wire either way). Keyed as the SDK keys
+# them, the context given here stands and each name is sent once.
+_SDK_TRACE_KEYS = frozenset({"traceparent", "tracestate", "Diagnostic-Id"})
+
+
 def _service_bus_message(message: QueueMessage) -> ServiceBusMessage:
     # The current trace context (traceparent) rides along: the consumer continues the trace.
     properties: dict[str | bytes, _PropertyValue] = {
-        key: value for key, value in with_trace_context(message.properties).items()}
+        (key.encode("ascii") if key in _SDK_TRACE_KEYS else key): value
+        for key, value in with_trace_context(message.properties).items()}
     return ServiceBusMessage(
         message.body,
         session_id=message.session_id,

@@ -13,6 +13,8 @@ from typing import NoReturn
 import pytest
 from azure.core.credentials import AccessToken
 from azure.core.exceptions import ClientAuthenticationError
+from azure.core.settings import settings
+from azure.core.tracing.ext.opentelemetry_span import OpenTelemetrySpan
 from azure.servicebus import ServiceBusClient, ServiceBusMessage, ServiceBusMessageBatch
 from azure.servicebus.exceptions import (
     MessagingEntityNotFoundError,
@@ -21,6 +23,8 @@ from azure.servicebus.exceptions import (
 
 from messenger_channel.bus.port import QueueMessage, QueueUnavailable
 from messenger_channel.bus.servicebus import ServiceBusQueueSender
+from messenger_channel.telemetry import spans
+from tests.support.telemetry import providers
 
 SECRET = "SharedAccessKey=c2VjcmV0LWtleQ=="
 
@@ -103,6 +107,49 @@ def test_outgoing_message_maps_to_a_service_bus_message() -> None:
     assert second.scheduled_enqueue_time_utc == datetime(2030, 1, 2, 3, 0, tzinfo=UTC)
     assert second.scheduled_enqueue_time_utc.utcoffset() == timedelta(0)
     assert client.sent("inbound") == []
+
+
+def _names(message: ServiceBusMessage) -> list[str]:
+    """The application properties' names as they go on the wire (AMQP strings: a str and a
+    bytes key of one name are the same key there)."""
+    return [key.decode() if isinstance(key, bytes) else key
+            for key in message.application_properties or {}]
+
+
+def _on_the_wire(message: ServiceBusMessage) -> dict[str, str]:
+    return {name: str(value) for name, value in
+            zip(_names(message), (message.application_properties or {}).values(), strict=True)}
+
+
+@pytest.mark.parametrize("sdk_tracing", [False, True], ids=["plain", "sdk-tracing"])
+def test_both_queues_carry_the_senders_trace_context_once(sdk_tracing: bool) -> None:
+    """In Azure the distro turns the SDK's own tracing on, which adds traceparent and
+    Diagnostic-Id to each message it batches: each name still goes out once, with the trace
+    context of the code that sent it (a redriven message's too)."""
+    providers()  # an SDK tracer provider: spans with real ids
+    client = FakeClient()
+    if sdk_tracing:
+        settings.tracing_implementation = OpenTelemetrySpan
+    try:
+        with spans.tracer().start_as_current_span("webhook") as span:
+            sender = ServiceBusQueueSender(client)
+            sender.send("inbound", [outgoing("e1", properties={"kind": "message"})])
+            sender.send("outbound", [outgoing("o1", "conv-1")])
+            redriven = "00-" + "a" * 32 + "-" + "b" * 16 + "-01"
+            sender.send("outbound", [outgoing("o2:r7", "conv-1", properties={
+                "traceparent": redriven, "Diagnostic-Id": redriven})])
+    finally:
+        settings.tracing_implementation.unset_value()
+    trace_id = f"{span.get_span_context().trace_id:032x}"
+    span_id = f"{span.get_span_context().span_id:016x}"
+    [[inbound]], [[outbound], [resent]] = client.sent("inbound"), client.sent("outbound")
+    for message in (inbound, outbound, resent):
+        names = _names(message)
+        assert sorted(names) == sorted(set(names)), names  # no name twice in the AMQP map
+        assert "traceparent" in names
+    for message in (inbound, outbound):
+        assert _on_the_wire(message)["traceparent"].startswith(f"00-{trace_id}-{span_id}-")
+    assert _on_the_wire(resent)["traceparent"] == redriven  # a redriven message keeps its trace
 
 
 def test_messages_are_sent_in_order_in_as_many_batches_as_needed() -> None:
