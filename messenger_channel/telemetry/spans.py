@@ -60,7 +60,7 @@ def queue_run(function: str, properties: Mapping[str, object] | None, *,
     traces differ: in Azure the host's invocation span lives in the host, and the worker sees
     only its context, on which nothing can be recorded. Records the queue lag.
     """
-    due = max((moment.astimezone(UTC) for moment in (enqueued_at, scheduled_at) if moment),
+    due = max((_utc(moment) for moment in (enqueued_at, scheduled_at) if moment),
               default=None)  # a scheduled message (a retry) is late only from its time
     if due is not None:
         # The system clock: the devhost's offset applies to enqueued times too.
@@ -86,6 +86,13 @@ def queue_run(function: str, properties: Mapping[str, object] | None, *,
         except BaseException as error:
             failed(span, error)
             raise
+
+
+def _utc(moment: datetime) -> datetime:
+    """The trigger's ``*_utc`` times are UTC even when they come without an offset: read as
+    local time instead, .NET's ``DateTime.MinValue`` (an unscheduled message's scheduled time)
+    would raise, failing the run over a metric."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 @contextmanager

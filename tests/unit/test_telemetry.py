@@ -93,6 +93,19 @@ def test_a_queue_run_continues_its_messages_trace(ended: InMemorySpanExporter) -
                points("channel.queue.lag"))
 
 
+def test_queue_times_without_an_offset_are_utc(ended: InMemorySpanExporter) -> None:
+    """The host may hand ``ScheduledEnqueueTimeUtc`` of an unscheduled message as .NET's
+    ``DateTime.MinValue`` without an offset: the run goes on, its lag from the enqueued time."""
+    enqueued = (datetime.now(UTC) - timedelta(seconds=5)).replace(tzinfo=None)
+    before = recorded("channel.queue.lag", queue="lag-naive")
+    with spans.queue_run("router", {}, queue="lag-naive", enqueued_at=enqueued,
+                         scheduled_at=datetime(1, 1, 1), queue_message_id="m-naive"):
+        pass
+    assert recorded("channel.queue.lag", queue="lag-naive") == before + 1
+    [lag] = [p for p in points("channel.queue.lag") if p.attributes == {"queue": "lag-naive"}]
+    assert 4 <= lag.max < 60  # UTC, not the machine's local time
+
+
 def test_a_run_already_in_the_trace_is_annotated_not_doubled(
         ended: InMemorySpanExporter) -> None:
     with spans.tracer().start_as_current_span("webhook"):
