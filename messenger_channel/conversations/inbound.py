@@ -224,6 +224,7 @@ class _InboundEvent:
         if contact.open_conversation_id is None and self.survey_text():
             return
         conversation = self.open_conversation(contact, workstream)
+        spans.annotate(conversation_id=conversation.id)  # the router's run names it too
         self.store_incoming(conversation.id, workstream)
         conversation = self.apply(conversation, workstream)
         conversation = note_thread_owner(self.services, conversation, workstream)

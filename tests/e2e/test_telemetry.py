@@ -10,9 +10,9 @@ from typing import Any
 
 import httpx
 
-from tests.e2e.test_channel_setup import add_page, new_account, new_page_token
+from tests.e2e.test_channel_setup import SECRETS_USED, add_page, new_account, new_page_token
 from tests.support.eventually import eventually
-from tests.support.product import Product, new_id
+from tests.support.product import MANAGEMENT_KEY, Product, new_id
 
 
 def _created(answer: httpx.Response) -> Any:
@@ -75,6 +75,8 @@ def test_one_customer_message_is_one_trace_in_the_json_log(product: Product) -> 
     assert routed["parent_span_id"] == trace[request]["span_id"]
     assert trace[sender]["parent_span_id"] == routed["span_id"]
     assert trace[sender]["conversation_id"] and trace[sender]["queue"] == "outbound"
+    # The router's run names the conversation the message landed in, as the sender's does.
+    assert routed["conversation_id"] == trace[sender]["conversation_id"]
     assert trace[graph]["parent_span_id"] == trace[sender]["span_id"]
     assert trace[graph]["kind"] == "client" and trace[graph]["outcome"] == "ok"
     [sent] = [s for s in product.simulator.sent(page_id=page_id, psid=psid)
@@ -105,5 +107,6 @@ def test_one_customer_message_is_one_trace_in_the_json_log(product: Product) -> 
 
     # Nothing the customer or the agent wrote, and no token, in the log or the spans.
     log = product.logs()
-    for secret in (text, greeting, reply, token, agent["api_key"]):
+    for secret in (text, greeting, reply, token, agent["api_key"], account.body["verify_token"],
+                   MANAGEMENT_KEY, *SECRETS_USED):  # the app secrets among them
         assert secret not in log
