@@ -115,6 +115,18 @@ class SendCursor(Entity):
         return "cursor"
 
 
+# A conversation's cursor row and its parked replies share a partition of one table; the
+# parked rows' keys are ``p-<parking time>-<hash>``, so they sort in the order they were parked.
+CURSORS_TABLE = "SendCursors"
+PARKED_PREFIX = "p-"
+PARKED_FILTER = "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi"
+
+
+def parked_parameters(conversation_id: str) -> dict[str, str]:
+    """``PARKED_FILTER``'s parameters: the conversation's parked rows, none of its cursor."""
+    return {"pk": conversation_id, "lo": PARKED_PREFIX, "hi": "p."}  # "." follows "-"
+
+
 class ParkedMessage(Entity):
     """A later message waiting behind the retry, one row each (a conversation may pile up many
     while Facebook throttles; one entity would outgrow 64 KiB). Keys sort by parking time,
@@ -204,8 +216,8 @@ class _Sender:
     def __init__(self, services: Services) -> None:
         self.services = services
         self.tables = conversation_tables(services)
-        self.cursors: Table[SendCursor] = services.tables.table("SendCursors", SendCursor)
-        self.parked: Table[ParkedMessage] = services.tables.table("SendCursors", ParkedMessage)
+        self.cursors: Table[SendCursor] = services.tables.table(CURSORS_TABLE, SendCursor)
+        self.parked: Table[ParkedMessage] = services.tables.table(CURSORS_TABLE, ParkedMessage)
 
     def handle(self, message: OutboundMessage) -> None:
         conversation_id = message.conversation_id
@@ -272,9 +284,8 @@ class _Sender:
     # -- the cursor --------------------------------------------------------------------------
 
     def _parked(self, conversation_id: str) -> list[ParkedMessage]:
-        return self.parked.query(
-            "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
-            {"pk": conversation_id, "lo": "p-", "hi": "p."}, page_size=1000).items
+        return self.parked.query(PARKED_FILTER, parked_parameters(conversation_id),
+                                 page_size=1000).items
 
     def _park(self, message: OutboundMessage, parked: list[ParkedMessage]) -> None:
         if any(p.message.message_id == message.message_id for p in parked):
@@ -283,7 +294,7 @@ class _Sender:
         with contextlib.suppress(AlreadyExists):
             self.parked.create(ParkedMessage(
                 conversation_id=message.conversation_id, message=message,
-                key=f"p-{moment:017d}-{short_hash(message.message_id)}"))
+                key=f"{PARKED_PREFIX}{moment:017d}-{short_hash(message.message_id)}"))
 
     def _set_cursor(self, message: OutboundMessage, *, retrying: bool) -> None:
         """``message`` waits for its retry (``retrying``) or is done; either way it is no

@@ -5,20 +5,20 @@ that would resume them is gone) or its messages are past retention: they are del
 
 from __future__ import annotations
 
-from messenger_channel.conversations.sender import ParkedMessage
+from messenger_channel.conversations.sender import (
+    CURSORS_TABLE,
+    PARKED_FILTER,
+    ParkedMessage,
+    parked_parameters,
+)
 from messenger_channel.services import Services
 from messenger_channel.storage.tables import Table
-
-TABLE = "SendCursors"
-# The sender's keys of parked rows: ``p-<parking time>-<hash>`` beside the ``cursor`` row.
-_LOW, _HIGH = "p-", "p."
 
 
 def drop_parked_replies(services: Services, conversation_id: str) -> int:
     """Deletes the conversation's parked replies (idempotent); how many there were."""
-    rows: Table[ParkedMessage] = services.tables.table(TABLE, ParkedMessage)
-    parked = rows.query_all("PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
-                            {"pk": conversation_id, "lo": _LOW, "hi": _HIGH})
+    rows: Table[ParkedMessage] = services.tables.table(CURSORS_TABLE, ParkedMessage)
+    parked = rows.query_all(PARKED_FILTER, parked_parameters(conversation_id))
     count = 0
     for row in list(parked):
         rows.delete(row.conversation_id, row.key)
