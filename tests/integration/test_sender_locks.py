@@ -58,12 +58,13 @@ def short_lock_api(short_lock: Services) -> Iterator[TestClient]:
         yield client
 
 
-def runner(services: Services, function: Any) -> QueueFunctionRunner:
+def runner(services: Services, function: Any,
+           max_renewal: timedelta = DEFAULT_MAX_LOCK_RENEWAL) -> QueueFunctionRunner:
     queue = services.queue
     assert isinstance(queue, LocalQueue)
     spec = FunctionSpec(name="sender", trigger_type="serviceBusTrigger", arg_name="msg",
                         user_function=function, queue_name=OUTBOUND.name)
-    return QueueFunctionRunner(spec, queue, concurrency=2)
+    return QueueFunctionRunner(spec, queue, concurrency=2, max_lock_renewal=max_renewal)
 
 
 def running(runner: QueueFunctionRunner) -> tuple[threading.Thread, threading.Event]:
@@ -97,6 +98,31 @@ def test_a_function_slower_than_the_lock_keeps_it_and_runs_once(short_lock: Serv
         thread.join()
     assert calls == ["m1"]  # never delivered to the second worker
     assert queue.counts(OUTBOUND.name).active == 0  # completed, not abandoned
+
+
+def test_a_function_running_past_the_renewal_limit_loses_its_lock(
+        short_lock: Services) -> None:
+    """As on Azure: renewal stops at maxAutoLockRenewalDuration, then the lock expires and
+    another worker gets the message."""
+    calls: list[str] = []
+
+    def slower_than_the_limit(msg: Any) -> None:
+        calls.append(msg.message_id)
+        if len(calls) == 1:
+            threading.Event().wait(4 * LOCK.total_seconds())
+
+    queue = short_lock.queue
+    assert isinstance(queue, LocalQueue)
+    queue.send(OUTBOUND.name, [QueueMessage(body=b"{}", session_id="s", message_id="m1")])
+    thread, stop = running(runner(short_lock, slower_than_the_limit,
+                                  max_renewal=1.5 * LOCK))
+    try:
+        eventually(lambda: len(calls) == 2, timeout=15,
+                   what="the message delivered again once its lock expired")
+    finally:
+        stop.set()
+        thread.join()
+    assert calls == ["m1", "m1"]
 
 
 def test_parked_replies_flushed_through_a_slow_graph_are_sent_once_in_order(
