@@ -125,7 +125,7 @@ class PageOut(BaseModel):
     workstream_id: str | None
     conversations_to_close: int = Field(description=(
         "a removed page's open conversations still to be closed (its DELETE closes what it "
-        "can in about 2 s, the page_removals timer the rest); 0 when none"))
+        "can in about 1 s, the page_removals timer the rest); 0 when none"))
     created_at: ApiTime
     updated_at: ApiTime
 
