@@ -43,6 +43,9 @@ class StackConfig:
     demo_agent_key: str = DEFAULT_DEMO_AGENT_KEY
     log_dir: Path | None = None  # None: children write to this terminal
     extra_env: dict[str, str] = field(default_factory=dict)
+    # The tree whose code the devhost runs (None: this one); a benchmark runs an older
+    # commit's against the same Azurite and simulator code to compare with it.
+    devhost_root: Path | None = None
 
     @classmethod
     def from_environment(cls) -> StackConfig:
@@ -150,7 +153,7 @@ class LocalStack:
                 "devhost",
                 [python, "-m", "devhost", "--port", str(c.devhost_port)],
                 env=env,
-                cwd=ROOT,
+                cwd=c.devhost_root or ROOT,
                 log_file=self._log("devhost"),
             )
             self._start(devhost, http_ok(f"{c.devhost_url}/api/health"), 90)
