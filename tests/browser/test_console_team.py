@@ -48,8 +48,10 @@ def test_a_transfer_to_a_queue_is_accepted_by_an_agent_there(
     ann.get_by_label("Reply").fill("Billing will sort this out.")
     ann.get_by_label("Reply").press("Enter")
     expect(ann.locator(".message.out", has_text="Billing will sort this out.")).to_be_visible()
-    # Answered: the waiting time stops.
-    expect(ann.locator(".inbox-item", has_text="Mia Chen")).to_contain_text("answered")
+    # Answered: the waiting time stops. The inbox learns it from its next refresh (a live hint
+    # or the poll), which a machine busy with the other tiers can delay past 5 s.
+    expect(ann.locator(".inbox-item", has_text="Mia Chen")).to_contain_text(
+        "answered", timeout=20_000)
 
     ann.get_by_role("button", name="Transfer").click()
     dialog = ann.get_by_role("dialog", name="Transfer the conversation")
