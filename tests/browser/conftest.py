@@ -7,10 +7,16 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
 from tests.browser.desk import Team, make_team
 from tests.support.product import Product
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # expect() waits as long as an action (the contexts' 15 s): under `make test` the other
+    # tiers share the two cores, and a live refresh can come later than Playwright's 5 s.
+    expect.set_options(timeout=15_000)
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
