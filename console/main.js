@@ -101,6 +101,11 @@ $('manage-sign-in').addEventListener('submit', (event) => {
   event.preventDefault();
   signIn(event.target, 'manageKey', 'manage/health', 'manage-sign-in-error', openManage);
 });
+// The buttons come disabled: before this module runs, a native submit would send the key in
+// the URL (history, server logs). Now the forms are handled here.
+for (const form of [$('agent-sign-in'), $('manage-sign-in')]) {
+  form.querySelector('button[type=submit]').disabled = false;
+}
 $('show-agent').addEventListener('click', openAgent);
 $('show-supervisor').addEventListener('click', openSupervisor);
 $('show-manage').addEventListener('click', openManage);

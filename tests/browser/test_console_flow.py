@@ -83,6 +83,7 @@ def test_operator_customer_and_agent(page: Page, product: Product) -> None:
     page.get_by_label("Agent key").fill(agent["api_key"])
     page.get_by_role("button", name="Sign in as agent").click()
     expect(page.get_by_text("Signed in as Ann")).to_be_visible()
+    assert "key" not in page.url  # never a native submit of the form, key in the URL
 
     psid = new_id()
     product.simulator.put_user(psid, page_id, first_name="Lea", last_name="Roy")
